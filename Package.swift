@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+// AEX — AI Execution Kernel. No package dependencies: toolchain, Glibc and system C libraries only.
+import PackageDescription
+
+let package = Package(
+    name: "AEX",
+    products: [
+        .executable(name: "aex", targets: ["aex"]),
+        .library(name: "AEXHost", targets: ["AEXHost"]),
+        .library(name: "AEXOpenAICompatible", type: .dynamic, targets: ["OpenAICompatible"]),
+        .library(name: "AEXTools", type: .dynamic, targets: ["AEXToolsPlugin"]),
+    ],
+    targets: [
+        // The plugin ABI: one C header, nothing exported.
+        .target(name: "AEXPluginAPI", path: "Sources/AEXPluginAPI"),
+
+        // Thin C shims, one per system library.
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl"),
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto"),
+        .target(name: "CLinux", path: "Sources/CLinux"),
+
+        // The kernel.
+        .target(
+            name: "AEXHost",
+            dependencies: ["AEXPluginAPI", "CSQLite", "CCurl", "CCrypto", "CLinux"],
+            path: "Sources/AEXHost"
+        ),
+        .executableTarget(name: "aex", dependencies: ["AEXHost"], path: "Sources/aex"),
+
+        // Plugins: dynamic libraries that depend on the ABI header only.
+        .target(name: "OpenAICompatible", dependencies: ["AEXPluginAPI"], path: "Plugins/OpenAICompatible"),
+        .target(name: "AEXToolsPlugin", dependencies: ["AEXPluginAPI"], path: "Plugins/Tools"),
+
+        .testTarget(name: "AEXHostTests", dependencies: ["AEXHost", "AEXPluginAPI"], path: "Tests/AEXHostTests"),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,4 @@
+/// The version AEX reports in `aex version` and `GET /health`.
+public enum AEXVersion {
+    public static let current = "0.1.0"
+}

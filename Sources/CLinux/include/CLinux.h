@@ -1,0 +1,62 @@
+// Linux calls that Swift's Glibc module does not export (epoll, eventfd, timerfd, accept4) plus
+// a detached spawn. Every function returns what the system call returns (-1 and errno on failure).
+#ifndef AEX_CLINUX_H
+#define AEX_CLINUX_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/// One readiness event; `data` is the 64-bit token registered with the descriptor.
+typedef struct {
+    uint32_t events;
+    uint64_t data;
+} aex_epoll_event;
+
+extern const uint32_t AEX_EPOLLIN;
+extern const uint32_t AEX_EPOLLOUT;
+extern const uint32_t AEX_EPOLLERR;
+extern const uint32_t AEX_EPOLLHUP;
+extern const uint32_t AEX_EPOLLRDHUP;
+extern const uint32_t AEX_EPOLLET;
+
+int aex_epoll_create(void);
+int aex_epoll_add(int epfd, int fd, uint32_t events, uint64_t data);
+int aex_epoll_modify(int epfd, int fd, uint32_t events, uint64_t data);
+int aex_epoll_remove(int epfd, int fd);
+/// Waits up to `timeout_ms` (-1: forever); fills at most `max_events` entries of `out`.
+int aex_epoll_wait(int epfd, aex_epoll_event *out, int max_events, int timeout_ms);
+
+/// Non-blocking, close-on-exec eventfd.
+int aex_eventfd(void);
+int aex_eventfd_signal(int fd);
+int aex_eventfd_drain(int fd);
+
+/// Non-blocking, close-on-exec monotonic timerfd firing every `interval_ms`.
+int aex_timerfd_periodic(int interval_ms);
+int aex_timerfd_drain(int fd);
+
+/// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC.
+int aex_accept(int listen_fd);
+
+/// A non-blocking TCP listener on `host:port` with SO_REUSEADDR and SO_REUSEPORT.
+/// `port` 0 picks a free port; read it back with aex_local_port.
+int aex_listen_tcp(const char *host, uint16_t port, int backlog);
+int aex_local_port(int fd);
+
+/// A blocking TCP connection to `host:port` (IPv4 literal or "localhost"); -1 on failure.
+int aex_connect_tcp(const char *host, uint16_t port, int timeout_ms);
+
+/// Sets TCP_NODELAY.
+int aex_set_nodelay(int fd);
+
+/// Starts `argv[0]` (an absolute path) in a new session with stdin from /dev/null and stdout and
+/// stderr appended to `log_fd`. Returns the child's pid, or -1 with errno.
+pid_t aex_spawn_detached(const char *path, char *const argv[], int log_fd);
+
+/// Ignores SIGPIPE and blocks SIGINT, SIGTERM and SIGHUP in the calling thread (inherited by threads it
+/// starts) so that one thread can take them with aex_wait_signal.
+int aex_block_daemon_signals(void);
+/// Waits for SIGINT, SIGTERM or SIGHUP; returns the signal number.
+int aex_wait_signal(void);
+
+#endif

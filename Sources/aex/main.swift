@@ -1,0 +1,2 @@
+import AEXHost
+print("aex")
