@@ -1,0 +1,41 @@
+/// The settable parts of an agent, as `agent create` and `agent update` give them. Every field is
+/// optional: on create a missing field takes its default; on update it stays unchanged.
+/// `models`/`tools` are doubly optional: `.some(nil)` means "allow everything".
+public struct AgentSettings: Sendable, Equatable {
+    public var budget: MicroUSD?
+    public var addBudget: MicroUSD?
+    public var rpm: Int64?
+    public var tpm: Int64??
+    public var models: [String]??
+    public var tools: [String]??
+    public var streaming: Bool?
+    public var vision: Bool?
+    public var maxTokens: Int64??
+    public var passthrough: Bool?
+    public var readOnly: Bool?
+    /// Token lifetime in seconds from now; `.some(nil)` removes the expiry.
+    public var ttlSeconds: Int64??
+
+    public init() {}
+
+    public static let rateMax: Int64 = 100_000_000
+
+    /// Range checks shared by the CLI and the admin API.
+    public func validate() throws(ManagementError) {
+        if let rpm, !(1...Self.rateMax).contains(rpm) { throw .invalid("rpm must be between 1 and \(Self.rateMax)") }
+        if let tpm = tpm ?? nil, !(1...Self.rateMax).contains(tpm) {
+            throw .invalid("tpm must be between 1 and \(Self.rateMax)")
+        }
+        if let maxTokens = maxTokens ?? nil, maxTokens < 1 || maxTokens > 100_000_000 {
+            throw .invalid("max tokens must be between 1 and 100000000")
+        }
+        if let budget, budget.value < 0 { throw .invalid("budget cannot be negative") }
+        if let addBudget, addBudget.value < 0 { throw .invalid("added budget cannot be negative") }
+        if let ttl = ttlSeconds ?? nil, ttl < 1 { throw .invalid("ttl must be positive") }
+        for list in [models ?? nil, tools ?? nil] {
+            if let list, list.contains(where: { $0.isEmpty || $0.utf8.count > 256 }) {
+                throw .invalid("model and tool names must be 1-256 bytes")
+            }
+        }
+    }
+}

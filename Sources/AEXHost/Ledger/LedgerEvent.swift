@@ -1,0 +1,26 @@
+/// One governance event, before it is chained into `event_log`.
+public struct LedgerEvent: Sendable, Equatable {
+    public var type: LedgerEventType
+    public var agentID: Int64?
+    public var agentName: String?
+    public var executionID: String?
+    public var payload: JSONValue
+
+    public init(type: LedgerEventType, agentID: Int64?, agentName: String?, executionID: String? = nil, payload: JSONValue) {
+        self.type = type
+        self.agentID = agentID
+        self.agentName = agentName
+        self.executionID = executionID
+        self.payload = payload
+    }
+}
+
+/// The event types written to the ledger (SPEC section 10). Stored as their raw value.
+public enum LedgerEventType: String, Sendable, CaseIterable {
+    case agentCreated = "agent_created"
+    case agentUpdated = "agent_updated"
+    case agentPaused = "agent_paused"
+    case agentResumed = "agent_resumed"
+    case agentDeleted = "agent_deleted"
+    case tokenRotated = "token_rotated"
+}

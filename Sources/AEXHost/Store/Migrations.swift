@@ -1,0 +1,136 @@
+/// Versioned schema migrations, applied in order inside one transaction each; the applied version
+/// is `PRAGMA user_version`. Migrations are append-only: never edit one that has shipped.
+public enum Migrations {
+    public static let all: [(version: Int, sql: String)] = [(1, version1)]
+
+    public static var latestVersion: Int { all.last?.version ?? 0 }
+
+    /// Brings the database to `latestVersion`. Refuses a database newer than this build.
+    public static func apply(to db: SQLiteDatabase) throws {
+        let current = try db.query("PRAGMA user_version") { $0.int64(0) }.first ?? 0
+        guard current <= Int64(latestVersion) else {
+            throw StoreError.schemaTooNew(found: Int(current), supported: latestVersion)
+        }
+        for migration in all where Int64(migration.version) > current {
+            try db.execute("BEGIN IMMEDIATE")
+            do {
+                try db.execute(migration.sql)
+                try db.execute("PRAGMA user_version = \(migration.version)")
+                try db.execute("COMMIT")
+            } catch {
+                try? db.execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// Times are integer microseconds since the Unix epoch (UTC); money is integer micro-USD.
+    static let version1 = """
+    CREATE TABLE agents (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('active', 'paused', 'deleted')),
+        budget_micro INTEGER NOT NULL CHECK (budget_micro >= 0),
+        spent_micro INTEGER NOT NULL DEFAULT 0 CHECK (spent_micro >= 0),
+        reserved_micro INTEGER NOT NULL DEFAULT 0 CHECK (reserved_micro >= 0),
+        rpm INTEGER NOT NULL CHECK (rpm >= 0),
+        tpm INTEGER CHECK (tpm >= 0),
+        models TEXT,
+        tools TEXT,
+        streaming INTEGER NOT NULL DEFAULT 1,
+        vision INTEGER NOT NULL DEFAULT 0,
+        max_tokens INTEGER CHECK (max_tokens > 0),
+        passthrough INTEGER NOT NULL DEFAULT 0,
+        read_only INTEGER NOT NULL DEFAULT 0,
+        token_sha256 TEXT NOT NULL,
+        token_prefix TEXT NOT NULL,
+        token_expires_at INTEGER,
+        token_ttl_seconds INTEGER CHECK (token_ttl_seconds > 0),
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        deleted_at INTEGER
+    );
+    CREATE UNIQUE INDEX agents_live_name ON agents (name) WHERE state != 'deleted';
+    CREATE UNIQUE INDEX agents_token_sha256 ON agents (token_sha256);
+
+    CREATE TABLE executions (
+        id TEXT PRIMARY KEY,
+        agent_id INTEGER NOT NULL REFERENCES agents (id),
+        endpoint TEXT NOT NULL,
+        model TEXT,
+        state TEXT NOT NULL
+            CHECK (state IN ('RESERVED', 'DISPATCHED', 'COMMITTED', 'RELEASED', 'DENIED', 'FAILED')),
+        reserved_micro INTEGER NOT NULL DEFAULT 0,
+        cost_micro INTEGER,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        estimated INTEGER NOT NULL DEFAULT 0,
+        status INTEGER,
+        idempotency_key TEXT,
+        request_sha256 TEXT,
+        created_at INTEGER NOT NULL,
+        settled_at INTEGER
+    );
+    CREATE INDEX executions_agent ON executions (agent_id, created_at);
+    CREATE UNIQUE INDEX executions_idempotency ON executions (agent_id, endpoint, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+
+    CREATE TABLE reservations (
+        execution_id TEXT PRIMARY KEY REFERENCES executions (id),
+        agent_id INTEGER NOT NULL REFERENCES agents (id),
+        amount_micro INTEGER NOT NULL CHECK (amount_micro >= 0),
+        state TEXT NOT NULL CHECK (state IN ('open', 'committed', 'released', 'recovered')),
+        dispatched INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        settled_at INTEGER
+    );
+    CREATE INDEX reservations_open ON reservations (agent_id) WHERE state = 'open';
+
+    CREATE TABLE event_log (
+        seq INTEGER PRIMARY KEY,
+        ts_micros INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        agent_id INTEGER,
+        agent_name TEXT,
+        execution_id TEXT,
+        payload TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX event_log_agent ON event_log (agent_id, seq);
+    CREATE TRIGGER event_log_no_update BEFORE UPDATE ON event_log
+        BEGIN SELECT RAISE(ABORT, 'event_log is append-only'); END;
+    CREATE TRIGGER event_log_no_delete BEFORE DELETE ON event_log
+        BEGIN SELECT RAISE(ABORT, 'event_log is append-only'); END;
+
+    CREATE TABLE tool_plugins (
+        name TEXT PRIMARY KEY,
+        version TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('provider', 'tool')),
+        abi TEXT NOT NULL,
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        manifest TEXT NOT NULL,
+        enabled INTEGER NOT NULL DEFAULT 0,
+        installed_at INTEGER NOT NULL
+    );
+
+    CREATE TABLE rate_windows (
+        agent_id INTEGER NOT NULL REFERENCES agents (id),
+        window_start INTEGER NOT NULL,
+        requests INTEGER NOT NULL DEFAULT 0,
+        tokens INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (agent_id, window_start)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE pids (
+        run_id TEXT PRIMARY KEY,
+        pid INTEGER NOT NULL,
+        agent_id INTEGER NOT NULL REFERENCES agents (id),
+        command TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER,
+        exit_code INTEGER
+    );
+    """
+}

@@ -1,0 +1,66 @@
+import CSQLite
+
+/// A value bound to or read from SQLite.
+public enum SQLiteValue: Sendable, Equatable {
+    case integer(Int64)
+    case text(String)
+    case null
+
+    public static func optional(_ value: Int64?) -> SQLiteValue { value.map { .integer($0) } ?? .null }
+    public static func optional(_ value: String?) -> SQLiteValue { value.map { .text($0) } ?? .null }
+    public static func bool(_ value: Bool) -> SQLiteValue { .integer(value ? 1 : 0) }
+}
+
+/// A prepared statement, finalized when released. Confined to its connection's thread.
+public final class SQLiteStatement {
+    let handle: OpaquePointer
+    private let database: SQLiteDatabase
+
+    init(handle: OpaquePointer, database: SQLiteDatabase) {
+        self.handle = handle
+        self.database = database
+    }
+
+    deinit { sqlite3_finalize(handle) }
+
+    public func bind(_ values: [SQLiteValue]) throws(SQLiteError) {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+        for (offset, value) in values.enumerated() {
+            let index = Int32(offset + 1)
+            let rc: Int32
+            switch value {
+            case .integer(let number): rc = sqlite3_bind_int64(handle, index, number)
+            case .text(let text): rc = sqlite3_bind_text(handle, index, text, -1, aex_sqlite_transient())
+            case .null: rc = sqlite3_bind_null(handle, index)
+            }
+            if rc != SQLITE_OK { throw SQLiteError(code: rc, message: database.lastErrorMessage) }
+        }
+    }
+
+    /// Advances; true when a row is available, false when done.
+    public func step() throws(SQLiteError) -> Bool {
+        let rc = sqlite3_step(handle)
+        switch rc {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default: throw SQLiteError(code: database.lastErrorCode, message: database.lastErrorMessage)
+        }
+    }
+
+    public func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+
+    public func optionalInt64(_ column: Int32) -> Int64? {
+        sqlite3_column_type(handle, column) == SQLITE_NULL ? nil : sqlite3_column_int64(handle, column)
+    }
+
+    public func bool(_ column: Int32) -> Bool { sqlite3_column_int64(handle, column) != 0 }
+
+    public func text(_ column: Int32) -> String { optionalText(column) ?? "" }
+
+    public func optionalText(_ column: Int32) -> String? {
+        guard let pointer = sqlite3_column_text(handle, column) else { return nil }
+        let count = Int(sqlite3_column_bytes(handle, column))
+        return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
+    }
+}

@@ -1,0 +1,14 @@
+/// Failures of the store that are not plain SQLite errors.
+public enum StoreError: Error, CustomStringConvertible, Sendable {
+    case schemaTooNew(found: Int, supported: Int)
+    case writerStopped
+
+    public var description: String {
+        switch self {
+        case .schemaTooNew(let found, let supported):
+            return "database schema version \(found) is newer than this aex supports (\(supported)); upgrade aex"
+        case .writerStopped:
+            return "the database writer has stopped"
+        }
+    }
+}
