@@ -1,2 +1,4 @@
 import AEXHost
-print("aex")
+import Glibc
+
+exit(AEXCommandLine.run(Array(CommandLine.arguments.dropFirst())))

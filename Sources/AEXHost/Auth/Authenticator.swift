@@ -1,0 +1,43 @@
+/// Decides who a request is. Pure apart from the registry read: the admin token's digest and the
+/// clock are given. Admin tokens work only on admin routes and agent tokens only on agent routes.
+public struct Authenticator: Sendable {
+    private let adminTokenDigest: [UInt8]
+    private let registry: AgentRegistry
+
+    public init(adminToken: String, registry: AgentRegistry) {
+        adminTokenDigest = SHA256.digest(Array(adminToken.utf8))
+        self.registry = registry
+    }
+
+    /// The token from `Authorization: Bearer <token>`, or nil when absent or another scheme.
+    public static func bearerToken(_ header: String?) -> String? {
+        guard let header else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingSpaces
+        return token.isEmpty ? nil : token
+    }
+
+    public func authenticateAdmin(authorization: String?) -> AuthFailure? {
+        guard let token = Self.bearerToken(authorization) else { return .missing }
+        guard Token.shape(token) == .admin,
+              ConstantTime.equal(SHA256.digest(Array(token.utf8)), adminTokenDigest)
+        else { return .invalid }
+        return nil
+    }
+
+    public func authenticateAgent(authorization: String?, nowMicros: Int64) -> Result<Agent, AuthFailure> {
+        guard let token = Self.bearerToken(authorization) else { return .failure(.missing) }
+        guard Token.shape(token) == .agent, let agent = registry.agent(holding: token) else {
+            return .failure(.invalid)
+        }
+        if agent.isTokenExpired(nowMicros: nowMicros) { return .failure(.expired) }
+        return .success(agent)
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+
+/// Where agent commands from the CLI go: to the running daemon over its admin API, or, when no
+/// daemon runs, straight to the database under the writer lock. The lock decides: whoever holds
+/// it is the one writer, so the CLI never writes beside a running daemon.
+public protocol AgentManager {
+    func execute(_ command: AgentCommand) throws(CommandFailure) -> AgentView
+    func list() throws(CommandFailure) -> [AgentView]
+    func inspect(_ name: String) throws(CommandFailure) -> AgentView
+}
+
+public enum AgentManagers {
+    public static let lockWaitMilliseconds = 10_000
+
+    /// Takes the writer lock (local mode) or finds the daemon that holds it.
+    public static func open(_ home: AEXHome) throws(CommandFailure) -> any AgentManager {
+        guard home.isInitialized else { throw CommandFailure("\(home.root) is not initialized; run 'aex init' first") }
+        var waitedMilliseconds = 0
+        while true {
+            do {
+                if let lock = try WriterLock.tryAcquire(home) { return try LocalAgentManager(home: home, lock: lock) }
+            } catch {
+                throw CommandFailure("\(error)")
+            }
+            if let state = DaemonState.read(from: home.daemonStatePath), state.processExists {
+                return try DaemonAgentManager(home: home, state: state)
+            }
+            guard waitedMilliseconds < lockWaitMilliseconds else {
+                throw CommandFailure("another aex process holds \(home.writerLockPath) and no daemon answers; try again")
+            }
+            usleep(50_000)
+            waitedMilliseconds += 50
+        }
+    }
+}
+
+/// No daemon: this process is the writer for the duration of the command.
+final class LocalAgentManager: AgentManager {
+    private let lock: WriterLock
+    private let writer: StoreWriter
+    private let service: AgentService
+
+    init(home: AEXHome, lock: WriterLock) throws(CommandFailure) {
+        self.lock = lock
+        do {
+            writer = try StoreWriter(path: home.databasePath)
+            service = AgentService(writer: writer, registry: try AgentService.loadRegistry(writer))
+        } catch {
+            lock.release()
+            throw CommandFailure("cannot open \(home.databasePath): \(error)")
+        }
+    }
+
+    deinit {
+        writer.stop()
+        lock.release()
+    }
+
+    func execute(_ command: AgentCommand) throws(CommandFailure) -> AgentView {
+        switch service.executeAndWait(command) {
+        case .success(let result): return AgentView(result.agent, token: result.token)
+        case .failure(let error): throw CommandFailure(error.description)
+        }
+    }
+
+    func list() throws(CommandFailure) -> [AgentView] { service.registry.all().map { AgentView($0) } }
+
+    func inspect(_ name: String) throws(CommandFailure) -> AgentView {
+        guard let agent = service.registry.agent(named: name) else { throw CommandFailure(ManagementError.notFound(name).description) }
+        return AgentView(agent)
+    }
+}
+
+/// A daemon runs: ask it over the admin API with the admin token.
+final class DaemonAgentManager: AgentManager {
+    private let state: DaemonState
+    private let adminToken: String
+
+    init(home: AEXHome, state: DaemonState) throws(CommandFailure) {
+        self.state = state
+        guard let token = try? String(contentsOfFile: home.adminTokenPath, encoding: .utf8) else {
+            throw CommandFailure("cannot read \(home.adminTokenPath)")
+        }
+        adminToken = token.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func execute(_ command: AgentCommand) throws(CommandFailure) -> AgentView {
+        let (method, path, body): (String, String, JSONValue?) = switch command {
+        case .create(let name, let settings):
+            ("POST", "/admin/agents", Self.merging(settings.json, ["name": .string(name)]))
+        case .update(let name, let settings): ("PATCH", "/admin/agents/\(name)", settings.json)
+        case .pause(let name): ("POST", "/admin/agents/\(name)/pause", nil)
+        case .resume(let name): ("POST", "/admin/agents/\(name)/resume", nil)
+        case .delete(let name): ("DELETE", "/admin/agents/\(name)", nil)
+        case .rotateToken(let name, let ttl):
+            ("POST", "/admin/agents/\(name)/rotate-token", ttl.map { .object(["ttl_seconds": .optional($0)]) })
+        }
+        return try decode(request(method, path, body), AgentView.decode)
+    }
+
+    func list() throws(CommandFailure) -> [AgentView] {
+        try decode(request("GET", "/admin/agents", nil), AgentView.decodeList)
+    }
+
+    func inspect(_ name: String) throws(CommandFailure) -> AgentView {
+        try decode(request("GET", "/admin/agents/\(name)", nil), AgentView.decode)
+    }
+
+    private func request(_ method: String, _ path: String, _ body: JSONValue?) throws(CommandFailure) -> LoopbackHTTPClient.Response {
+        do {
+            let response = try LoopbackHTTPClient.send(
+                host: state.host, port: state.port, method: method, path: path,
+                headers: [("authorization", "Bearer \(adminToken)")], body: body.map { Array($0.canonicalText.utf8) } ?? [])
+            guard (200..<300).contains(response.status) else {
+                if case .object(let object)? = try? JSONReader.parse(response.body),
+                   case .object(let error)? = object["error"], case .string(let message)? = error["message"] {
+                    throw CommandFailure(message)
+                }
+                throw CommandFailure("the daemon answered \(response.status)")
+            }
+            return response
+        } catch let failure as CommandFailure {
+            throw failure
+        } catch {
+            throw CommandFailure("cannot reach the daemon at \(state.baseURL): \(error)")
+        }
+    }
+
+    private func decode<T>(_ response: LoopbackHTTPClient.Response, _ decoder: ([UInt8]) throws -> T) throws(CommandFailure) -> T {
+        do {
+            return try decoder(response.body)
+        } catch {
+            throw CommandFailure("the daemon sent an unreadable answer: \(error)")
+        }
+    }
+
+    private static func merging(_ value: JSONValue, _ extra: [String: JSONValue]) -> JSONValue {
+        guard case .object(var object) = value else { return value }
+        for (key, item) in extra { object[key] = item }
+        return .object(object)
+    }
+}

@@ -1,0 +1,133 @@
+import CLinux
+import Foundation
+import Glibc
+
+/// `aex daemon start|stop|status`.
+enum DaemonCLI {
+    static let start = CommandSpec(
+        ["daemon", "start"], summary: "Start the AEX daemon in the background (or in the foreground) and wait until it answers.",
+        options: [
+            .value("--port", "N", "TCP port (default 9000; 0 picks a free port)"),
+            .value("--host", "ADDR", "IPv4 address to bind (default 127.0.0.1)"),
+            .flag("--foreground", "run in this process; logs also go to stderr"),
+        ])
+    static let stop = CommandSpec(
+        ["daemon", "stop"], summary: "Stop the daemon gracefully: stop accepting, let in-flight requests finish, then exit.")
+    static let status = CommandSpec(
+        ["daemon", "status"], summary: "Say whether the daemon runs (exit 0) or not (exit 3).", options: [.flag("--json", "machine-readable output")])
+
+    static let all = [start, stop, status]
+    static let startWaitMilliseconds = 15_000
+    static let stopWaitMilliseconds = 60_000
+
+    static func run(_ spec: CommandSpec, _ arguments: ParsedArguments, home: AEXHome) throws -> Int32 {
+        switch spec.words[1] {
+        case "start": return try startDaemon(arguments, home: home)
+        case "stop": return try stopDaemon(home: home)
+        default: return statusOf(home: home, json: arguments.flag("--json"))
+        }
+    }
+
+    /// The running daemon, if `daemon.json` names a live process that answers `/health`.
+    static func running(_ home: AEXHome) -> DaemonState? {
+        guard let state = DaemonState.read(from: home.daemonStatePath), state.processExists else { return nil }
+        guard let response = try? LoopbackHTTPClient.send(
+            host: state.host, port: state.port, method: "GET", path: "/health", timeoutMilliseconds: 2_000),
+              response.status == 200
+        else { return nil }
+        return state
+    }
+
+    private static func startDaemon(_ arguments: ParsedArguments, home: AEXHome) throws -> Int32 {
+        var options = DaemonRunner.Options()
+        if let text = arguments.value("--port") { options.port = Int(try ValueParsers.integer(text, "--port", minimum: 0)) }
+        guard options.port <= 65_535 else { throw UsageError("--port must be 0-65535") }
+        if let host = arguments.value("--host") {
+            guard host.split(separator: ".").count == 4 || host == "localhost" else { throw UsageError("--host must be an IPv4 address") }
+            options.host = host
+        }
+        guard home.isInitialized else { throw CommandFailure("\(home.root) is not initialized; run 'aex init' first") }
+        if let state = running(home) {
+            Console.out("AEX daemon is already running (pid \(state.pid), \(state.baseURL)); nothing started")
+            return 0
+        }
+        if arguments.flag("--foreground") {
+            try DaemonRunner.run(home: home, options: options, environment: ProcessInfo.processInfo.environment)
+            return 0
+        }
+        if let stale = DaemonState.read(from: home.daemonStatePath), !stale.processExists { unlink(home.daemonStatePath) }
+        let logFD = open(home.daemonLogPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard logFD >= 0 else { throw CommandFailure("cannot open \(home.daemonLogPath): \(SystemError.last("open"))") }
+        defer { close(logFD) }
+        let logSizeBefore = (try? FileManager.default.attributesOfItem(atPath: home.daemonLogPath)[.size] as? Int) ?? 0
+        let executable = try selfExecutable()
+        let argv = [executable, "daemon", "start", "--foreground", "--port", String(options.port), "--host", options.host]
+        var cArguments = argv.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        let pid = aex_spawn_detached(executable, &cArguments, logFD)
+        guard pid > 0 else { throw CommandFailure("cannot start the daemon: \(SystemError.last("spawn"))") }
+
+        var waitedMilliseconds = 0
+        while waitedMilliseconds < startWaitMilliseconds {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                throw CommandFailure("the daemon exited during start-up:\n" + logTail(home, from: logSizeBefore))
+            }
+            if let state = DaemonState.read(from: home.daemonStatePath), state.pid == pid, running(home) != nil {
+                Console.out("AEX daemon started (pid \(pid)) on \(state.baseURL)")
+                return 0
+            }
+            usleep(50_000)
+            waitedMilliseconds += 50
+        }
+        kill(pid, SIGKILL)
+        throw CommandFailure("the daemon did not answer /health within \(startWaitMilliseconds / 1_000) s:\n" + logTail(home, from: logSizeBefore))
+    }
+
+    private static func stopDaemon(home: AEXHome) throws -> Int32 {
+        guard let state = DaemonState.read(from: home.daemonStatePath), state.processExists else {
+            Console.out("AEX daemon is not running")
+            return 0
+        }
+        guard kill(state.pid, SIGTERM) == 0 else { throw CommandFailure("cannot signal pid \(state.pid): \(SystemError.last("kill"))") }
+        var waitedMilliseconds = 0
+        while state.processExists {
+            guard waitedMilliseconds < stopWaitMilliseconds else {
+                throw CommandFailure("the daemon (pid \(state.pid)) did not exit within \(stopWaitMilliseconds / 1_000) s")
+            }
+            usleep(20_000)
+            waitedMilliseconds += 20
+        }
+        Console.out("AEX daemon stopped (pid \(state.pid))")
+        return 0
+    }
+
+    private static func statusOf(home: AEXHome, json: Bool) -> Int32 {
+        guard let state = running(home) else {
+            Console.out(json ? #"{"running":false}"# : "AEX daemon is not running")
+            return 3
+        }
+        if json {
+            guard case .object(var object) = state.json else { return 1 }
+            object["running"] = .bool(true)
+            Console.out(JSONValue.object(object).canonicalText)
+        } else {
+            Console.out("AEX daemon is running (pid \(state.pid)) on \(state.baseURL), started \(state.startedAt)")
+        }
+        return 0
+    }
+
+    private static func selfExecutable() throws -> String {
+        var buffer = [CChar](repeating: 0, count: 4_096)
+        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard length > 0 else { throw CommandFailure("cannot find the aex executable") }
+        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The last lines the daemon logged since `offset`.
+    static func logTail(_ home: AEXHome, from offset: Int, lines: Int = 20) -> String {
+        guard let data = FileManager.default.contents(atPath: home.daemonLogPath) else { return "(no log)" }
+        let text = String(decoding: data.dropFirst(min(offset, data.count)), as: UTF8.self)
+        return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+}

@@ -1,0 +1,74 @@
+import CLinux
+import Foundation
+import Glibc
+
+/// Runs the daemon in this process until SIGTERM or SIGINT: takes the writer lock, opens the store,
+/// serves HTTP, writes `daemon.json`; on the signal stops gracefully and removes `daemon.json`.
+public enum DaemonRunner {
+    public struct Options: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 9000
+        public init() {}
+    }
+
+    public static func run(home: AEXHome, options: Options, environment: [String: String]) throws {
+        // Before any thread starts, so every thread inherits the blocked set and one thread takes them.
+        aex_block_daemon_signals()
+        guard home.isInitialized else { throw ConfigurationError("\(home.root) is not initialized; run 'aex init' first") }
+        let logger = try Logger(path: home.daemonLogPath)
+        guard let lock = try WriterLock.tryAcquire(home, waitMilliseconds: 10_000) else {
+            logger.error("another aex process holds the writer lock", ["home": .string(home.root)])
+            throw ConfigurationError("another aex process holds \(home.writerLockPath); is a daemon already running?")
+        }
+        defer { lock.release() }
+
+        let limits = try HTTPServerLimits.from(environment: environment)
+        let durability = try environment["AEX_DURABILITY"].map { text in
+            guard let value = Durability(rawValue: text) else {
+                throw ConfigurationError("AEX_DURABILITY must be 'full' or 'normal', got '\(text)'")
+            }
+            return value
+        } ?? .full
+        let loopCount = try environment["AEX_EVENT_LOOPS"].map { text in
+            guard let count = Int(text), (1...64).contains(count) else {
+                throw ConfigurationError("AEX_EVENT_LOOPS must be 1-64, got '\(text)'")
+            }
+            return count
+        } ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+        let adminToken = try String(contentsOfFile: home.adminTokenPath, encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        guard Token.shape(adminToken) == .admin else { throw ConfigurationError("\(home.adminTokenPath) does not hold an admin token") }
+
+        let writer = try StoreWriter(path: home.databasePath, durability: durability)
+        let registry = try AgentService.loadRegistry(writer)
+        let agents = AgentService(writer: writer, registry: registry)
+        let gateway = Gateway(adminToken: adminToken, agents: agents)
+        let server = try HTTPServer(host: options.host, port: options.port, loopCount: loopCount, limits: limits, handler: gateway)
+        server.start()
+
+        let state = DaemonState(
+            pid: getpid(), host: options.host, port: server.port, startedAt: WallClock.iso8601(micros: WallClock.nowMicros()))
+        try state.write(to: home.daemonStatePath)
+        logger.info("daemon listening", [
+            "pid": .int(Int64(state.pid)), "host": .string(state.host), "port": .int(Int64(state.port)),
+            "event_loops": .int(Int64(loopCount)), "durability": .string(durability.rawValue),
+            "agents": .int(Int64(registry.all().count)),
+        ])
+
+        while true {
+            let signal = aex_wait_signal()
+            if signal == SIGHUP {
+                logger.info("SIGHUP received; nothing to reload yet")
+                continue
+            }
+            logger.info("stopping", ["signal": .int(Int64(signal)), "open_connections": .int(Int64(server.openConnections))])
+            break
+        }
+        server.stop()
+        server.waitUntilStopped()
+        writer.stop()
+        unlink(home.daemonStatePath)
+        logger.info("daemon stopped")
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import Glibc
+
+/// `daemon.json`: written by a running daemon once it listens; the CLI finds the daemon through it.
+public struct DaemonState: Sendable, Equatable {
+    public var pid: Int32
+    public var host: String
+    public var port: Int
+    public var startedAt: String
+
+    public var json: JSONValue {
+        .object(["pid": .int(Int64(pid)), "host": .string(host), "port": .int(Int64(port)), "started_at": .string(startedAt)])
+    }
+
+    public var baseURL: String { "http://\(host):\(port)" }
+
+    /// Written to a temporary file and renamed, so readers never see half a file.
+    public func write(to path: String) throws {
+        let temporary = path + ".tmp"
+        try (json.canonicalText + "\n").write(toFile: temporary, atomically: false, encoding: .utf8)
+        guard rename(temporary, path) == 0 else { throw SystemError.last("renaming \(temporary)") }
+    }
+
+    public static func read(from path: String) -> DaemonState? {
+        guard let data = FileManager.default.contents(atPath: path),
+              case .object(let object)? = try? JSONReader.parse(Array(data)),
+              case .int(let pid)? = object["pid"], case .string(let host)? = object["host"],
+              case .int(let port)? = object["port"], case .string(let startedAt)? = object["started_at"],
+              let pid32 = Int32(exactly: pid)
+        else { return nil }
+        return DaemonState(pid: pid32, host: host, port: Int(port), startedAt: startedAt)
+    }
+
+    /// True when a process with this pid exists (it may belong to someone else; callers also probe /health).
+    public var processExists: Bool { kill(pid, 0) == 0 || errno == EPERM }
+}

@@ -1,0 +1,47 @@
+/// The composition root of request handling: routes each request to health, the admin API or the
+/// agent API after authenticating it for that scope. Runs on the loop thread; never blocks.
+public final class Gateway: HTTPHandler {
+    private let authenticator: Authenticator
+    private let admin: AdminAPI
+    private let healthResponse: HTTPResponse
+    private let now: @Sendable () -> Int64
+
+    public init(adminToken: String, agents: AgentService, now: @escaping @Sendable () -> Int64 = WallClock.nowMicros) {
+        authenticator = Authenticator(adminToken: adminToken, registry: agents.registry)
+        admin = AdminAPI(agents: agents)
+        healthResponse = .json(200, .object(["status": .string("ok"), "version": .string(AEXVersion.current)]))
+        self.now = now
+    }
+
+    public func handle(_ request: HTTPRequest, responder: HTTPResponder) {
+        let path = request.path
+        if path == "/health" {
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(request, responder) }
+            return responder.respond(healthResponse)
+        }
+        if path == "/admin" || path.hasPrefix("/admin/") {
+            if let failure = authenticator.authenticateAdmin(authorization: request.headers["authorization"]) {
+                return responder.respond(failure.response)
+            }
+            if path.hasPrefix("/admin/agents") && (path.count == 13 || path.dropFirst(13).first == "/") {
+                return admin.handle(request, responder: responder)
+            }
+            return notFound(request, responder)
+        }
+        if path.hasPrefix("/v1/") || path.hasPrefix("/openai/v1/") {
+            switch authenticator.authenticateAgent(authorization: request.headers["authorization"], nowMicros: now()) {
+            case .failure(let failure): return responder.respond(failure.response)
+            case .success: return notFound(request, responder)
+            }
+        }
+        notFound(request, responder)
+    }
+
+    private func notFound(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        responder.respond(.error(404, code: "not_found", message: "unknown endpoint \(request.method) \(request.path)"))
+    }
+
+    private func methodNotAllowed(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        responder.respond(.error(405, code: "method_not_allowed", message: "\(request.method) is not allowed on \(request.path)"))
+    }
+}

@@ -1,0 +1,262 @@
+import CLinux
+import Glibc
+
+/// One client connection: bytes in through the parser, one request handled at a time (pipelined
+/// requests wait in the parser's buffer), responses out in order. Loop-confined.
+///
+/// Invariants: at most one request is being handled; output is written in order and never dropped
+/// while the connection is open; a parse failure is answered and then the connection closes; the
+/// parser's buffer stays bounded (reading pauses while a request is being handled and the buffer
+/// already holds a whole request's worth of bytes).
+final class HTTPConnection: EventSource {
+    enum Phase { case awaitingRequest, handling, streaming, closed }
+
+    let fd: Int32
+    private unowned let host: HTTPLoopServer
+    private var parser: HTTPRequestParser
+    private var output: [UInt8] = []
+    private var outputOffset = 0
+    private var phase = Phase.awaitingRequest
+    private var keepAlive = true
+    private var closeAfterFlush = false
+    private var readingPaused = false
+    private var writeInterest = false
+    private var processing = false
+    private(set) var peerClosed = false
+    private var requestDeadlineMillis: Int64?
+    private var lastActivityMillis: Int64
+    private var lastWriteProgressMillis: Int64
+
+    init(fd: Int32, host: HTTPLoopServer, nowMillis: Int64) {
+        self.fd = fd
+        self.host = host
+        parser = HTTPRequestParser(limits: host.limits.parserLimits)
+        lastActivityMillis = nowMillis
+        lastWriteProgressMillis = nowMillis
+    }
+
+    var isClosed: Bool { phase == .closed }
+    var pendingOutputBytes: Int { output.count - outputOffset }
+    var isIdle: Bool { phase == .awaitingRequest && !parser.isMidRequest && pendingOutputBytes == 0 }
+
+    static let readEvents = AEX_EPOLLIN | AEX_EPOLLRDHUP
+
+    func handle(events: UInt32) {
+        if events & AEX_EPOLLERR != 0 {
+            close()
+            return
+        }
+        if events & (AEX_EPOLLIN | AEX_EPOLLHUP | AEX_EPOLLRDHUP) != 0 { readAvailable() }
+        if phase != .closed, events & AEX_EPOLLOUT != 0 { flush() }
+    }
+
+    // MARK: Reading
+
+    private func readAvailable() {
+        let buffer = host.readBuffer
+        while true {
+            let count = recv(fd, buffer.baseAddress, buffer.count, 0)
+            if count > 0 {
+                parser.append(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                lastActivityMillis = host.nowMillis
+                if parser.isReceivingBody { requestDeadlineMillis = nil }
+                if count < buffer.count { break }
+            } else if count == 0 {
+                peerClosed = true
+                break
+            } else if errno == EINTR {
+                continue
+            } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                break
+            } else {
+                close()
+                return
+            }
+        }
+        processBuffered()
+        guard phase != .closed else { return }
+        if peerClosed {
+            if isIdle || phase == .awaitingRequest {
+                close()
+            } else {
+                keepAlive = false
+                readingPaused = true
+                updateInterest()
+            }
+        }
+    }
+
+    private func processBuffered() {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
+        while phase == .awaitingRequest, !closeAfterFlush {
+            switch parser.next() {
+            case .needMoreData:
+                if parser.isMidRequest {
+                    if requestDeadlineMillis == nil {
+                        requestDeadlineMillis = host.nowMillis + Int64(host.limits.headerReadTimeoutSeconds) * 1_000
+                    }
+                } else {
+                    requestDeadlineMillis = nil
+                }
+                resumeReadingIfPaused()
+                return
+            case .request(let request):
+                requestDeadlineMillis = nil
+                keepAlive = request.keepAlive && !host.draining
+                phase = .handling
+                let responder = HTTPResponder(requestID: host.nextRequestID(), loop: host.loop, connection: self)
+                host.handler.handle(request, responder: responder)
+                if phase != .awaitingRequest, parser.bufferedByteCount > host.limits.headerBytesMax + host.limits.bodyBytesMax {
+                    readingPaused = true
+                    updateInterest()
+                }
+            case .failure(let error):
+                let code = switch error.status {
+                case 413, 431: "request_too_large"
+                case 501, 505: "unsupported_request"
+                default: "invalid_request"
+                }
+                failAndClose(HTTPResponse.error(error.status, code: code, message: error.message))
+                return
+            }
+        }
+    }
+
+    private func resumeReadingIfPaused() {
+        if readingPaused, !peerClosed {
+            readingPaused = false
+            updateInterest()
+        }
+    }
+
+    // MARK: Responding
+
+    func finish(_ response: HTTPResponse, requestID: String) {
+        guard phase == .handling else { return }
+        write(response.serialized(requestID: requestID, keepAlive: keepAlive))
+        completeResponse()
+    }
+
+    func startStream(_ head: HTTPResponseHead, requestID: String) {
+        guard phase == .handling else { return }
+        phase = .streaming
+        write(head.serialized(requestID: requestID, keepAlive: keepAlive))
+    }
+
+    func sendChunk(_ bytes: [UInt8]) {
+        guard phase == .streaming else { return }
+        write(HTTPResponseHead.chunk(bytes))
+    }
+
+    func endStream() {
+        guard phase == .streaming else { return }
+        write(HTTPResponseHead.lastChunk)
+        completeResponse()
+    }
+
+    /// Answers a request that cannot be handled (parse failure, timeout) and closes after sending.
+    func failAndClose(_ response: HTTPResponse) {
+        guard phase == .awaitingRequest || phase == .handling else { return }
+        keepAlive = false
+        write(response.serialized(requestID: host.nextRequestID(), keepAlive: false))
+        phase = .awaitingRequest
+        closeAfterFlush = true
+        if pendingOutputBytes == 0 { close() }
+    }
+
+    private func completeResponse() {
+        guard phase != .closed else { return }
+        phase = .awaitingRequest
+        if !keepAlive {
+            closeAfterFlush = true
+            if pendingOutputBytes == 0 { close() }
+            return
+        }
+        processBuffered()
+        if phase == .awaitingRequest, peerClosed, isIdle { close() }
+        if phase == .awaitingRequest, host.draining, isIdle { close() }
+    }
+
+    // MARK: Writing
+
+    private func write(_ bytes: [UInt8]) {
+        guard phase != .closed, !bytes.isEmpty else { return }
+        if pendingOutputBytes == 0 {
+            let sent = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent == bytes.count {
+                lastWriteProgressMillis = host.nowMillis
+                return
+            }
+            if sent < 0, errno != EAGAIN, errno != EWOULDBLOCK, errno != EINTR {
+                close()
+                return
+            }
+            output = Array(bytes[max(sent, 0)...])
+            outputOffset = 0
+        } else {
+            output.append(contentsOf: bytes)
+        }
+        if !writeInterest {
+            writeInterest = true
+            updateInterest()
+        }
+    }
+
+    private func flush() {
+        while pendingOutputBytes > 0 {
+            let sent = output.withUnsafeBytes {
+                send(fd, $0.baseAddress! + outputOffset, $0.count - outputOffset, Int32(MSG_NOSIGNAL))
+            }
+            if sent > 0 {
+                outputOffset += sent
+                lastWriteProgressMillis = host.nowMillis
+            } else if sent < 0, errno == EINTR {
+                continue
+            } else if sent < 0, errno == EAGAIN || errno == EWOULDBLOCK {
+                return
+            } else {
+                close()
+                return
+            }
+        }
+        output.removeAll(keepingCapacity: false)
+        outputOffset = 0
+        writeInterest = false
+        updateInterest()
+        if closeAfterFlush { close() }
+    }
+
+    private func updateInterest() {
+        guard phase != .closed else { return }
+        var events: UInt32 = readingPaused ? 0 : Self.readEvents
+        if writeInterest { events |= AEX_EPOLLOUT }
+        host.loop.modify(fd: fd, events: events)
+    }
+
+    // MARK: Deadlines and closing
+
+    /// Called on every loop tick.
+    func checkDeadlines(nowMillis: Int64) {
+        if phase == .awaitingRequest, !closeAfterFlush, let deadline = requestDeadlineMillis, nowMillis >= deadline {
+            failAndClose(HTTPResponse.error(408, code: "request_timeout", message: "the request was not received in time"))
+            return
+        }
+        let idleMillis = Int64(host.limits.idleKeepAliveSeconds) * 1_000
+        if isIdle, nowMillis - lastActivityMillis >= idleMillis {
+            close()
+        } else if pendingOutputBytes > 0, nowMillis - lastWriteProgressMillis >= idleMillis {
+            close()
+        }
+    }
+
+    func close() {
+        guard phase != .closed else { return }
+        phase = .closed
+        host.loop.deregister(fd: fd)
+        Glibc.close(fd)
+        output = []
+        host.connectionClosed(self)
+    }
+}

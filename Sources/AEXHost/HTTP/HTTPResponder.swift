@@ -1,0 +1,48 @@
+/// The way back to the client for one request. Usable from any thread: calls made off the loop are
+/// posted to it. Exactly one of `respond` or `startStream`…`endStream` is honoured; later calls, or
+/// calls after the client went away, are ignored.
+public final class HTTPResponder: @unchecked Sendable {
+    public let requestID: String
+    public let loop: EventLoop
+    // Loop-confined.
+    private weak var connection: HTTPConnection?
+
+    init(requestID: String, loop: EventLoop, connection: HTTPConnection) {
+        self.requestID = requestID
+        self.loop = loop
+        self.connection = connection
+    }
+
+    public func respond(_ response: HTTPResponse) {
+        onLoop { $0.finish(response, requestID: self.requestID) }
+    }
+
+    /// Sends the head of a chunked response (for example `text/event-stream`).
+    public func startStream(_ head: HTTPResponseHead) {
+        onLoop { $0.startStream(head, requestID: self.requestID) }
+    }
+
+    public func sendChunk(_ bytes: [UInt8]) {
+        onLoop { $0.sendChunk(bytes) }
+    }
+
+    public func endStream() {
+        onLoop { $0.endStream() }
+    }
+
+    /// Bytes accepted but not yet written to the client's socket (for back-pressure). Loop only.
+    public var pendingOutputBytes: Int { connection?.pendingOutputBytes ?? 0 }
+
+    /// False once the client has gone away. Loop only.
+    public var isConnected: Bool { connection.map { !$0.isClosed && !$0.peerClosed } ?? false }
+
+    private func onLoop(_ body: @escaping @Sendable (HTTPConnection) -> Void) {
+        if loop.inLoop {
+            if let connection { body(connection) }
+        } else {
+            loop.execute { [self] in
+                if let connection { body(connection) }
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import Testing
+@testable import AEXHost
+
+@Suite struct TokenTests {
+    @Test func agentTokensHaveTheSpecifiedShape() {
+        let token = Token.newAgentToken()
+        #expect(token.hasPrefix("aex_"))
+        #expect(token.count == 4 + Token.randomLength)
+        #expect(token.dropFirst(4).allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) })
+        #expect(Token.shape(token) == .agent)
+        #expect(Token.shape(Token.newAdminToken()) == .admin)
+    }
+
+    @Test func tokensAreUnique() {
+        let tokens = Set((0..<2_000).map { _ in Token.newAgentToken() })
+        #expect(tokens.count == 2_000)
+    }
+
+    @Test(arguments: ["", "aex_", "aex_short", "bearer", "aex_" + String(repeating: "a", count: 39),
+                      "aex_" + String(repeating: "a", count: 40) + "!", "aexadmin_xyz", "sk-" + String(repeating: "a", count: 48)])
+    func malformedTokensAreRecognised(token: String) {
+        #expect(Token.shape(token) == .malformed)
+    }
+
+    @Test func digestIsSHA256Hex() {
+        // Known answer: SHA-256("abc").
+        #expect(SHA256.hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(Token.digestHex("abc") == SHA256.hex("abc"))
+    }
+
+    @Test func constantTimeEquality() {
+        #expect(ConstantTime.equal("same", "same"))
+        #expect(!ConstantTime.equal("same", "samf"))
+        #expect(!ConstantTime.equal("same", "same-but-longer"))
+    }
+
+    @Test func bearerParsing() {
+        #expect(Authenticator.bearerToken("Bearer abc") == "abc")
+        #expect(Authenticator.bearerToken("bearer   abc ") == "abc")
+        #expect(Authenticator.bearerToken("Basic abc") == nil)
+        #expect(Authenticator.bearerToken("Bearer") == nil)
+        #expect(Authenticator.bearerToken(nil) == nil)
+    }
+
+    @Test func authenticatorSeparatesScopesAndHonoursExpiry() {
+        let admin = Token.newAdminToken()
+        let agentToken = Token.newAgentToken()
+        let agent = Agent(
+            id: 1, name: "bot", state: .active, budget: MicroUSD(10), spent: .zero, reserved: .zero, rpm: 5, tpm: nil,
+            policy: .default, tokenSHA256: Token.digestHex(agentToken), tokenPrefix: Token.displayPrefix(agentToken),
+            tokenExpiresAtMicros: 1_000, tokenTTLSeconds: nil, createdAtMicros: 0)
+        let auth = Authenticator(adminToken: admin, registry: AgentRegistry(agents: [agent]))
+
+        #expect(auth.authenticateAdmin(authorization: "Bearer \(admin)") == nil)
+        #expect(auth.authenticateAdmin(authorization: nil) == .missing)
+        #expect(auth.authenticateAdmin(authorization: "Bearer \(agentToken)") == .invalid)
+        #expect(auth.authenticateAdmin(authorization: "Bearer \(Token.newAdminToken())") == .invalid)
+
+        #expect(auth.authenticateAgent(authorization: "Bearer \(agentToken)", nowMicros: 999) == .success(agent))
+        #expect(auth.authenticateAgent(authorization: "Bearer \(agentToken)", nowMicros: 1_000) == .failure(.expired))
+        #expect(auth.authenticateAgent(authorization: "Bearer \(admin)", nowMicros: 0) == .failure(.invalid))
+        #expect(auth.authenticateAgent(authorization: "Token \(agentToken)", nowMicros: 0) == .failure(.missing))
+        // Same prefix, different secret: found by prefix, refused by digest.
+        let forged = Token.displayPrefix(agentToken) + String(repeating: "Z", count: agentToken.count - Token.prefixLength)
+        #expect(auth.authenticateAgent(authorization: "Bearer \(forged)", nowMicros: 0) == .failure(.invalid))
+    }
+}

@@ -1,0 +1,85 @@
+import Dispatch
+import Synchronization
+import Testing
+@testable import AEXHost
+
+@Suite struct StoreWriterTests {
+    @Test func migrationsCreateEveryTableAndAreIdempotent() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/aex.db"
+        try StoreWriter(path: path).stop()
+        let writer = try StoreWriter(path: path)
+        defer { writer.stop() }
+        let tables = try writer.perform { db in
+            try db.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") { $0.text(0) }
+        }
+        for table in ["agents", "event_log", "executions", "pids", "rate_windows", "reservations", "tool_plugins"] {
+            #expect(tables.contains(table))
+        }
+        let version = try writer.perform { db in try db.query("PRAGMA user_version") { $0.int64(0) }.first }
+        #expect(version == Int64(Migrations.latestVersion))
+        let mode = try writer.perform { db in try db.query("PRAGMA journal_mode") { $0.text(0) }.first }
+        #expect(mode == "wal")
+    }
+
+    @Test func refusesADatabaseFromTheFuture() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/aex.db"
+        let db = try SQLiteDatabase(path: path)
+        try db.execute("PRAGMA user_version = 999")
+        #expect(throws: (any Error).self) { try StoreWriter(path: path) }
+    }
+
+    @Test func concurrentSubmissionsAreGroupedAndAFailingOperationRollsBackAlone() throws {
+        let dir = TemporaryDirectory()
+        let writer = try StoreWriter(path: dir.path + "/aex.db", durability: .normal)
+        try writer.perform { db in try db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)") }
+        let operations = 2_000
+        let done = DispatchGroup()
+        let failures = Atomic<Int>(0)
+        let successes = Atomic<Int>(0)
+        let batchesBefore = writer.batchesCommitted
+        DispatchQueue.concurrentPerform(iterations: operations) { i in
+            done.enter()
+            writer.submit({ db in
+                try db.run("INSERT INTO t (k, v) VALUES (?, ?)", [.integer(Int64(i)), .text("row")])
+                if i % 10 == 0 { try db.run("INSERT INTO t (k, v) VALUES (?, NULL)", [.integer(Int64(i + 1_000_000))]) }
+                return i
+            }) { result in
+                switch result {
+                case .success: successes.add(1, ordering: .relaxed)
+                case .failure: failures.add(1, ordering: .relaxed)
+                }
+                done.leave()
+            }
+        }
+        done.wait()
+        #expect(failures.load(ordering: .relaxed) == operations / 10)
+        #expect(successes.load(ordering: .relaxed) == operations - operations / 10)
+        let rows = try writer.perform { db in try db.query("SELECT count(*) FROM t") { $0.int64(0) }.first }
+        #expect(rows == Int64(operations - operations / 10), "a failed operation left none of its rows behind")
+        #expect(writer.batchesCommitted - batchesBefore < operations, "operations were grouped into fewer transactions")
+        writer.stop()
+        #expect(throws: StoreError.self) { try writer.perform { _ in 1 } }
+    }
+
+    @Test func readsDoNotWaitForTheWriter() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/aex.db"
+        let writer = try StoreWriter(path: path)
+        defer { writer.stop() }
+        try writer.perform { db in try db.execute("CREATE TABLE t (v INTEGER)"); try db.run("INSERT INTO t VALUES (1)") }
+        let holding = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        writer.submit({ db in
+            try db.run("INSERT INTO t VALUES (2)")
+            holding.signal()
+            release.wait()  // the writer's transaction stays open
+        }) { _ in }
+        holding.wait()
+        let reader = try SQLiteDatabase(path: path, readOnly: true, busyTimeoutMilliseconds: 0)
+        let count = try reader.query("SELECT count(*) FROM t") { $0.int64(0) }.first
+        #expect(count == 1, "the reader sees the last commit without waiting")
+        release.signal()
+    }
+}
