@@ -2,6 +2,9 @@
 // AEX — AI Execution Kernel. No package dependencies: toolchain, Glibc and system C libraries only.
 import PackageDescription
 
+/// Each source folder of the kernel carries a README of its invariants; they are not resources.
+let folderReadmes = ["README.md", "Agents/README.md", "Auth/README.md", "CLI/README.md", "Daemon/README.md", "Gateway/README.md", "HTTP/README.md", "Ledger/README.md", "Money/README.md", "Observability/README.md", "Store/README.md", "Support/README.md"]
+
 let package = Package(
     name: "AEX",
     products: [
@@ -24,7 +27,8 @@ let package = Package(
         .target(
             name: "AEXHost",
             dependencies: ["AEXPluginAPI", "CSQLite", "CCurl", "CCrypto", "CLinux"],
-            path: "Sources/AEXHost"
+            path: "Sources/AEXHost",
+            exclude: folderReadmes
         ),
         .executableTarget(name: "aex", dependencies: ["AEXHost"], path: "Sources/aex"),
 

@@ -43,7 +43,8 @@ import Testing
         let newToken = try #require(rotated.token)
         #expect(agents.registry.agent(holding: token) == nil, "the old token stops working at once")
         #expect(agents.registry.agent(holding: newToken)?.name == "bot")
-        #expect(rotated.agent.tokenExpiresAtMicros == 1_700_000_000_000_000 + 60_000_000)
+        let expectedExpiry: Int64 = 1_700_000_000_000_000 + 60_000_000
+        #expect(rotated.agent.tokenExpiresAtMicros == expectedExpiry)
 
         _ = try agents.executeAndWait(.delete(name: "bot")).get()
         #expect(agents.registry.agent(named: "bot") == nil)
