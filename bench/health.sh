@@ -14,7 +14,7 @@ if [ "${#need[@]}" -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null
 fi
 scripts/setup.sh release >/dev/null
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)"
 
 work="$(mktemp -d)"
 export AEX_HOME="$work/aex"
@@ -30,6 +30,8 @@ trap cleanup EXIT
 "$aex" daemon start --port 0 >/dev/null
 aex_port="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$AEX_HOME/daemon.json")"
 aex_pid="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$AEX_HOME/daemon.json")"
+rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+rss_fresh_mb=$(( $(rss_kb "$aex_pid") / 1024 ))
 body="$(curl -s "http://127.0.0.1:$aex_port/health")"
 
 nginx_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
@@ -99,9 +101,8 @@ for connections in 50 1000; do
     printf '%-12s %14s %14s %10s %12s %12s\n' "$connections" "$a_rps" "$n_rps" "$ratio" "$a_p99" "$n_p99"
 done
 
-rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 echo
-echo "AEX RSS before holding connections: $(( $(rss_kb "$aex_pid") / 1024 )) MB"
+echo "AEX RSS at start: $rss_fresh_mb MB; after the load: $(( $(rss_kb "$aex_pid") / 1024 )) MB"
 python3 - "$aex_port" "$aex_pid" <<'PY'
 import socket, sys, time
 port, pid = int(sys.argv[1]), int(sys.argv[2])

@@ -11,11 +11,20 @@ public enum DaemonRunner {
         public init() {}
     }
 
+    /// Connections need descriptors: raise the soft limit to the hard limit.
+    static func raiseDescriptorLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
     public static func run(home: AEXHome, options: Options, environment: [String: String]) throws {
         // Before any thread starts, so every thread inherits the blocked set and one thread takes them.
         aex_block_daemon_signals()
         guard home.isInitialized else { throw ConfigurationError("\(home.root) is not initialized; run 'aex init' first") }
         let logger = try Logger(path: home.daemonLogPath)
+        raiseDescriptorLimit()
         guard let lock = try WriterLock.tryAcquire(home, waitMilliseconds: 10_000) else {
             logger.error("another aex process holds the writer lock", ["home": .string(home.root)])
             throw ConfigurationError("another aex process holds \(home.writerLockPath); is a daemon already running?")

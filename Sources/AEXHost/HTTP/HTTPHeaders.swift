@@ -5,9 +5,14 @@
 public struct HTTPHeaders: Sendable, Sequence, Equatable {
     public typealias Element = (name: String, value: String)
 
-    private var fields: [Element] = []
+    private var fields: [Field] = []
 
     public init() {}
+
+    /// Empty headers with room for `capacity` fields before any reallocation.
+    init(capacity: Int) {
+        fields.reserveCapacity(capacity)
+    }
 
     /// Number of fields, repeated names counted each time.
     public var count: Int { fields.count }
@@ -23,16 +28,26 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
     }
 
     /// Appends a field; existing fields with the same name are kept.
-    public mutating func add(name: String, value: String) {
-        fields.append((name: name, value: value))
+    public mutating func add(name: consuming String, value: consuming String) {
+        fields.append(Field(name: name, value: value))
     }
 
-    public func makeIterator() -> IndexingIterator<[Element]> {
-        fields.makeIterator()
+    public func makeIterator() -> Iterator {
+        Iterator(fields: fields.makeIterator())
     }
 
-    public static func == (lhs: HTTPHeaders, rhs: HTTPHeaders) -> Bool {
-        lhs.fields.elementsEqual(rhs.fields) { $0.name == $1.name && $0.value == $1.value }
+    public struct Iterator: IteratorProtocol {
+        fileprivate var fields: IndexingIterator<[Field]>
+
+        public mutating func next() -> Element? {
+            fields.next().map { (name: $0.name, value: $0.value) }
+        }
+    }
+
+    /// A struct rather than the `Element` tuple: the array of it copies and frees faster.
+    fileprivate struct Field: Sendable, Equatable {
+        var name: String
+        var value: String
     }
 
     /// ASCII case-insensitive comparison, without allocating.

@@ -115,7 +115,7 @@ public struct HTTPRequestParser: Sendable {
     /// What the head says so far about the request being parsed.
     private struct PartialHead: Sendable {
         var requestLine = RequestLine()
-        var headers = HTTPHeaders()
+        var headers = HTTPHeaders(capacity: 16)
         var hostCount = 0
         var contentLength: Int?
         var transferEncodingCount = 0
@@ -308,19 +308,19 @@ public struct HTTPRequestParser: Sendable {
 
     /// Builds the request from the parsed head and resets for the next one.
     private mutating func completeRequest(body: [UInt8]) -> HTTPRequest {
-        let line = head.requestLine
-        let keepAlive = switch line.version {
-        case .http11: !head.connectionClose
-        case .http10: head.connectionKeepAlive && !head.connectionClose
-        }
-        let request = HTTPRequest(
-            method: line.method, target: line.target, path: line.path, query: line.query,
-            version: line.version, headers: head.headers, body: body, keepAlive: keepAlive)
-        head = PartialHead()
+        var finished = PartialHead()
+        swap(&finished, &head)  // Moves the strings out without retaining them.
         headByteCount = 0
         fieldCount = 0
         state = .requestLine
-        return request
+        let line = finished.requestLine
+        let keepAlive = switch line.version {
+        case .http11: !finished.connectionClose
+        case .http10: finished.connectionKeepAlive && !finished.connectionClose
+        }
+        return HTTPRequest(
+            method: line.method, target: line.target, path: line.path, query: line.query,
+            version: line.version, headers: finished.headers, body: body, keepAlive: keepAlive)
     }
 
     private mutating func compactIfWorthwhile() {

@@ -549,6 +549,11 @@ struct HTTPRequestParserTests {
                         ? UInt8.random(in: 0...255, using: &random)
                         : (interesting.randomElement(using: &random)?.first ?? 0)
                 }
+            } else if iteration % 5 <= 2 {
+                input = httpValidCases.randomElement(using: &random)?.input ?? []
+                for _ in 0..<Int.random(in: 0...2, using: &random) {
+                    mutate(&input, interesting: interesting, corpus: corpus, using: &random)
+                }
             } else {
                 input = corpus.randomElement(using: &random) ?? []
                 for _ in 0..<Int.random(in: 1...4, using: &random) {
