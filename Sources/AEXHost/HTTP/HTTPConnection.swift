@@ -22,6 +22,8 @@ final class HTTPConnection: EventSource {
     private var readingPaused = false
     private var writeInterest = false
     private var processing = false
+    /// A response to HEAD carries the headers of the GET answer and no body.
+    private var answeringHead = false
     private(set) var peerClosed = false
     private var requestDeadlineMillis: Int64?
     private var lastActivityMillis: Int64
@@ -105,6 +107,7 @@ final class HTTPConnection: EventSource {
             case .request(let request):
                 requestDeadlineMillis = nil
                 keepAlive = request.keepAlive && !host.draining
+                answeringHead = request.method == "HEAD"
                 phase = .handling
                 let responder = HTTPResponder(requestID: host.nextRequestID(), loop: host.loop, connection: self)
                 host.handler.handle(request, responder: responder)
@@ -135,7 +138,7 @@ final class HTTPConnection: EventSource {
 
     func finish(_ response: HTTPResponse, requestID: String) {
         guard phase == .handling else { return }
-        write(response.serialized(requestID: requestID, keepAlive: keepAlive))
+        write(response.serialized(requestID: requestID, keepAlive: keepAlive, includeBody: !answeringHead))
         completeResponse()
     }
 

@@ -140,12 +140,6 @@ public struct HTTPRequestParser: Sendable {
         case connection(close: Bool, keepAlive: Bool)
     }
 
-    private struct Field {
-        var name: String
-        var value: String
-        var kind: FieldKind
-    }
-
     private enum LineScan {
         case incomplete(resumeIndex: Int)
         /// A complete line; the range excludes its CRLF.
@@ -266,8 +260,10 @@ public struct HTTPRequestParser: Sendable {
 
     private mutating func addField(_ line: Range<Int>) throws(HTTPParseError) {
         try countField()
-        let field = try buffer.withUnsafeBufferPointer { (bytes) throws(HTTPParseError) in try Self.parseField(bytes, line) }
-        switch field.kind {
+        let (name, value, kind) = try buffer.withUnsafeBufferPointer { (bytes) throws(HTTPParseError) in
+            try Self.parseField(bytes, line)
+        }
+        switch kind {
         case .other:
             break
         case .host:
@@ -282,7 +278,7 @@ public struct HTTPRequestParser: Sendable {
             head.connectionClose = head.connectionClose || close
             head.connectionKeepAlive = head.connectionKeepAlive || keepAlive
         }
-        head.headers.add(name: field.name, value: field.value)
+        head.headers.add(name: consume name, value: consume value)
     }
 
     /// Checks the complete head and picks the body framing. Returns the request when it has no
@@ -426,7 +422,7 @@ public struct HTTPRequestParser: Sendable {
     }
 
     /// `field-name ":" OWS field-value OWS`, the value valid UTF-8 without control characters.
-    private static func parseField(_ bytes: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) throws(HTTPParseError) -> Field {
+    private static func parseField(_ bytes: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) throws(HTTPParseError) -> (name: String, value: String, kind: FieldKind) {
         let end = line.upperBound
         var index = line.lowerBound
         guard !bytes[index].isWhitespace else {
@@ -480,7 +476,7 @@ public struct HTTPRequestParser: Sendable {
         } else {
             kind = .other
         }
-        return Field(name: string(bytes, nameRange), value: value, kind: kind)
+        return (name: string(bytes, nameRange), value: value, kind: kind)
     }
 
     /// `1*DIGIT`, or a comma-separated list of identical ones.

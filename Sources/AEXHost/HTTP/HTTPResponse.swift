@@ -40,7 +40,7 @@ public struct HTTPResponse: Sendable {
     }
 
     /// The status line, headers and body, ready to send.
-    func serialized(requestID: String, keepAlive: Bool) -> [UInt8] {
+    func serialized(requestID: String, keepAlive: Bool, includeBody: Bool = true) -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(160 + body.count)
         HTTPResponseHead.writeStatusLine(status, into: &out)
@@ -49,7 +49,7 @@ public struct HTTPResponse: Sendable {
         HTTPResponseHead.writeHeader("x-request-id", requestID, into: &out)
         if !keepAlive { HTTPResponseHead.writeHeader("connection", "close", into: &out) }
         out.append(contentsOf: [0x0d, 0x0a])
-        out.append(contentsOf: body)
+        if includeBody { out.append(contentsOf: body) }
         return out
     }
 }

@@ -1,0 +1,95 @@
+import Dispatch
+import Foundation
+import Testing
+@testable import AEXHost
+
+/// The server in-process with a test handler: asynchronous answers from another thread, streamed
+/// (chunked) responses, HEAD, and graceful stop with a request in flight.
+@Suite struct HTTPServerTests {
+    struct TestHandler: HTTPHandler {
+        func handle(_ request: HTTPRequest, responder: HTTPResponder) {
+            switch request.path {
+            case "/async":
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) {
+                    responder.respond(HTTPResponse(status: 200, headers: [("content-type", "text/plain")], body: Array("later".utf8)))
+                }
+            case "/stream":
+                responder.startStream(HTTPResponseHead(status: 200, headers: [("content-type", "text/event-stream")]))
+                DispatchQueue.global().async {
+                    for i in 0..<3 {
+                        responder.sendChunk(Array("data: \(i)\n\n".utf8))
+                        usleep(10_000)
+                    }
+                    responder.endStream()
+                }
+            case "/slow":
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(400)) {
+                    responder.respond(HTTPResponse(status: 200, body: Array("finished".utf8)))
+                }
+            default:
+                responder.respond(HTTPResponse(status: 200, body: Array("now".utf8)))
+            }
+        }
+    }
+
+    func withServer(_ body: (HTTPServer) throws -> Void) throws {
+        let server = try HTTPServer(host: "127.0.0.1", port: 0, loopCount: 2, limits: HTTPServerLimits(), handler: TestHandler())
+        server.start()
+        defer {
+            server.stop()
+            server.waitUntilStopped()
+        }
+        try body(server)
+    }
+
+    func get(_ server: HTTPServer, _ path: String, method: String = "GET") throws -> LoopbackHTTPClient.Response {
+        try LoopbackHTTPClient.send(host: "127.0.0.1", port: server.port, method: method, path: path)
+    }
+
+    @Test func answersFromAnotherThread() throws {
+        try withServer { server in
+            let response = try get(server, "/async")
+            #expect(response.status == 200)
+            #expect(String(decoding: response.body, as: UTF8.self) == "later")
+            #expect(response.headers["x-request-id"] != nil)
+        }
+    }
+
+    @Test func streamsChunksInOrderAndTerminates() throws {
+        try withServer { server in
+            let response = try get(server, "/stream")
+            #expect(response.status == 200)
+            #expect(response.headers["transfer-encoding"] == "chunked")
+            #expect(response.headers["content-type"] == "text/event-stream")
+            let body = String(decoding: response.body, as: UTF8.self)
+            #expect(body == "9\r\ndata: 0\n\n\r\n9\r\ndata: 1\n\n\r\n9\r\ndata: 2\n\n\r\n0\r\n\r\n")
+        }
+    }
+
+    @Test func headAnswersWithoutABody() throws {
+        try withServer { server in
+            let response = try get(server, "/now", method: "HEAD")
+            #expect(response.status == 200)
+            #expect(response.headers["content-length"] == "3")
+            #expect(response.body.isEmpty)
+        }
+    }
+
+    @Test func gracefulStopLetsTheInFlightRequestFinish() throws {
+        let server = try HTTPServer(host: "127.0.0.1", port: 0, loopCount: 2, limits: HTTPServerLimits(), handler: TestHandler())
+        server.start()
+        let answer = DispatchSemaphoreBox<Result<LoopbackHTTPClient.Response, any Error>>()
+        Thread.detachNewThread {
+            answer.finish(Result { try LoopbackHTTPClient.send(host: "127.0.0.1", port: server.port, method: "GET", path: "/slow") })
+        }
+        usleep(100_000)
+        server.stop()
+        server.waitUntilStopped()
+        let response = try answer.wait().get()
+        #expect(response.status == 200)
+        #expect(String(decoding: response.body, as: UTF8.self) == "finished")
+        #expect(throws: (any Error).self) {
+            try LoopbackHTTPClient.send(host: "127.0.0.1", port: server.port, method: "GET", path: "/now", timeoutMilliseconds: 500)
+        }
+    }
+}
