@@ -15,13 +15,13 @@ let package = Package(
     ],
     targets: [
         // The plugin ABI: one C header, nothing exported.
-        .target(name: "AEXPluginAPI", path: "Sources/AEXPluginAPI"),
+        .target(name: "AEXPluginAPI", path: "Sources/AEXPluginAPI", exclude: ["README.md"]),
 
         // Thin C shims, one per system library.
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         .systemLibrary(name: "CCurl", path: "Sources/CCurl"),
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto"),
-        .target(name: "CLinux", path: "Sources/CLinux"),
+        .target(name: "CLinux", path: "Sources/CLinux", exclude: ["README.md"]),
 
         // The kernel.
         .target(

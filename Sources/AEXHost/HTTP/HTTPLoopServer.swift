@@ -17,6 +17,7 @@ final class HTTPLoopServer: EventSource, @unchecked Sendable {
     private let requestIDPrefix: String
     private var requestCounter: UInt64 = 0
     private(set) var draining = false
+    private var acceptPaused = false
     private var drainDeadlineMillis: Int64 = 0
     private(set) var nowMillis: Int64 = WallClock.monotonicMillis()
 
@@ -50,7 +51,12 @@ final class HTTPLoopServer: EventSource, @unchecked Sendable {
             let fd = aex_accept(listenFD)
             if fd < 0 {
                 if errno == EINTR || errno == ECONNABORTED { continue }
-                return  // EAGAIN, or out of descriptors: try again on the next readiness
+                if errno == EMFILE || errno == ENFILE {
+                    // Out of descriptors: stop listening until the next tick instead of spinning.
+                    loop.modify(fd: listenFD, events: 0)
+                    acceptPaused = true
+                }
+                return
             }
             guard shared.openConnections.add(1, ordering: .relaxed).newValue <= limits.connectionsMax else {
                 refuseOverloaded(fd)
@@ -84,6 +90,10 @@ final class HTTPLoopServer: EventSource, @unchecked Sendable {
 
     private func tick() {
         nowMillis = WallClock.monotonicMillis()
+        if acceptPaused, !draining {
+            acceptPaused = false
+            loop.modify(fd: listenFD, events: AEX_EPOLLIN)
+        }
         for connection in Array(connections.values) { connection.checkDeadlines(nowMillis: nowMillis) }
         if draining, nowMillis >= drainDeadlineMillis {
             for connection in Array(connections.values) { connection.close() }
