@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "OpenAICompatible", dependencies: ["AEXPluginAPI"], path: "Plugins/OpenAICompatible"),
         .target(name: "AEXToolsPlugin", dependencies: ["AEXPluginAPI"], path: "Plugins/Tools"),
 
-        .testTarget(name: "AEXHostTests", dependencies: ["AEXHost", "AEXPluginAPI"], path: "Tests/AEXHostTests"),
+        .testTarget(name: "AEXHostTests", dependencies: ["AEXHost", "AEXPluginAPI", "CLinux"], path: "Tests/AEXHostTests"),
     ],
     swiftLanguageModes: [.v6]
 )

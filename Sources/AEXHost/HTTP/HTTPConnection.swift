@@ -24,6 +24,8 @@ final class HTTPConnection: EventSource {
     private var processing = false
     /// A response to HEAD carries the headers of the GET answer and no body.
     private var answeringHead = false
+    /// Numbers the requests of this connection; a responder acts only for its own request.
+    private var requestSerial: UInt64 = 0
     private(set) var peerClosed = false
     private var requestDeadlineMillis: Int64?
     private var lastActivityMillis: Int64
@@ -44,11 +46,11 @@ final class HTTPConnection: EventSource {
     static let readEvents = AEX_EPOLLIN | AEX_EPOLLRDHUP
 
     func handle(events: UInt32) {
-        if events & AEX_EPOLLERR != 0 {
-            close()
+        if events & (AEX_EPOLLERR | AEX_EPOLLHUP) != 0 {
+            close()  // reset, or shut down both ways: nothing more can be exchanged
             return
         }
-        if events & (AEX_EPOLLIN | AEX_EPOLLHUP | AEX_EPOLLRDHUP) != 0 { readAvailable() }
+        if events & (AEX_EPOLLIN | AEX_EPOLLRDHUP) != 0 { readAvailable() }
         if phase != .closed, events & AEX_EPOLLOUT != 0 { flush() }
     }
 
@@ -76,15 +78,15 @@ final class HTTPConnection: EventSource {
             }
         }
         processBuffered()
-        guard phase != .closed else { return }
-        if peerClosed {
-            if isIdle || phase == .awaitingRequest {
-                close()
-            } else {
-                keepAlive = false
-                readingPaused = true
-                updateInterest()
-            }
+        guard phase != .closed, peerClosed else { return }
+        // The client sent its last byte: finish what is owed, then close.
+        keepAlive = false
+        readingPaused = true
+        if phase == .awaitingRequest, pendingOutputBytes == 0 {
+            close()
+        } else {
+            if phase == .awaitingRequest { closeAfterFlush = true }
+            updateInterest()
         }
     }
 
@@ -109,7 +111,9 @@ final class HTTPConnection: EventSource {
                 keepAlive = request.keepAlive && !host.draining
                 answeringHead = request.method == "HEAD"
                 phase = .handling
-                let responder = HTTPResponder(requestID: host.nextRequestID(), loop: host.loop, connection: self)
+                requestSerial &+= 1
+                let responder = HTTPResponder(
+                    requestID: host.nextRequestID(), serial: requestSerial, loop: host.loop, connection: self)
                 host.handler.handle(request, responder: responder)
                 if phase != .awaitingRequest, parser.bufferedByteCount > host.limits.headerBytesMax + host.limits.bodyBytesMax {
                     readingPaused = true
@@ -136,25 +140,25 @@ final class HTTPConnection: EventSource {
 
     // MARK: Responding
 
-    func finish(_ response: HTTPResponse, requestID: String) {
-        guard phase == .handling else { return }
+    func finish(_ response: HTTPResponse, requestID: String, serial: UInt64) {
+        guard phase == .handling, serial == requestSerial else { return }
         write(response.serialized(requestID: requestID, keepAlive: keepAlive, includeBody: !answeringHead))
         completeResponse()
     }
 
-    func startStream(_ head: HTTPResponseHead, requestID: String) {
-        guard phase == .handling else { return }
+    func startStream(_ head: HTTPResponseHead, requestID: String, serial: UInt64) {
+        guard phase == .handling, serial == requestSerial else { return }
         phase = .streaming
         write(head.serialized(requestID: requestID, keepAlive: keepAlive))
     }
 
-    func sendChunk(_ bytes: [UInt8]) {
-        guard phase == .streaming else { return }
+    func sendChunk(_ bytes: [UInt8], serial: UInt64) {
+        guard phase == .streaming, serial == requestSerial else { return }
         write(HTTPResponseHead.chunk(bytes))
     }
 
-    func endStream() {
-        guard phase == .streaming else { return }
+    func endStream(serial: UInt64) {
+        guard phase == .streaming, serial == requestSerial else { return }
         write(HTTPResponseHead.lastChunk)
         completeResponse()
     }

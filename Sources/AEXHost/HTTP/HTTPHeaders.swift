@@ -1,7 +1,8 @@
 /// Header fields of one message, in the order received, with names spelled as received.
 ///
 /// Lookups match names case-insensitively (ASCII), as HTTP requires; values are kept verbatim
-/// (the parser has already trimmed surrounding whitespace).
+/// (the parser has already trimmed surrounding whitespace). Equality compares fields exactly,
+/// in order.
 public struct HTTPHeaders: Sendable, Sequence, Equatable {
     public typealias Element = (name: String, value: String)
 
@@ -36,7 +37,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
         Iterator(fields: fields.makeIterator())
     }
 
-    public struct Iterator: IteratorProtocol {
+    public struct Iterator: IteratorProtocol, Sendable {
         fileprivate var fields: IndexingIterator<[Field]>
 
         public mutating func next() -> Element? {

@@ -197,12 +197,12 @@ public struct HTTPRequestParser: Sendable {
                 state = leftByteCount == 0 ? .chunkDataEnd : .chunkData(remainingByteCount: leftByteCount)
 
             case .chunkDataEnd:
-                for offset in 0..<2 {
-                    guard bufferedByteCount > offset else { return nil }
-                    guard buffer[readIndex + offset] == (offset == 0 ? .cr : .lf) else {
-                        throw .malformed("chunk data must be followed by CRLF")
-                    }
-                }
+                // Each byte is judged as soon as it arrives: "X" fails without waiting for another.
+                let missingCRLF = HTTPParseError.malformed("chunk data must be followed by CRLF")
+                guard bufferedByteCount >= 1 else { return nil }
+                guard buffer[readIndex] == .cr else { throw missingCRLF }
+                guard bufferedByteCount >= 2 else { return nil }
+                guard buffer[readIndex + 1] == .lf else { throw missingCRLF }
                 consume(through: readIndex + 2)
                 state = .chunkSizeLine
 
@@ -210,8 +210,8 @@ public struct HTTPRequestParser: Sendable {
                 guard let line = try nextLine(byteBudget: headByteBudget, overBudget: .headersTooLarge) else { return nil }
                 consumeHeadLine(line)
                 if line.isEmpty {
-                    let body = chunkedBody
-                    chunkedBody = []
+                    var body: [UInt8] = []
+                    swap(&body, &chunkedBody)
                     return completeRequest(body: body)
                 }
                 // Trailer fields are validated like header fields, then dropped.

@@ -4,30 +4,32 @@
 public final class HTTPResponder: @unchecked Sendable {
     public let requestID: String
     public let loop: EventLoop
+    private let serial: UInt64
     // Loop-confined.
     private weak var connection: HTTPConnection?
 
-    init(requestID: String, loop: EventLoop, connection: HTTPConnection) {
+    init(requestID: String, serial: UInt64, loop: EventLoop, connection: HTTPConnection) {
         self.requestID = requestID
+        self.serial = serial
         self.loop = loop
         self.connection = connection
     }
 
     public func respond(_ response: HTTPResponse) {
-        onLoop { $0.finish(response, requestID: self.requestID) }
+        onLoop { $0.finish(response, requestID: self.requestID, serial: self.serial) }
     }
 
     /// Sends the head of a chunked response (for example `text/event-stream`).
     public func startStream(_ head: HTTPResponseHead) {
-        onLoop { $0.startStream(head, requestID: self.requestID) }
+        onLoop { $0.startStream(head, requestID: self.requestID, serial: self.serial) }
     }
 
     public func sendChunk(_ bytes: [UInt8]) {
-        onLoop { $0.sendChunk(bytes) }
+        onLoop { $0.sendChunk(bytes, serial: self.serial) }
     }
 
     public func endStream() {
-        onLoop { $0.endStream() }
+        onLoop { $0.endStream(serial: self.serial) }
     }
 
     /// Bytes accepted but not yet written to the client's socket (for back-pressure). Loop only.

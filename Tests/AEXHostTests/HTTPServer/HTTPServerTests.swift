@@ -1,5 +1,7 @@
+import CLinux
 import Dispatch
 import Foundation
+import Glibc
 import Testing
 @testable import AEXHost
 
@@ -21,6 +23,11 @@ import Testing
                         usleep(10_000)
                     }
                     responder.endStream()
+                }
+            case "/twice":
+                responder.respond(HTTPResponse(status: 200, body: Array("first".utf8)))
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(20)) {
+                    responder.respond(HTTPResponse(status: 500, body: Array("stray".utf8)))
                 }
             case "/slow":
                 DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(400)) {
@@ -90,6 +97,27 @@ import Testing
         #expect(String(decoding: response.body, as: UTF8.self) == "finished")
         #expect(throws: (any Error).self) {
             try LoopbackHTTPClient.send(host: "127.0.0.1", port: server.port, method: "GET", path: "/now", timeoutMilliseconds: 500)
+        }
+    }
+
+    @Test func aStrayLateAnswerNeverReachesTheNextRequest() throws {
+        try withServer { server in
+            let fd = aex_connect_tcp("127.0.0.1", UInt16(server.port), 2_000)
+            #expect(fd >= 0)
+            defer { close(fd) }
+            let requests = Array("GET /twice HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+            _ = requests.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            var received = [UInt8]()
+            var buffer = [UInt8](repeating: 0, count: 4_096)
+            while !String(decoding: received, as: UTF8.self).contains("finished") {
+                let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                guard count > 0 else { break }
+                received += buffer[0..<count]
+            }
+            let text = String(decoding: received, as: UTF8.self)
+            #expect(text.components(separatedBy: "HTTP/1.1 200 OK").count == 3)
+            #expect(!text.contains("stray"))
+            #expect(text.hasSuffix("first") == false && text.hasSuffix("finished"))
         }
     }
 }
