@@ -11,7 +11,9 @@ nonisolated(unsafe) private let pluginTable: UnsafeMutablePointer<aex_plugin_tab
         kind: AEX_PLUGIN_KIND_TOOL.rawValue,
         name: StaticString("aex-tools").utf8Start.withMemoryRebound(to: CChar.self, capacity: 1) { $0 },
         version: StaticString("0.1.0").utf8Start.withMemoryRebound(to: CChar.self, capacity: 1) { $0 },
-        provides: StaticString("").utf8Start.withMemoryRebound(to: CChar.self, capacity: 1) { $0 }
+        provides: StaticString("").utf8Start.withMemoryRebound(to: CChar.self, capacity: 1) { $0 },
+        build_request: nil,
+        translate_response: nil
     ))
     return table
 }()

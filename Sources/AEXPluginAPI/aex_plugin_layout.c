@@ -2,11 +2,30 @@
 #include "aex_plugin.h"
 
 _Static_assert(sizeof(aex_bytes) == 16, "aex_bytes layout changed");
+
+_Static_assert(offsetof(aex_call, struct_size) == 0, "call must start with struct_size");
+_Static_assert(offsetof(aex_call, endpoint) == 4, "call endpoint moved");
+_Static_assert(offsetof(aex_call, body) == 8, "call body moved");
+_Static_assert(offsetof(aex_call, model_alias) == 24, "call model_alias moved");
+_Static_assert(offsetof(aex_call, provider_model) == 40, "call provider_model moved");
+_Static_assert(offsetof(aex_call, provider_type) == 56, "call provider_type moved");
+_Static_assert(offsetof(aex_call, max_output_tokens) == 72, "call max_output_tokens moved");
+_Static_assert(offsetof(aex_call, stream) == 80, "call stream moved");
+_Static_assert(offsetof(aex_call, include_stream_usage) == 81, "call include_stream_usage moved");
+_Static_assert(sizeof(aex_call) == 88, "call 1.0 size changed");
+
 _Static_assert(offsetof(aex_host_table, struct_size) == 0, "host table must start with struct_size");
 _Static_assert(offsetof(aex_host_table, abi_major) == 4, "host table abi_major moved");
 _Static_assert(offsetof(aex_host_table, abi_minor) == 6, "host table abi_minor moved");
 _Static_assert(offsetof(aex_host_table, log) == 8, "host table log moved");
-_Static_assert(sizeof(aex_host_table) == 16, "host table 1.0 size changed");
+_Static_assert(offsetof(aex_host_table, set_upstream) == 16, "host table set_upstream moved");
+_Static_assert(offsetof(aex_host_table, add_upstream_header) == 24, "host table add_upstream_header moved");
+_Static_assert(offsetof(aex_host_table, set_body) == 32, "host table set_body moved");
+_Static_assert(offsetof(aex_host_table, set_local_response) == 40, "host table set_local_response moved");
+_Static_assert(offsetof(aex_host_table, set_usage) == 48, "host table set_usage moved");
+_Static_assert(offsetof(aex_host_table, set_error) == 56, "host table set_error moved");
+_Static_assert(sizeof(aex_host_table) == 64, "host table 1.0 size changed");
+
 _Static_assert(offsetof(aex_plugin_table, struct_size) == 0, "plugin table must start with struct_size");
 _Static_assert(offsetof(aex_plugin_table, abi_major) == 4, "plugin table abi_major moved");
 _Static_assert(offsetof(aex_plugin_table, abi_minor) == 6, "plugin table abi_minor moved");
@@ -14,4 +33,6 @@ _Static_assert(offsetof(aex_plugin_table, kind) == 8, "plugin table kind moved")
 _Static_assert(offsetof(aex_plugin_table, name) == 16, "plugin table name moved");
 _Static_assert(offsetof(aex_plugin_table, version) == 24, "plugin table version moved");
 _Static_assert(offsetof(aex_plugin_table, provides) == 32, "plugin table provides moved");
-_Static_assert(sizeof(aex_plugin_table) == 40, "plugin table 1.0 size changed");
+_Static_assert(offsetof(aex_plugin_table, build_request) == 40, "plugin table build_request moved");
+_Static_assert(offsetof(aex_plugin_table, translate_response) == 48, "plugin table translate_response moved");
+_Static_assert(sizeof(aex_plugin_table) == 56, "plugin table 1.0 size changed");
