@@ -3,7 +3,7 @@
 import PackageDescription
 
 /// Each source folder of the kernel carries a README of its invariants; they are not resources.
-let folderReadmes = ["README.md", "Agents/README.md", "Auth/README.md", "CLI/README.md", "Daemon/README.md", "Gateway/README.md", "HTTP/README.md", "Ledger/README.md", "Money/README.md", "Observability/README.md", "Store/README.md", "Support/README.md"]
+let folderReadmes = ["README.md", "Agents/README.md", "Auth/README.md", "CLI/README.md", "Config/README.md", "Daemon/README.md", "Gateway/README.md", "HTTP/README.md", "Ledger/README.md", "Money/README.md", "Observability/README.md", "Store/README.md", "Support/README.md"]
 
 let package = Package(
     name: "AEX",
@@ -33,10 +33,10 @@ let package = Package(
         .executableTarget(name: "aex", dependencies: ["AEXHost"], path: "Sources/aex"),
 
         // Plugins: dynamic libraries that depend on the ABI header only.
-        .target(name: "OpenAICompatible", dependencies: ["AEXPluginAPI"], path: "Plugins/OpenAICompatible"),
+        .target(name: "OpenAICompatible", dependencies: ["AEXPluginAPI"], path: "Plugins/OpenAICompatible", exclude: ["README.md"]),
         .target(name: "AEXToolsPlugin", dependencies: ["AEXPluginAPI"], path: "Plugins/Tools"),
 
-        .testTarget(name: "AEXHostTests", dependencies: ["AEXHost", "AEXPluginAPI", "CLinux"], path: "Tests/AEXHostTests"),
+        .testTarget(name: "AEXHostTests", dependencies: ["AEXHost", "AEXPluginAPI", "CLinux", "OpenAICompatible"], path: "Tests/AEXHostTests"),
     ],
     swiftLanguageModes: [.v6]
 )

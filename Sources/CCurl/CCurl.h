@@ -24,3 +24,8 @@ static inline CURLMcode aex_curl_multi_set_socket_callback(CURLM *m, int (*f)(CU
 static inline CURLMcode aex_curl_multi_set_timer_callback(CURLM *m, int (*f)(CURLM *, long, void *)) {
     return curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, f);
 }
+
+static inline curl_socket_t aex_curl_socket_timeout(void) { return CURL_SOCKET_TIMEOUT; }
+static inline CURL *aex_curl_msg_easy(CURLMsg *m) { return m->easy_handle; }
+static inline CURLcode aex_curl_msg_result(CURLMsg *m) { return m->data.result; }
+static inline int aex_curl_msg_is_done(CURLMsg *m) { return m->msg == CURLMSG_DONE; }

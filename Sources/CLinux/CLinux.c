@@ -90,6 +90,19 @@ int aex_timerfd_drain(int fd) {
     return (int)read(fd, &expirations, sizeof expirations);
 }
 
+int aex_timerfd_oneshot(void) { return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC); }
+
+int aex_timerfd_arm_ms(int fd, long ms) {
+    struct itimerspec spec;
+    memset(&spec, 0, sizeof spec);
+    if (ms >= 0) {
+        spec.it_value.tv_sec = ms / 1000;
+        spec.it_value.tv_nsec = (ms % 1000) * 1000000L;
+        if (ms == 0) spec.it_value.tv_nsec = 1000; /* zero would disarm */
+    }
+    return timerfd_settime(fd, 0, &spec, NULL);
+}
+
 int aex_accept(int listen_fd) { return accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
 
 static int resolve_ipv4(const char *host, struct in_addr *out) {

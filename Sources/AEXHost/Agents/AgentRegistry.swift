@@ -6,6 +6,15 @@ public final class AgentRegistry: Sendable {
     private struct State {
         var byName: [String: Agent] = [:]
         var namesByTokenPrefix: [String: [String]] = [:]
+        var rateWindows: [Int64: RateWindow] = [:]
+    }
+
+    /// The result of `admit`.
+    public enum Admission: Sendable, Equatable {
+        case admitted(Agent)
+        case rateLimited(retryAfterSeconds: Int)
+        case budgetExceeded(remaining: MicroUSD)
+        case gone
     }
 
     private let state = Mutex(State())
@@ -30,7 +39,45 @@ public final class AgentRegistry: Sendable {
         return candidates.first { ConstantTime.equal(Array($0.tokenSHA256.utf8), presented) }
     }
 
-    /// Inserts or replaces the agent with this name; a deleted agent is removed.
+    /// Rate limit and budget together, atomically: admits the call only if the agent (same id) is
+    /// still live, its window has room, and `spent + reserved + amount ≤ budget`; then records the
+    /// admission and adds `amount` to reserved. A refusal changes nothing.
+    public func admit(agentID: Int64, name: String, amount: MicroUSD, tokens: Int64, nowMillis: Int64) -> Admission {
+        state.withLock { state in
+            guard var agent = state.byName[name], agent.id == agentID else { return .gone }
+            let committed = agent.spent.value.addingReportingOverflow(agent.reserved.value)
+            let total = committed.partialValue.addingReportingOverflow(amount.value)
+            if committed.overflow || total.overflow || total.partialValue > agent.budget.value {
+                return .budgetExceeded(remaining: agent.remaining)
+            }
+            var window = state.rateWindows[agentID] ?? RateWindow()
+            if let retryAfter = window.admit(nowMillis: nowMillis, rpm: agent.rpm, tpm: agent.tpm, tokens: tokens) {
+                return .rateLimited(retryAfterSeconds: retryAfter)
+            }
+            state.rateWindows[agentID] = window
+            agent.reserved = MicroUSD(agent.reserved.value + amount.value)
+            state.byName[name] = agent
+            return .admitted(agent)
+        }
+    }
+
+    /// Ends a reservation: reserved −= `reserved`, spent += `cost` (a cost above the reservation is
+    /// an overdraft, recorded by the caller). Returns the agent after the change.
+    @discardableResult
+    public func settle(agentID: Int64, name: String, reserved: MicroUSD, cost: MicroUSD) -> Agent? {
+        state.withLock { state in
+            guard var agent = state.byName[name], agent.id == agentID else { return nil }
+            agent.reserved = MicroUSD(agent.reserved.value - reserved.value)
+            agent.spent = MicroUSD(agent.spent.value &+ cost.value)
+            assert(agent.reserved.value >= 0, "reserved went negative")
+            state.byName[name] = agent
+            return agent
+        }
+    }
+
+    /// Inserts or replaces the agent with this name; a deleted agent is removed. While the agent
+    /// lives, its in-memory spent and reserved stay (they run ahead of the database by the calls
+    /// in flight); a new agent or a new id takes the given numbers.
     public func put(_ agent: Agent) {
         state.withLock { state in
             if let old = state.byName[agent.name] {
@@ -41,7 +88,13 @@ public final class AgentRegistry: Sendable {
             }
             if agent.state == .deleted {
                 state.byName[agent.name] = nil
+                state.rateWindows[agent.id] = nil
             } else {
+                var agent = agent
+                if let old = state.byName[agent.name], old.id == agent.id {
+                    agent.spent = old.spent
+                    agent.reserved = old.reserved
+                }
                 state.byName[agent.name] = agent
                 state.namesByTokenPrefix[agent.tokenPrefix, default: []].append(agent.name)
             }

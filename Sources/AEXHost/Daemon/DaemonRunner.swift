@@ -49,10 +49,31 @@ public enum DaemonRunner {
             .trimmingCharacters(in: .whitespacesAndNewlines)
         guard Token.shape(adminToken) == .admin else { throw ConfigurationError("\(home.adminTokenPath) does not hold an admin token") }
 
+        let proxySettings = try ProxySettings.from(environment: environment)
+        PluginHostTable.logSink = { level, message in
+            logger.log(level >= 2 ? .error : level == 1 ? .warn : .info, "plugin: " + message)
+        }
+        let plugins = ProviderPlugins.loadBuiltIn(directory: ProviderPlugins.executableDirectory())
+        for failure in plugins.failures { logger.error("plugin refused", ["reason": .string(failure.description)]) }
+        for (type, library) in plugins.byType.sorted(by: { $0.key < $1.key }) {
+            logger.info("provider plugin loaded", [
+                "type": .string(type), "plugin": .string(library.name), "version": .string(library.version), "abi": .string(library.abi),
+            ])
+        }
+        let catalog: ModelCatalog
+        do {
+            catalog = try ModelCatalog(home: home, providerTypes: plugins.types, environment: environment)
+        } catch {
+            logger.error("invalid configuration", ["error": .string(error.description)])
+            throw ConfigurationError("invalid configuration: \(error)")
+        }
+
         let writer = try StoreWriter(path: home.databasePath, durability: durability)
         let registry = try AgentService.loadRegistry(writer)
         let agents = AgentService(writer: writer, registry: registry)
-        let gateway = Gateway(adminToken: adminToken, agents: agents)
+        let proxy = ProxyAPI(catalog: catalog, plugins: plugins, registry: registry, writer: writer, settings: proxySettings, loopCount: loopCount)
+        let configuration = ConfigurationAPI(catalog: catalog, writer: writer, logger: logger)
+        let gateway = Gateway(adminToken: adminToken, agents: agents, proxy: proxy, configuration: configuration)
         let server = try HTTPServer(host: options.host, port: options.port, loopCount: loopCount, limits: limits, handler: gateway)
         server.start()
 
@@ -68,7 +89,7 @@ public enum DaemonRunner {
         while true {
             let signal = aex_wait_signal()
             if signal == SIGHUP {
-                logger.info("SIGHUP received; nothing to reload yet")
+                _ = configuration.reload(source: "SIGHUP")
                 continue
             }
             logger.info("stopping", ["signal": .int(Int64(signal)), "open_connections": .int(Int64(server.openConnections))])

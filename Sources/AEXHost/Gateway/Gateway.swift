@@ -3,12 +3,17 @@
 public final class Gateway: HTTPHandler {
     private let authenticator: Authenticator
     private let admin: AdminAPI
+    private let proxy: ProxyAPI?
+    private let configuration: ConfigurationAPI?
     private let healthResponse: HTTPResponse
     private let now: @Sendable () -> Int64
 
-    public init(adminToken: String, agents: AgentService, now: @escaping @Sendable () -> Int64 = WallClock.nowMicros) {
+    init(adminToken: String, agents: AgentService, proxy: ProxyAPI? = nil, configuration: ConfigurationAPI? = nil,
+         now: @escaping @Sendable () -> Int64 = WallClock.nowMicros) {
         authenticator = Authenticator(adminToken: adminToken, registry: agents.registry)
         admin = AdminAPI(agents: agents)
+        self.proxy = proxy
+        self.configuration = configuration
         healthResponse = .json(200, .object(["status": .string("ok"), "version": .string(AEXVersion.current)]))
         self.now = now
     }
@@ -26,12 +31,18 @@ public final class Gateway: HTTPHandler {
             if path.hasPrefix("/admin/agents") && (path.count == 13 || path.dropFirst(13).first == "/") {
                 return admin.handle(request, responder: responder)
             }
+            if let configuration, path == "/admin/reload_config" || path == "/admin/models" {
+                return configuration.handle(request, responder: responder)
+            }
             return notFound(request, responder)
         }
         if path.hasPrefix("/v1/") || path.hasPrefix("/openai/v1/") {
             switch authenticator.authenticateAgent(authorization: request.headers["authorization"], nowMicros: now()) {
             case .failure(let failure): return responder.respond(failure.response)
-            case .success: return notFound(request, responder)
+            case .success(let agent):
+                guard let proxy else { return notFound(request, responder) }
+                let route = String(path.dropFirst(path.hasPrefix("/v1/") ? 4 : 11))
+                return proxy.handle(route: route, request, agent: agent, responder: responder)
             }
         }
         notFound(request, responder)

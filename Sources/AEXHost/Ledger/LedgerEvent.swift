@@ -23,4 +23,11 @@ public enum LedgerEventType: String, Sendable, CaseIterable {
     case agentResumed = "agent_resumed"
     case agentDeleted = "agent_deleted"
     case tokenRotated = "token_rotated"
+    case reservation = "reservation"
+    case commit = "commit"
+    case release = "release"
+    case denial = "denial"
+    case rateLimited = "rate_limited"
+    case policyRefusal = "policy_refusal"
+    case configReload = "config_reload"
 }

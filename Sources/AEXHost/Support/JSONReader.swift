@@ -1,6 +1,6 @@
 /// A strict JSON reader for AEX's own small documents (admin API bodies): RFC 8259 syntax, UTF-8,
-/// nesting depth at most `depthMax`, and integers only (a fraction or exponent is refused, since
-/// nothing AEX reads this way is fractional). Duplicate object keys are refused.
+/// nesting depth at most `depthMax`. Integers that fit `Int64` become `.int`; other numbers keep
+/// their text as `.number`. Duplicate object keys are refused.
 public struct JSONReader {
     public static let depthMax = 64
 
@@ -40,7 +40,7 @@ public struct JSONReader {
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
         case UInt8(ascii: "n"): try literal("null"); return .null
-        default: return .int(try integer())
+        default: return try number()
         }
     }
 
@@ -52,21 +52,33 @@ public struct JSONReader {
         index += expected.count
     }
 
-    private mutating func integer() throws(Failure) -> Int64 {
+    private mutating func number() throws(Failure) -> JSONValue {
         let start = index
+        func digits() -> Int {
+            let from = index
+            while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 { index += 1 }
+            return index - from
+        }
         if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
-        let digitsStart = index
-        while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 { index += 1 }
-        let digits = index - digitsStart
-        guard digits > 0 else { throw failure("expected a value") }
-        if digits > 1, bytes[digitsStart] == 0x30 { throw failure("leading zero") }
-        if index < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[index]) {
-            throw failure("only integers are accepted here")
+        let integerStart = index
+        let integerDigits = digits()
+        guard integerDigits > 0 else { throw failure("expected a value") }
+        if integerDigits > 1, bytes[integerStart] == 0x30 { throw failure("leading zero") }
+        var integral = true
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            integral = false
+            guard digits() > 0 else { throw failure("expected digits after '.'") }
         }
-        guard let value = Int64(String(decoding: bytes[start..<index], as: UTF8.self)) else {
-            throw failure("integer out of range")
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            index += 1
+            integral = false
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            guard digits() > 0 else { throw failure("expected digits in the exponent") }
         }
-        return value
+        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        if integral, let value = Int64(text) { return .int(value) }
+        return .number(text)
     }
 
     private mutating func string() throws(Failure) -> String {

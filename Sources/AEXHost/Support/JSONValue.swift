@@ -1,5 +1,5 @@
 /// A JSON value with one canonical text form: object keys sorted by their UTF-8 bytes, no
-/// insignificant whitespace, integers only, strings escaped minimally (`"`, `\`, control bytes, with the short forms
+/// insignificant whitespace, numbers as read (AEX itself writes integers only), strings escaped minimally (`"`, `\`, control bytes, with the short forms
 /// `\b \f \n \r \t`): byte-for-byte what Python's
 /// `json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` prints.
 /// Used for ledger payloads and for the admin API's answers.
@@ -7,6 +7,8 @@ public indirect enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case int(Int64)
+    /// A number that is not an integer (or does not fit `Int64`), kept as its JSON text.
+    case number(String)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
@@ -26,6 +28,7 @@ public indirect enum JSONValue: Sendable, Equatable {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let flag): out.append(contentsOf: (flag ? "true" : "false").utf8)
         case .int(let number): out.append(contentsOf: String(number).utf8)
+        case .number(let text): out.append(contentsOf: text.utf8)
         case .string(let text): JSONValue.writeString(text, into: &out)
         case .array(let items):
             out.append(UInt8(ascii: "["))

@@ -35,6 +35,11 @@ int aex_eventfd_drain(int fd);
 int aex_timerfd_periodic(int interval_ms);
 int aex_timerfd_drain(int fd);
 
+/// Non-blocking, close-on-exec monotonic timerfd, disarmed; arm it with aex_timerfd_arm_ms.
+int aex_timerfd_oneshot(void);
+/// Fires once after `ms` milliseconds (0: as soon as possible); a negative `ms` disarms it.
+int aex_timerfd_arm_ms(int fd, long ms);
+
 /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC.
 int aex_accept(int listen_fd);
 

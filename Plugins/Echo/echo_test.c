@@ -1,0 +1,796 @@
+/*
+ * echo_test.c — loads libaex-echo.so like the host does and checks it through a fake host table.
+ *   echo_test PATH/TO/libaex-echo.so [DUMP_DIR]
+ * Prints "PASS name" / "FAIL name: detail" lines and a final "driver: P passed, F failed".
+ * With DUMP_DIR, every successful answer body is also written there for an outside JSON check.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "aex_plugin.h"
+
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* Results                                                                                     */
+
+static int passed, failed;
+
+static void check(int ok, const char *name, const char *fmt, ...)
+{
+    if (ok) {
+        passed++;
+        printf("PASS %s\n", name);
+        return;
+    }
+    failed++;
+    printf("FAIL %s: ", name);
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The fake host: callbacks record what the plugin hands back (copying, as the host does).     */
+
+struct aex_output {
+    int live; /* 1 while a hook runs */
+};
+
+typedef struct {
+    int local_calls, body_calls, usage_calls, error_calls, upstream_calls, header_calls, stray;
+    int32_t status;
+    char content_type[64];
+    unsigned char *body;
+    size_t body_len;
+    int64_t prompt, completion;
+    char error[256];
+} record;
+
+static record rec;
+static struct aex_output the_out;
+
+static void reset(void)
+{
+    free(rec.body);
+    memset(&rec, 0, sizeof rec);
+}
+
+static int valid_out(aex_output *out)
+{
+    if (out != &the_out || !out->live) { rec.stray++; return 0; }
+    return 1;
+}
+
+static void host_log(int32_t level, aex_bytes message) { (void)level; (void)message; }
+
+static void host_set_upstream(aex_output *out, aex_bytes method, aex_bytes path)
+{
+    (void)method; (void)path;
+    if (valid_out(out)) rec.upstream_calls++;
+}
+
+static void host_add_header(aex_output *out, aex_bytes name, aex_bytes value)
+{
+    (void)name; (void)value;
+    if (valid_out(out)) rec.header_calls++;
+}
+
+static void host_set_body(aex_output *out, aex_bytes body)
+{
+    if (!valid_out(out)) return;
+    rec.body_calls++;
+    free(rec.body);
+    rec.body = malloc(body.length + 1);
+    if (body.length) memcpy(rec.body, body.bytes, body.length);
+    rec.body[body.length] = 0;
+    rec.body_len = body.length;
+}
+
+static void host_set_local_response(aex_output *out, int32_t status, aex_bytes content_type)
+{
+    if (!valid_out(out)) return;
+    rec.local_calls++;
+    rec.status = status;
+    size_t n = content_type.length < sizeof rec.content_type - 1 ? content_type.length : sizeof rec.content_type - 1;
+    memcpy(rec.content_type, content_type.bytes, n);
+    rec.content_type[n] = 0;
+}
+
+static void host_set_usage(aex_output *out, int64_t prompt_tokens, int64_t completion_tokens)
+{
+    if (!valid_out(out)) return;
+    rec.usage_calls++;
+    rec.prompt = prompt_tokens;
+    rec.completion = completion_tokens;
+}
+
+static void host_set_error(aex_output *out, aex_bytes message)
+{
+    if (!valid_out(out)) return;
+    rec.error_calls++;
+    size_t n = message.length < sizeof rec.error - 1 ? message.length : sizeof rec.error - 1;
+    memcpy(rec.error, message.bytes, n);
+    rec.error[n] = 0;
+}
+
+static const aex_host_table host = {
+    sizeof(aex_host_table), AEX_PLUGIN_ABI_MAJOR, AEX_PLUGIN_ABI_MINOR, host_log, host_set_upstream,
+    host_add_header, host_set_body, host_set_local_response, host_set_usage, host_set_error,
+};
+
+static const aex_plugin_table *table;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Calling the plugin                                                                          */
+
+static const char *alias_text = "demo-model";
+static const char *provider_text = "llama-3.1-8b-instant";
+
+static aex_bytes view(const char *s) { aex_bytes b = {(const uint8_t *)s, strlen(s)}; return b; }
+
+/* Runs build_request on an exact-size heap copy of the body (no NUL after it). */
+static int32_t run_bytes(uint32_t endpoint, const unsigned char *body, size_t len, aex_bytes alias,
+                         int64_t max_out, int stream)
+{
+    reset();
+    unsigned char *copy = len ? malloc(len) : NULL;
+    if (len) memcpy(copy, body, len);
+    aex_call call;
+    memset(&call, 0, sizeof call);
+    call.struct_size = sizeof call;
+    call.endpoint = endpoint;
+    call.body.bytes = copy;
+    call.body.length = len;
+    call.model_alias = alias;
+    call.provider_model = view(provider_text);
+    call.provider_type = view("echo");
+    call.max_output_tokens = max_out;
+    call.stream = stream != 0;
+    call.include_stream_usage = stream != 0;
+    the_out.live = 1;
+    int32_t st = table->build_request(&call, &the_out);
+    the_out.live = 0;
+    free(copy);
+    return st;
+}
+
+static int32_t run(uint32_t endpoint, const char *body, int64_t max_out)
+{
+    return run_bytes(endpoint, (const unsigned char *)body, strlen(body), view(alias_text), max_out, 0);
+}
+
+static const char *body_str(void) { return rec.body ? (const char *)rec.body : "(none)"; }
+
+/* ------------------------------------------------------------------------------------------ */
+/* A strict JSON validator (independent of the plugin's scanner).                             */
+
+static size_t jv_ws(const unsigned char *s, size_t n, size_t i)
+{
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    return i;
+}
+
+static int jv_value(const unsigned char *s, size_t n, size_t *i, int depth);
+
+static int jv_string(const unsigned char *s, size_t n, size_t *i)
+{
+    size_t k = *i;
+    if (k >= n || s[k] != '"') return 0;
+    k++;
+    while (k < n) {
+        unsigned char c = s[k];
+        if (c == '"') { *i = k + 1; return 1; }
+        if (c < 0x20) return 0;
+        if (c == '\\') {
+            if (k + 1 >= n) return 0;
+            unsigned char e = s[k + 1];
+            if (e == 'u') {
+                if (k + 6 > n) return 0;
+                unsigned v = 0;
+                for (int j = 2; j < 6; j++) {
+                    unsigned char h = s[k + j];
+                    int d = (h >= '0' && h <= '9') ? h - '0' : (h >= 'a' && h <= 'f') ? h - 'a' + 10
+                          : (h >= 'A' && h <= 'F') ? h - 'A' + 10 : -1;
+                    if (d < 0) return 0;
+                    v = v * 16 + (unsigned)d;
+                }
+                /* a high surrogate must be followed by a low one (strict decoders insist) */
+                if (v >= 0xD800 && v <= 0xDBFF) {
+                    if (k + 12 > n || s[k + 6] != '\\' || s[k + 7] != 'u') return 0;
+                    k += 6;
+                    continue;
+                }
+                k += 6;
+            } else if (strchr("\"\\/bfnrt", e) && e) {
+                k += 2;
+            } else {
+                return 0;
+            }
+            continue;
+        }
+        if (c < 0x80) { k++; continue; }
+        int len = (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+        if (!len || k + (size_t)len > n) return 0;
+        for (int j = 1; j < len; j++)
+            if ((s[k + j] & 0xC0) != 0x80) return 0;
+        if (c == 0xE0 && s[k + 1] < 0xA0) return 0;
+        if (c == 0xED && s[k + 1] > 0x9F) return 0;
+        if (c == 0xF0 && s[k + 1] < 0x90) return 0;
+        if (c == 0xF4 && s[k + 1] > 0x8F) return 0;
+        k += (size_t)len;
+    }
+    return 0;
+}
+
+static int jv_digits(const unsigned char *s, size_t n, size_t *i)
+{
+    size_t k = *i;
+    while (k < n && s[k] >= '0' && s[k] <= '9') k++;
+    if (k == *i) return 0;
+    *i = k;
+    return 1;
+}
+
+static int jv_value(const unsigned char *s, size_t n, size_t *i, int depth)
+{
+    if (depth > 200 || *i >= n) return 0;
+    unsigned char c = s[*i];
+    if (c == '"') return jv_string(s, n, i);
+    if (c == '{' || c == '[') {
+        unsigned char close = c == '{' ? '}' : ']';
+        size_t k = jv_ws(s, n, *i + 1);
+        if (k < n && s[k] == close) { *i = k + 1; return 1; }
+        for (;;) {
+            if (c == '{') {
+                if (!jv_string(s, n, &k)) return 0;
+                k = jv_ws(s, n, k);
+                if (k >= n || s[k] != ':') return 0;
+                k = jv_ws(s, n, k + 1);
+            }
+            if (!jv_value(s, n, &k, depth + 1)) return 0;
+            k = jv_ws(s, n, k);
+            if (k < n && s[k] == ',') { k = jv_ws(s, n, k + 1); continue; }
+            if (k < n && s[k] == close) { *i = k + 1; return 1; }
+            return 0;
+        }
+    }
+    const char *words[] = {"true", "false", "null"};
+    for (int w = 0; w < 3; w++) {
+        size_t L = strlen(words[w]);
+        if (n - *i >= L && memcmp(s + *i, words[w], L) == 0) { *i += L; return 1; }
+    }
+    size_t k = *i;
+    if (s[k] == '-') k++;
+    if (k < n && s[k] == '0') k++;
+    else if (!jv_digits(s, n, &k)) return 0;
+    if (k < n && s[k] == '.') { k++; if (!jv_digits(s, n, &k)) return 0; }
+    if (k < n && (s[k] == 'e' || s[k] == 'E')) {
+        k++;
+        if (k < n && (s[k] == '+' || s[k] == '-')) k++;
+        if (!jv_digits(s, n, &k)) return 0;
+    }
+    *i = k;
+    return 1;
+}
+
+static int json_valid(const unsigned char *s, size_t n)
+{
+    size_t i = jv_ws(s, n, 0);
+    if (!jv_value(s, n, &i, 0)) return 0;
+    return jv_ws(s, n, i) == n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Expected values                                                                             */
+
+static unsigned long long fnv(const char *s, size_t n)
+{
+    unsigned long long h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 0x100000001b3ULL; }
+    return h;
+}
+
+static char expected[8192];
+
+static const char *expect_chat(const char *req, const char *reply, const char *finish, long p, long c)
+{
+    snprintf(expected, sizeof expected,
+             "{\"id\":\"chatcmpl-echo-%016llx\",\"object\":\"chat.completion\",\"created\":0,\"model\":\"%s\","
+             "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"%s\"},"
+             "\"finish_reason\":\"%s\"}],\"usage\":{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,"
+             "\"total_tokens\":%ld}}",
+             fnv(req, strlen(req)), alias_text, reply, finish, p, c, p + c);
+    return expected;
+}
+
+static int ok_answer(void)
+{
+    return rec.local_calls == 1 && rec.status == 200 && strcmp(rec.content_type, "application/json") == 0 &&
+           rec.body_calls == 1 && rec.usage_calls == 1 && rec.error_calls == 0 && rec.upstream_calls == 0 &&
+           rec.header_calls == 0 && rec.stray == 0 && json_valid(rec.body, rec.body_len);
+}
+
+static void check_chat(const char *name, const char *req, int64_t max_out, const char *reply,
+                       const char *finish, long p, long c)
+{
+    int32_t st = run(AEX_ENDPOINT_CHAT_COMPLETIONS, req, max_out);
+    const char *want = expect_chat(req, reply, finish, p, c);
+    check(st == AEX_STATUS_OK && ok_answer() && strcmp(body_str(), want) == 0 && rec.prompt == p &&
+              rec.completion == c,
+          name, "status %d usage %lld/%lld\n  got  %s\n  want %s", st, (long long)rec.prompt,
+          (long long)rec.completion, body_str(), want);
+}
+
+static void check_error(const char *name, uint32_t endpoint, const char *req, int32_t want_status,
+                        const char *want_error)
+{
+    int32_t st = run(endpoint, req, 0);
+    check(st == want_status && rec.error_calls == 1 && rec.body_calls == 0 && rec.local_calls == 0 &&
+              rec.usage_calls == 0 && (!want_error || strcmp(rec.error, want_error) == 0),
+          name, "status %d error \"%s\" body calls %d", st, rec.error, rec.body_calls);
+}
+
+/* The text between `"embedding":` and the next `}` of the index-th embedding. */
+static int embedding_at(const char *body, int index, char *out, size_t cap)
+{
+    const char *p = body;
+    for (int i = 0; i <= index; i++) {
+        p = strstr(p, "\"embedding\":");
+        if (!p) return 0;
+        p += strlen("\"embedding\":");
+    }
+    const char *e = strchr(p, '}');
+    if (!e || (size_t)(e - p) >= cap) return 0;
+    memcpy(out, p, (size_t)(e - p));
+    out[e - p] = 0;
+    return 1;
+}
+
+/* "[v,v,...]" with 8 values matching -?[01]\.\d{6} within [-1, 1]. */
+static int embedding_shape(const char *e)
+{
+    if (*e++ != '[') return 0;
+    for (int k = 0; k < 8; k++) {
+        if (k && *e++ != ',') return 0;
+        int neg = *e == '-';
+        if (neg) e++;
+        if (e[0] != '0' && e[0] != '1') return 0;
+        if (e[1] != '.') return 0;
+        for (int j = 2; j < 8; j++)
+            if (e[j] < '0' || e[j] > '9') return 0;
+        if (e[0] == '1' && strncmp(e + 2, "000000", 6) != 0) return 0;
+        e += 8;
+    }
+    return e[0] == ']' && e[1] == 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Fuzzing                                                                                     */
+
+static unsigned long long rng = 0x2545F4914F6CDD1DULL;
+
+static unsigned long long next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static unsigned rand_below(unsigned n) { return (unsigned)(next_rand() % n); }
+
+static const char *seeds[] = {
+    "{\"model\":\"demo\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"Hello \\\"there\\\"\\n caf\\u00e9 \\ud83d\\ude00\"}],\"max_tokens\":5}",
+    "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"part one\"},{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}}]},{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[]}],\"max_completion_tokens\":3}",
+    "{\"model\":\"m\",\"input\":\"embed \\u00e9 me\"}",
+    "{\"model\":\"m\",\"input\":[\"a\",\"bb\",\"\\u0063cc\"],\"encoding_format\":\"base64\"}",
+    "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":\"hi there\"}],\"instructions\":\"be nice\",\"max_output_tokens\":2}",
+    "{\"model\":\"m\",\"input\":\"plain responses input\"}",
+    "  {\"messages\" : [ {\"content\" : \"spaced\" } ] , \"max_tokens\" : 1e3 }  ",
+};
+
+static const char interesting[] = "\"{}[],:\\u0123456789abcdefABCDEF eE.+-/tnrfb";
+
+static size_t mutate(unsigned char *buf, size_t len, size_t cap)
+{
+    int edits = 1 + (int)rand_below(8);
+    for (int k = 0; k < edits; k++) {
+        unsigned op = rand_below(7);
+        if (op == 0 && len) { /* replace with an interesting character */
+            buf[rand_below((unsigned)len)] = (unsigned char)interesting[rand_below(sizeof interesting - 1)];
+        } else if (op == 1 && len) { /* replace with any byte */
+            buf[rand_below((unsigned)len)] = (unsigned char)rand_below(256);
+        } else if (op == 2 && len < cap) { /* insert */
+            size_t at = rand_below((unsigned)len + 1);
+            memmove(buf + at + 1, buf + at, len - at);
+            buf[at] = rand_below(2) ? (unsigned char)interesting[rand_below(sizeof interesting - 1)] : (unsigned char)rand_below(256);
+            len++;
+        } else if (op == 3 && len) { /* delete a run */
+            size_t at = rand_below((unsigned)len), run = 1 + rand_below(8);
+            if (run > len - at) run = len - at;
+            memmove(buf + at, buf + at + run, len - at - run);
+            len -= run;
+        } else if (op == 4 && len) { /* truncate */
+            len = rand_below((unsigned)len + 1);
+        } else if (op == 5 && len && len + 8 < cap) { /* duplicate a run */
+            size_t at = rand_below((unsigned)len), run = 1 + rand_below(8);
+            if (run > len - at) run = len - at;
+            memmove(buf + at + run, buf + at, len - at);
+            len += run;
+        } else if (op == 6 && len >= 2) { /* cut inside an escape or a UTF-8 sequence */
+            const unsigned char *bs = memchr(buf, rand_below(2) ? '\\' : 0xC3, len);
+            if (bs) len = (size_t)(bs - buf) + 1 + rand_below(3) > len ? len : (size_t)(bs - buf) + 1 + rand_below(3);
+        }
+    }
+    return len;
+}
+
+static void dump(const char *dir, const char *name)
+{
+    if (!dir || !rec.body) return;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.json", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    fwrite(rec.body, 1, rec.body_len, f);
+    fclose(f);
+}
+
+static void fuzz(int iterations, const char *dump_dir)
+{
+    enum { CAP = 4096 };
+    unsigned char *buf = malloc(CAP);
+    unsigned char *again = NULL;
+    int bad = 0, oks = 0, errors = 0, unsupported = 0, determinism_bad = 0, limit_bad = 0, dumped = 0;
+    char first_bad[512] = "";
+    for (int it = 0; it < iterations; it++) {
+        size_t len;
+        unsigned kind = rand_below(10);
+        if (kind == 0) { /* random bytes */
+            len = rand_below(200);
+            for (size_t i = 0; i < len; i++) buf[i] = (unsigned char)rand_below(256);
+        } else if (kind == 1) { /* deep nesting */
+            len = rand_below(CAP);
+            for (size_t i = 0; i < len; i++) buf[i] = rand_below(4) ? '[' : (rand_below(2) ? '{' : '"');
+        } else if (kind == 2) { /* splice two seeds */
+            const char *a = seeds[rand_below(sizeof seeds / sizeof *seeds)];
+            const char *b = seeds[rand_below(sizeof seeds / sizeof *seeds)];
+            size_t la = rand_below((unsigned)strlen(a) + 1), lb = strlen(b), from = rand_below((unsigned)lb + 1);
+            memcpy(buf, a, la);
+            memcpy(buf + la, b + from, lb - from);
+            len = la + lb - from;
+        } else { /* mutated seed */
+            const char *a = seeds[rand_below(sizeof seeds / sizeof *seeds)];
+            len = strlen(a);
+            memcpy(buf, a, len);
+            len = mutate(buf, len, CAP);
+        }
+        uint32_t endpoint = rand_below(20) == 0 ? rand_below(6) : 1 + rand_below(3);
+        int64_t max_out = 0;
+        unsigned m = rand_below(6);
+        if (m == 1) max_out = 1 + rand_below(6);
+        else if (m == 2) max_out = -(int64_t)rand_below(5);
+        else if (m == 3) max_out = INT64_MAX - rand_below(3);
+        int stream = rand_below(15) == 0;
+        unsigned char alias_buf[16];
+        size_t alias_len = rand_below(4) ? 0 : rand_below(sizeof alias_buf + 1);
+        for (size_t i = 0; i < alias_len; i++) alias_buf[i] = (unsigned char)rand_below(256);
+        aex_bytes alias = alias_len ? (aex_bytes){alias_buf, alias_len} : view(alias_text);
+
+        int32_t st = run_bytes(endpoint, buf, len, alias, max_out, stream);
+        if (st == AEX_STATUS_OK) {
+            oks++;
+            if (!ok_answer() || rec.prompt < 1 || rec.completion < 0) {
+                if (!bad++) snprintf(first_bad, sizeof first_bad, "iteration %d: bad OK answer: %.300s", it, body_str());
+            }
+            if (endpoint != AEX_ENDPOINT_EMBEDDINGS && max_out > 0 && rec.completion > max_out) {
+                if (!limit_bad++) snprintf(first_bad, sizeof first_bad, "iteration %d: completion %lld > limit %lld",
+                                           it, (long long)rec.completion, (long long)max_out);
+            }
+            if (dumped < 300 && dump_dir) {
+                char name[32];
+                snprintf(name, sizeof name, "fuzz-%04d", it);
+                dump(dump_dir, name);
+                dumped++;
+            }
+            if (it % 4 == 0) { /* same input, same bytes */
+                size_t n1 = rec.body_len;
+                again = realloc(again, n1 + 1);
+                memcpy(again, rec.body, n1);
+                int64_t p1 = rec.prompt, c1 = rec.completion;
+                run_bytes(endpoint, buf, len, alias, max_out, stream);
+                if (rec.body_len != n1 || memcmp(rec.body, again, n1) != 0 || rec.prompt != p1 || rec.completion != c1)
+                    determinism_bad++;
+            }
+        } else if (st == AEX_STATUS_ERROR || st == AEX_STATUS_UNSUPPORTED) {
+            if (st == AEX_STATUS_ERROR) errors++; else unsupported++;
+            if (rec.error_calls != 1 || rec.body_calls || rec.local_calls || rec.usage_calls || rec.stray) {
+                if (!bad++) snprintf(first_bad, sizeof first_bad, "iteration %d: failure without one error: status %d", it, st);
+            }
+        } else {
+            if (!bad++) snprintf(first_bad, sizeof first_bad, "iteration %d: status %d", it, st);
+        }
+    }
+    free(buf);
+    free(again);
+    printf("fuzz: %d bodies: %d answered, %d errors, %d unsupported\n", iterations, oks, errors, unsupported);
+    check(bad == 0 && limit_bad == 0, "fuzz: every answer well-formed, every failure reported", "%d bad, %d over limit; first: %s",
+          bad, limit_bad, first_bad);
+    check(determinism_bad == 0, "fuzz: answers deterministic", "%d differed", determinism_bad);
+    check(oks > iterations / 20 && errors > iterations / 20, "fuzz: mix of answers and errors", "%d ok %d errors", oks, errors);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s libaex-echo.so [dump-dir]\n", argv[0]);
+        return 2;
+    }
+    const char *dump_dir = argc > 2 ? argv[2] : NULL;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        printf("FAIL dlopen: %s\n", dlerror());
+        return 1;
+    }
+    aex_plugin_entry_fn entry;
+    void *sym = dlsym(lib, AEX_PLUGIN_ENTRY_SYMBOL);
+    memcpy(&entry, &sym, sizeof entry);
+    check(entry != NULL, "entry symbol found", "dlsym: %s", dlerror());
+    if (!entry) return 1;
+
+    /* --- entry and self-description */
+    aex_host_table future = host;
+    future.abi_major = 2;
+    check(entry(&future) == NULL, "entry refuses host ABI major 2", "returned a table");
+    aex_host_table older = host;
+    older.abi_major = 0;
+    check(entry(&older) == NULL, "entry refuses host ABI major 0", "returned a table");
+    check(entry(NULL) == NULL, "entry refuses a NULL host", "returned a table");
+    table = entry(&host);
+    check(table != NULL, "entry accepts an ABI 1.0 host", "NULL");
+    if (!table) return 1;
+    check(entry(&host) == table, "entry returns the same static table", "different pointer");
+    check(table->struct_size == sizeof(aex_plugin_table) && table->abi_major == AEX_PLUGIN_ABI_MAJOR &&
+              table->abi_minor == AEX_PLUGIN_ABI_MINOR,
+          "table versioning preamble", "size %u abi %u.%u", table->struct_size, table->abi_major, table->abi_minor);
+    check(table->kind == AEX_PLUGIN_KIND_PROVIDER && table->name && strcmp(table->name, "echo") == 0 &&
+              table->version && strcmp(table->version, "0.1.0") == 0 && table->provides &&
+              strcmp(table->provides, "echo") == 0,
+          "self-description: provider echo 0.1.0 provides echo", "kind %u name %s", table->kind,
+          table->name ? table->name : "(null)");
+    check(table->build_request != NULL && table->translate_response == NULL,
+          "hooks: build_request only", "build %p translate %p", (void *)(size_t)(table->build_request != NULL),
+          (void *)(size_t)(table->translate_response != NULL));
+
+    /* --- chat */
+    const char *hello = "{\"model\":\"demo-model\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                        "{\"role\":\"user\",\"content\":\"Hello there\"}]}";
+    /* bytes 9 + 11 = 20 -> 5, + 2 messages x 4 = 13; reply "Echo: Hello there" 17 bytes -> 5 */
+    check_chat("chat: answer shape and usage", hello, 0, "Echo: Hello there", "stop", 13, 5);
+    dump(dump_dir, "chat");
+    {
+        run(AEX_ENDPOINT_CHAT_COMPLETIONS, hello, 0);
+        size_t n1 = rec.body_len;
+        char *first = malloc(n1 + 1);
+        memcpy(first, rec.body, n1 + 1);
+        run(AEX_ENDPOINT_CHAT_COMPLETIONS, hello, 0);
+        check(rec.body_len == n1 && memcmp(first, rec.body, n1) == 0, "chat: deterministic (same bytes twice)",
+              "differs");
+        check(strstr(first, "\"model\":\"demo-model\"") && !strstr(first, provider_text),
+              "chat: model alias shown, provider model never", "%s", first);
+        free(first);
+    }
+    {
+        const char *other = "{\"model\":\"demo-model\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello there!\"}]}";
+        run(AEX_ENDPOINT_CHAT_COMPLETIONS, hello, 0);
+        char id1[64] = "";
+        memcpy(id1, rec.body, 40);
+        run(AEX_ENDPOINT_CHAT_COMPLETIONS, other, 0);
+        check(memcmp(id1, rec.body, 40) != 0, "chat: id follows the request body", "same id for different bodies");
+    }
+    {
+        const char *saved = alias_text;
+        alias_text = "my\"alias\\x";
+        run(AEX_ENDPOINT_CHAT_COMPLETIONS, hello, 0);
+        check(ok_answer() && strstr(body_str(), "\"model\":\"my\\\"alias\\\\x\""), "chat: model alias JSON-escaped",
+              "%s", body_str());
+        alias_text = saved;
+    }
+    /* truncation: host cap 2 tokens -> 8 bytes */
+    check_chat("chat: truncated by max_output_tokens", hello, 2, "Echo: He", "length", 13, 2);
+    check_chat("chat: max_output_tokens large enough -> stop", hello, 5, "Echo: Hello there", "stop", 13, 5);
+    {
+        const char *own = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello there\"}],\"max_tokens\":3}";
+        /* 11 bytes -> 3, + 4 = 7; cap 12 bytes */
+        check_chat("chat: truncated by the request's max_tokens", own, 0, "Echo: Hello ", "length", 7, 3);
+        check_chat("chat: the smaller of host cap and max_tokens wins", own, 1, "Echo", "length", 7, 1);
+        const char *mct = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello there\"}],\"max_completion_tokens\":4,\"max_tokens\":9}";
+        check_chat("chat: max_completion_tokens honoured", mct, 0, "Echo: Hello ther", "length", 7, 4);
+    }
+    {
+        const char *esc = "{\"messages\":[{\"role\":\"user\",\"content\":\"say \\\"hi\\\"\\nthen caf\\u00e9\"}]}";
+        /* decoded: say "hi" (8) \n (1) then (5) caf (3) é (2) = 19 -> 5 + 4 = 9; reply 25 -> 7 */
+        check_chat("chat: escapes preserved verbatim", esc, 0, "Echo: say \\\"hi\\\"\\nthen caf\\u00e9", "stop", 9, 7);
+        /* cap 12: "Echo: say \"h" = 6 + 6 = 12 */
+        check_chat("chat: truncation keeps an escape whole", esc, 3, "Echo: say \\\"h", "length", 9, 3);
+        const char *nl = "{\"messages\":[{\"role\":\"user\",\"content\":\"xy\\nz\"}]}";
+        check_chat("chat: truncation never splits \\n", nl, 2, "Echo: xy", "length", 5, 2);
+        const char *u = "{\"messages\":[{\"role\":\"user\",\"content\":\"a\\u00e9\\u00e9\"}]}";
+        check_chat("chat: truncation never splits \\uXXXX", u, 2, "Echo: a", "length", 6, 2);
+        const char *pair = "{\"messages\":[{\"role\":\"user\",\"content\":\"\\ud83d\\ude00!\"}]}";
+        check_chat("chat: truncation never splits a surrogate pair", pair, 2, "Echo: ", "length", 6, 2);
+        check_chat("chat: surrogate pair counted as 4 bytes", pair, 0, "Echo: \\ud83d\\ude00!", "stop", 6, 3);
+        const char *raw = "{\"messages\":[{\"role\":\"user\",\"content\":\"\xc3\xa9\xc3\xa9\xc3\xa9\"}]}";
+        check_chat("chat: truncation never splits raw UTF-8", raw, 2, "Echo: \xc3\xa9", "length", 6, 2);
+    }
+    {
+        const char *parts = "{\"messages\":[{\"role\":\"user\",\"content\":\"first\"},{\"role\":\"assistant\",\"content\":null,"
+                            "\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},"
+                            "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"second\"}]}]}";
+        /* 5 + 6 = 11 -> 3, + 3 x 4 = 15; reply "Echo: second" 12 -> 3 */
+        check_chat("chat: last text wins; null content skipped; text parts read", parts, 0, "Echo: second", "stop", 15, 3);
+        const char *keys = "{\"messages\":[{\"content\":\"only\",\"role\":\"user\",\"name\":\"content\"}],\"max_tokens\":1.5,"
+                           "\"extra\":{\"messages\":[{\"content\":\"nested\"}]}}";
+        check_chat("chat: nested look-alike keys and non-integer max_tokens ignored", keys, 0, "Echo: only", "stop", 5, 3);
+        const char *none = "{\"messages\":[{\"role\":\"user\"}]}";
+        check_chat("chat: no text gives an empty echo", none, 0, "Echo: ", "stop", 4, 2);
+    }
+    check_error("chat: invalid JSON refused", AEX_ENDPOINT_CHAT_COMPLETIONS, "{\"messages\":[", AEX_STATUS_ERROR, NULL);
+    check_error("chat: missing messages refused", AEX_ENDPOINT_CHAT_COMPLETIONS, "{\"model\":\"x\"}", AEX_STATUS_ERROR,
+                "messages must be an array");
+    check_error("chat: empty messages refused", AEX_ENDPOINT_CHAT_COMPLETIONS, "{\"messages\":[]}", AEX_STATUS_ERROR,
+                "messages must not be empty");
+    check_error("chat: top-level array refused", AEX_ENDPOINT_CHAT_COMPLETIONS, "[1,2]", AEX_STATUS_ERROR,
+                "request body must be a JSON object");
+    check_error("chat: trailing garbage refused", AEX_ENDPOINT_CHAT_COMPLETIONS,
+                "{\"messages\":[{\"content\":\"x\"}]} x", AEX_STATUS_ERROR, NULL);
+    check_error("chat: invalid UTF-8 refused", AEX_ENDPOINT_CHAT_COMPLETIONS,
+                "{\"messages\":[{\"content\":\"\xc3(\"}]}", AEX_STATUS_ERROR, NULL);
+    check_error("chat: empty body refused", AEX_ENDPOINT_CHAT_COMPLETIONS, "", AEX_STATUS_ERROR, NULL);
+
+    /* --- streaming and unknown endpoints */
+    {
+        int32_t st = run_bytes(AEX_ENDPOINT_CHAT_COMPLETIONS, (const unsigned char *)hello, strlen(hello),
+                               view(alias_text), 0, 1);
+        check(st == AEX_STATUS_UNSUPPORTED && rec.error_calls == 1 && strcmp(rec.error, "echo does not stream yet") == 0 &&
+                  rec.body_calls == 0 && rec.local_calls == 0,
+              "streaming refused (UNSUPPORTED, error set)", "status %d error %s", st, rec.error);
+    }
+    check_error("unknown endpoint refused", 9, hello, AEX_STATUS_UNSUPPORTED, NULL);
+    {
+        reset();
+        aex_call small;
+        memset(&small, 0, sizeof small);
+        small.struct_size = 8; /* a writer with only the first two fields */
+        small.endpoint = AEX_ENDPOINT_CHAT_COMPLETIONS;
+        small.body = view(hello);
+        the_out.live = 1;
+        int32_t st = table->build_request(&small, &the_out);
+        the_out.live = 0;
+        check(st == AEX_STATUS_ERROR && rec.error_calls == 1 && rec.body_calls == 0, "call struct_size checked",
+              "status %d", st);
+    }
+
+    /* --- embeddings */
+    {
+        const char *one = "{\"model\":\"demo-model\",\"input\":\"hello\"}";
+        int32_t st = run(AEX_ENDPOINT_EMBEDDINGS, one, 0);
+        char e1[512] = "", e2[512] = "";
+        int got = st == AEX_STATUS_OK && ok_answer() && embedding_at(body_str(), 0, e1, sizeof e1);
+        check(got && embedding_shape(e1), "embeddings: string input, 8 values in [-1,1] with 6 decimals", "%s", body_str());
+        char want[1024];
+        snprintf(want, sizeof want,
+                 "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":0,\"embedding\":%s}],"
+                 "\"model\":\"demo-model\",\"usage\":{\"prompt_tokens\":2,\"total_tokens\":2}}", e1);
+        check(strcmp(body_str(), want) == 0 && rec.prompt == 2 && rec.completion == 0,
+              "embeddings: answer shape and usage", "usage %lld/%lld\n  got  %s\n  want %s", (long long)rec.prompt,
+              (long long)rec.completion, body_str(), want);
+        dump(dump_dir, "embeddings-one");
+        run(AEX_ENDPOINT_EMBEDDINGS, one, 0);
+        embedding_at(body_str(), 0, e2, sizeof e2);
+        check(strcmp(e1, e2) == 0, "embeddings: deterministic", "%s vs %s", e1, e2);
+
+        const char *many = "{\"model\":\"demo-model\",\"input\":[\"a\",\"bb\",\"\\u0068ello\"]}";
+        st = run(AEX_ENDPOINT_EMBEDDINGS, many, 0);
+        char a0[512] = "", a1[512] = "", a2[512] = "";
+        got = st == AEX_STATUS_OK && ok_answer() && embedding_at(body_str(), 0, a0, sizeof a0) &&
+              embedding_at(body_str(), 1, a1, sizeof a1) && embedding_at(body_str(), 2, a2, sizeof a2);
+        check(got && embedding_shape(a0) && embedding_shape(a1) && embedding_shape(a2) &&
+                  strstr(body_str(), "\"index\":2,") && !strstr(body_str(), "\"index\":3,"),
+              "embeddings: array input gives one embedding per string", "%s", body_str());
+        check(strcmp(a2, e1) == 0 && strcmp(a0, a1) != 0, "embeddings: same text (escaped or not) same vector",
+              "%s vs %s", a2, e1);
+        /* 1 + 1 + 2 */
+        check(rec.prompt == 4 && rec.completion == 0 && strstr(body_str(), "\"usage\":{\"prompt_tokens\":4,\"total_tokens\":4}}"),
+              "embeddings: usage summed per input", "%lld %s", (long long)rec.prompt, body_str());
+        dump(dump_dir, "embeddings-many");
+
+        const char *b64 = "{\"input\":\"hello\",\"encoding_format\":\"base64\"}";
+        st = run(AEX_ENDPOINT_EMBEDDINGS, b64, 0);
+        char b[512] = "";
+        got = st == AEX_STATUS_OK && ok_answer() && embedding_at(body_str(), 0, b, sizeof b);
+        check(got && strlen(b) == 46 && b[0] == '"' && b[44] == '=' && b[45] == '"',
+              "embeddings: base64 encoding (8 float32)", "%s", body_str());
+    }
+    check_error("embeddings: empty array refused", AEX_ENDPOINT_EMBEDDINGS, "{\"input\":[]}", AEX_STATUS_ERROR,
+                "input must not be empty");
+    check_error("embeddings: token arrays refused", AEX_ENDPOINT_EMBEDDINGS, "{\"input\":[1,2]}", AEX_STATUS_ERROR,
+                "input must be a string or an array of strings");
+    check_error("embeddings: missing input refused", AEX_ENDPOINT_EMBEDDINGS, "{\"model\":\"m\"}", AEX_STATUS_ERROR,
+                "input must be a string or an array of strings");
+
+    /* --- responses */
+    {
+        const char *req = "{\"model\":\"demo-model\",\"input\":\"Hi\"}";
+        int32_t st = run(AEX_ENDPOINT_RESPONSES, req, 0);
+        unsigned long long h = fnv(req, strlen(req));
+        /* 2 bytes -> 1, + 4 = 5; "Echo: Hi" 8 -> 2 */
+        snprintf(expected, sizeof expected,
+                 "{\"id\":\"resp-echo-%016llx\",\"object\":\"response\",\"created_at\":0,\"status\":\"completed\","
+                 "\"model\":\"demo-model\",\"output\":[{\"type\":\"message\",\"id\":\"msg-echo-%016llx\",\"status\":"
+                 "\"completed\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"Echo: Hi\","
+                 "\"annotations\":[]}]}],\"usage\":{\"input_tokens\":5,\"output_tokens\":2,\"total_tokens\":7}}",
+                 h, h);
+        check(st == AEX_STATUS_OK && ok_answer() && strcmp(body_str(), expected) == 0 && rec.prompt == 5 &&
+                  rec.completion == 2,
+              "responses: string input, answer shape and usage", "\n  got  %s\n  want %s", body_str(), expected);
+        dump(dump_dir, "responses");
+
+        const char *arr = "{\"model\":\"demo-model\",\"instructions\":\"Be kind\",\"input\":[{\"role\":\"user\",\"content\":\"one\"},"
+                          "{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":\"two three\"}]}]}";
+        /* 7 + 3 + 9 = 19 -> 5, + 3 x 4 = 17; "Echo: two three" 15 -> 4 */
+        st = run(AEX_ENDPOINT_RESPONSES, arr, 0);
+        check(st == AEX_STATUS_OK && ok_answer() && strstr(body_str(), "\"text\":\"Echo: two three\"") &&
+                  rec.prompt == 17 && rec.completion == 4 &&
+                  strstr(body_str(), "\"usage\":{\"input_tokens\":17,\"output_tokens\":4,\"total_tokens\":21}}"),
+              "responses: array of messages, last text echoed", "%lld/%lld %s", (long long)rec.prompt,
+              (long long)rec.completion, body_str());
+
+        const char *lim = "{\"model\":\"demo-model\",\"input\":\"Hello there\",\"max_output_tokens\":2}";
+        st = run(AEX_ENDPOINT_RESPONSES, lim, 0);
+        check(st == AEX_STATUS_OK && ok_answer() && strstr(body_str(), "\"text\":\"Echo: He\"") &&
+                  strstr(body_str(), "\"status\":\"incomplete\",\"incomplete_details\":{\"reason\":\"max_output_tokens\"}") &&
+                  rec.completion == 2,
+              "responses: truncated by the request's max_output_tokens", "%s", body_str());
+        dump(dump_dir, "responses-truncated");
+        st = run(AEX_ENDPOINT_RESPONSES, req, 1);
+        check(st == AEX_STATUS_OK && ok_answer() && strstr(body_str(), "\"text\":\"Echo\"") && rec.completion == 1,
+              "responses: truncated by the host's max_output_tokens", "%s", body_str());
+    }
+    check_error("responses: number input refused", AEX_ENDPOINT_RESPONSES, "{\"input\":3}", AEX_STATUS_ERROR,
+                "input must be a string or an array");
+    check_error("responses: empty input refused", AEX_ENDPOINT_RESPONSES, "{\"input\":[]}", AEX_STATUS_ERROR,
+                "input must not be empty");
+
+    /* --- large input stays correct */
+    {
+        size_t n = 1 << 20;
+        char *big = malloc(n + 64);
+        strcpy(big, "{\"messages\":[{\"content\":\"");
+        size_t k = strlen(big);
+        for (; k < n; k++) big[k] = (char)('a' + k % 26);
+        strcpy(big + k, "\"}]}");
+        int32_t st = run(AEX_ENDPOINT_CHAT_COMPLETIONS, big, 0);
+        long text = (long)(n - strlen("{\"messages\":[{\"content\":\""));
+        check(st == AEX_STATUS_OK && ok_answer() && rec.prompt == (text + 3) / 4 + 4 && rec.completion == (text + 6 + 3) / 4,
+              "chat: 1 MiB content answered with exact usage", "status %d %lld/%lld", st, (long long)rec.prompt,
+              (long long)rec.completion);
+        free(big);
+    }
+
+    /* --- fuzz */
+    fuzz(5000, dump_dir);
+
+    reset();
+    printf("driver: %d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,47 @@
+/// What a model can do, from its optional `capabilities` mapping (YAML `true`/`false` only).
+public struct ModelCapabilities: Sendable, Equatable {
+    public var tools: Bool
+    public var vision: Bool
+    public var reasoning: Bool
+    public var streaming: Bool
+    public var embeddings: Bool
+
+    /// The defaults when a key (or the whole mapping) is absent.
+    public static let defaults = ModelCapabilities()
+
+    public init(
+        tools: Bool = false, vision: Bool = false, reasoning: Bool = false, streaming: Bool = true,
+        embeddings: Bool = false
+    ) {
+        self.tools = tools
+        self.vision = vision
+        self.reasoning = reasoning
+        self.streaming = streaming
+        self.embeddings = embeddings
+    }
+}
+
+// MARK: - Validation
+
+extension ModelCapabilities {
+    static let keys = ["tools", "vision", "reasoning", "streaming", "embeddings"]
+
+    /// Validates the `capabilities` mapping of model `alias`; an empty value means all defaults.
+    static func validate(_ node: YAMLNode?, alias: String, file: String) throws(YAMLError) -> ModelCapabilities {
+        var result = ModelCapabilities.defaults
+        guard let node else { return result }
+        let context = "capabilities of model '\(alias)'"
+        _ = try node.keyedMapping(context, allowed: keys, file: file, nullIsEmpty: true)
+        for entry in try node.mappingEntries(context, file: file, nullIsEmpty: true) {
+            let value = try entry.value.bool("\(entry.key) in \(context)", file: file)
+            switch entry.key {
+            case "tools": result.tools = value
+            case "vision": result.vision = value
+            case "reasoning": result.reasoning = value
+            case "streaming": result.streaming = value
+            default: result.embeddings = value
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,112 @@
+import Glibc
+
+/// The validated contents of `models.yaml` (SPEC section 6).
+///
+/// `parse` and `load` either return a complete, valid configuration or throw the first error found,
+/// positioned at the offending node; they never return a partial configuration. Reloading is the
+/// caller's job: parse the new file fully, then swap it in; on error keep the old one.
+public struct ModelsConfig: Sendable, Equatable {
+    public var defaultModel: String?
+    public var providers: [String: ProviderConfig]
+    public var models: [String: ModelConfig]
+
+    public static let supportedVersion: Int64 = 1
+    /// Refuse to read configuration files larger than this.
+    public static let maxFileBytes = 4 << 20
+
+    public init(defaultModel: String? = nil, providers: [String: ProviderConfig], models: [String: ModelConfig]) {
+        self.defaultModel = defaultModel
+        self.providers = providers
+        self.models = models
+    }
+
+    static let keys = ["version", "default_model", "providers", "models"]
+
+    /// Parses and validates `text`; `file` names the source in errors. `providerTypes` are the
+    /// provider plugin types that are available (e.g. `openai_compatible`, `echo`).
+    public static func parse(_ text: String, file: String, providerTypes: Set<String>) throws(YAMLError) -> ModelsConfig {
+        let root = try YAMLSubsetParser.parse(text, file: file)
+        if root.isNull {
+            throw YAMLError(file: file, at: root.mark, "the configuration is empty; expected 'version: 1', providers and models")
+        }
+        let fields = try root.keyedMapping("the top level", allowed: keys, file: file)
+
+        guard let versionField = fields["version"] else {
+            throw YAMLError(file: file, at: root.mark, "missing required key 'version' (expected 'version: 1')")
+        }
+        guard case .scalar(let versionText, quoted: false, _) = versionField.value,
+            versionText == String(supportedVersion)
+        else {
+            throw YAMLError(
+                file: file, at: versionField.value.mark,
+                "version must be the integer \(supportedVersion), found \(versionField.value.kindDescription)")
+        }
+
+        guard let providersField = fields["providers"] else {
+            throw YAMLError(file: file, at: root.mark, "missing required key 'providers'")
+        }
+        var providers: [String: ProviderConfig] = [:]
+        for entry in try providersField.value.mappingEntries("providers", file: file, nullIsEmpty: true) {
+            providers[entry.key] = try ProviderConfig.validate(
+                name: entry.key, nameMark: entry.keyMark, entry.value, providerTypes: providerTypes, file: file)
+        }
+
+        guard let modelsField = fields["models"] else {
+            throw YAMLError(file: file, at: root.mark, "missing required key 'models'")
+        }
+        var models: [String: ModelConfig] = [:]
+        for entry in try modelsField.value.mappingEntries("models", file: file, nullIsEmpty: true) {
+            models[entry.key] = try ModelConfig.validate(
+                alias: entry.key, aliasMark: entry.keyMark, entry.value, providers: providers, file: file)
+        }
+
+        var defaultModel: String?
+        if let field = fields["default_model"] {
+            let name = try field.value.string("default_model", file: file)
+            guard models[name] != nil else {
+                let known = models.isEmpty ? "none are declared" : models.keys.sorted().joined(separator: ", ")
+                throw YAMLError(
+                    file: file, at: field.value.mark, "default_model '\(name)' is not a declared model (models: \(known))")
+            }
+            defaultModel = name
+        }
+        return ModelsConfig(defaultModel: defaultModel, providers: providers, models: models)
+    }
+
+    /// Reads `path` and parses it. An unreadable file is an error at 1:1 naming the problem.
+    public static func load(path: String, providerTypes: Set<String>) throws(YAMLError) -> ModelsConfig {
+        try parse(try readFile(path), file: path, providerTypes: providerTypes)
+    }
+
+    /// The file's text as UTF-8, or a `YAMLError` at 1:1.
+    static func readFile(_ path: String) throws(YAMLError) -> String {
+        func failure(_ reason: String) -> YAMLError { YAMLError(file: path, line: 1, column: 1, reason: reason) }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure("cannot open the file: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw failure("cannot read the file: \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[0..<count])
+            if bytes.count > maxFileBytes { throw failure("the file is larger than \(maxFileBytes) bytes") }
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw failure("the file is not valid UTF-8")
+        }
+        return text
+    }
+
+    /// Provider names and model aliases: non-empty, no whitespace or control characters.
+    static func checkName(_ name: String, kind: String, at mark: YAMLNode.Mark, file: String) throws(YAMLError) {
+        guard !name.isEmpty else { throw YAMLError(file: file, at: mark, "\(kind) name must not be empty") }
+        if name.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F }) {
+            throw YAMLError(file: file, at: mark, "\(kind) name '\(name)' must not contain whitespace or control characters")
+        }
+    }
+}

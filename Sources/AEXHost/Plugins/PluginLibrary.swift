@@ -1,0 +1,56 @@
+import AEXPluginAPI
+import Glibc
+
+/// A plugin library opened with dlopen and checked. The only file that calls dlopen/dlsym.
+///
+/// Invariants: opened with RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE and never closed (a Swift plugin's
+/// runtime metadata must stay mapped); accepted only when the entry point exists, returns a table
+/// of the host's ABI major, at least the 1.0 size, and a complete self-description.
+public struct PluginLibrary: @unchecked Sendable {
+    public static let entrySymbol = AEX_PLUGIN_ENTRY_SYMBOL
+    /// Size of `aex_plugin_table` in ABI 1.0: the least a plugin table may be.
+    public static let tableSizeMin = 56
+
+    public let path: String
+    public let table: UnsafePointer<aex_plugin_table>
+    public let name: String
+    public let version: String
+    public let kind: aex_plugin_kind
+    public let provides: [String]
+    public var abi: String { "\(table.pointee.abi_major).\(table.pointee.abi_minor)" }
+
+    public static func load(path: String, host: UnsafePointer<aex_host_table>) throws(PluginLoadError) -> PluginLibrary {
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
+            let detail = dlerror().map { String(cString: $0) } ?? "unknown error"
+            throw PluginLoadError(path: path, problem: .cannotOpen(detail))
+        }
+        guard let symbol = dlsym(handle, entrySymbol) else {
+            throw PluginLoadError(path: path, problem: .missingEntryPoint)
+        }
+        let entry = unsafeBitCast(symbol, to: aex_plugin_entry_fn.self)
+        guard let table = entry(host) else { throw PluginLoadError(path: path, problem: .refusedHost) }
+        guard Int(table.pointee.abi_major) == Int(AEX_PLUGIN_ABI_MAJOR) else {
+            throw PluginLoadError(
+                path: path, problem: .wrongABIMajor(found: Int(table.pointee.abi_major), expected: Int(AEX_PLUGIN_ABI_MAJOR)))
+        }
+        guard Int(table.pointee.struct_size) >= tableSizeMin else {
+            throw PluginLoadError(path: path, problem: .truncatedTable(size: Int(table.pointee.struct_size), expected: tableSizeMin))
+        }
+        func text(_ pointer: UnsafePointer<CChar>?, _ field: String) throws(PluginLoadError) -> String {
+            guard let pointer, pointer.pointee != 0 else { throw PluginLoadError(path: path, problem: .badDescription("empty \(field)")) }
+            return String(cString: pointer)
+        }
+        let name = try text(table.pointee.name, "name")
+        let version = try text(table.pointee.version, "version")
+        let provides = try text(table.pointee.provides, "provides").split(separator: ",").map {
+            String($0).trimmingCharacters(in: " ")
+        }
+        let kind = aex_plugin_kind(rawValue: table.pointee.kind)
+        guard kind == AEX_PLUGIN_KIND_PROVIDER || kind == AEX_PLUGIN_KIND_TOOL
+        else { throw PluginLoadError(path: path, problem: .badDescription("unknown kind \(table.pointee.kind)")) }
+        if kind == AEX_PLUGIN_KIND_PROVIDER, table.pointee.build_request == nil {
+            throw PluginLoadError(path: path, problem: .badDescription("a provider plugin without build_request"))
+        }
+        return PluginLibrary(path: path, table: table, name: name, version: version, kind: kind, provides: provides)
+    }
+}

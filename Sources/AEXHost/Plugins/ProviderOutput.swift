@@ -1,0 +1,28 @@
+import AEXPluginAPI
+
+/// What one provider hook produced, collected through the host callbacks. Owned by the host; the
+/// plugin sees it only as the opaque `aex_output` pointer for the duration of the hook.
+final class ProviderOutput {
+    var method = "POST"
+    var path: String?
+    var headers: [(String, String)] = []
+    var body: [UInt8] = []
+    var localStatus: Int?
+    var localContentType: String?
+    var promptTokens: Int64?
+    var completionTokens: Int64?
+    var error: String?
+
+    static let bodyBytesMax = 64 * 1024 * 1024
+
+    /// Runs `body` with this output as the `aex_output` pointer and stops accepting writes after.
+    func withPointer<T>(_ body: (OpaquePointer) -> T) -> T {
+        let pointer = Unmanaged.passUnretained(self).toOpaque()
+        return body(OpaquePointer(pointer))
+    }
+
+    static func from(_ pointer: OpaquePointer?) -> ProviderOutput? {
+        guard let pointer else { return nil }
+        return Unmanaged<ProviderOutput>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+    }
+}

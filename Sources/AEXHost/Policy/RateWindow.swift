@@ -1,0 +1,52 @@
+/// One agent's requests and tokens over a sliding 60-second window. Pure: the caller gives the
+/// clock. Exact under concurrency because the caller holds the registry's lock around `admit`.
+public struct RateWindow: Sendable, Equatable {
+    public static let windowMilliseconds: Int64 = 60_000
+
+    private var admissions: [(atMillis: Int64, tokens: Int64)] = []
+    private var head = 0
+
+    public init() {}
+
+    public static func == (lhs: RateWindow, rhs: RateWindow) -> Bool {
+        lhs.live.map(\.atMillis) == rhs.live.map(\.atMillis) && lhs.live.map(\.tokens) == rhs.live.map(\.tokens)
+    }
+
+    private var live: ArraySlice<(atMillis: Int64, tokens: Int64)> { admissions[head...] }
+
+    /// Admits one request of `tokens` if it fits `rpm` and `tpm`; otherwise returns the whole
+    /// seconds (≥ 1) until it would fit. Nothing is recorded for a refusal.
+    public mutating func admit(nowMillis: Int64, rpm: Int64, tpm: Int64?, tokens: Int64) -> Int? {
+        expire(nowMillis: nowMillis)
+        let count = Int64(admissions.count - head)
+        let used = live.reduce(Int64(0)) { $0 &+ $1.tokens }
+        if count >= rpm {
+            let oldest = admissions[head + Int(count - rpm)].atMillis
+            return Self.seconds(untilMillis: oldest + Self.windowMilliseconds - nowMillis)
+        }
+        if let tpm, used &+ tokens > tpm {
+            guard tokens <= tpm else { return Int(Self.windowMilliseconds / 1_000) }
+            var freed: Int64 = 0
+            for entry in live {
+                freed &+= entry.tokens
+                if used &- freed &+ tokens <= tpm {
+                    return Self.seconds(untilMillis: entry.atMillis + Self.windowMilliseconds - nowMillis)
+                }
+            }
+            return Int(Self.windowMilliseconds / 1_000)
+        }
+        admissions.append((nowMillis, tokens))
+        return nil
+    }
+
+    /// Drops entries older than the window; compacts occasionally.
+    private mutating func expire(nowMillis: Int64) {
+        while head < admissions.count, admissions[head].atMillis + Self.windowMilliseconds <= nowMillis { head += 1 }
+        if head > 64, head * 2 > admissions.count {
+            admissions.removeFirst(head)
+            head = 0
+        }
+    }
+
+    private static func seconds(untilMillis: Int64) -> Int { max(1, Int((untilMillis + 999) / 1_000)) }
+}

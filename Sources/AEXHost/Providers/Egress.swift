@@ -1,0 +1,201 @@
+import CCurl
+import CLinux
+import Glibc
+
+/// The provider calls of one event loop: a libcurl multi handle whose sockets and timer sit in the
+/// loop's epoll set. No thread per request and no blocking call; connections to a provider are
+/// reused from the multi handle's cache. The only file that calls libcurl. Loop-confined.
+final class Egress: EventSource, @unchecked Sendable {
+    private let loop: EventLoop
+    private let multi: OpaquePointer
+    private let timerFD: Int32
+    private var transfers: [UnsafeMutableRawPointer: Transfer] = [:]
+    private var sockets: [Int32: CurlSocket] = [:]
+
+    /// One transfer in flight. Owns its easy handle, header list and response buffer.
+    final class Transfer {
+        let easy: OpaquePointer
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        var body: [UInt8] = []
+        var contentType: String?
+        let responseBytesMax: Int
+        var overflowed = false
+        let completion: (UpstreamResult) -> Void
+
+        init(easy: OpaquePointer, responseBytesMax: Int, completion: @escaping (UpstreamResult) -> Void) {
+            self.easy = easy
+            self.responseBytesMax = responseBytesMax
+            self.completion = completion
+        }
+
+        deinit {
+            curl_easy_cleanup(UnsafeMutableRawPointer(easy))
+            if let headerList { curl_slist_free_all(headerList) }
+        }
+    }
+
+    /// A libcurl socket registered in the loop.
+    final class CurlSocket: EventSource {
+        unowned let egress: Egress
+        let fd: Int32
+        init(egress: Egress, fd: Int32) {
+            self.egress = egress
+            self.fd = fd
+        }
+        func handle(events: UInt32) {
+            var mask: Int32 = 0
+            if events & AEX_EPOLLIN != 0 { mask |= CURL_CSELECT_IN }
+            if events & AEX_EPOLLOUT != 0 { mask |= CURL_CSELECT_OUT }
+            if events & (AEX_EPOLLERR | AEX_EPOLLHUP) != 0 { mask |= CURL_CSELECT_ERR }
+            egress.socketAction(fd, mask)
+        }
+    }
+
+    static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
+
+    init(loop: EventLoop) throws {
+        _ = Egress.globalInit
+        self.loop = loop
+        guard let multi = curl_multi_init() else { throw SystemError(operation: "curl_multi_init", code: ENOMEM) }
+        self.multi = OpaquePointer(multi)
+        timerFD = aex_timerfd_oneshot()
+        guard timerFD >= 0 else { throw SystemError.last("creating the egress timer") }
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        aex_curl_multi_set_pointer(multi, CURLMOPT_SOCKETDATA, me)
+        aex_curl_multi_set_pointer(multi, CURLMOPT_TIMERDATA, me)
+        aex_curl_multi_set_socket_callback(multi) { _, socket, what, userp, _ in
+            guard let userp else { return 0 }
+            Unmanaged<Egress>.fromOpaque(userp).takeUnretainedValue().watch(socket, what: what)
+            return 0
+        }
+        aex_curl_multi_set_timer_callback(multi) { _, timeoutMilliseconds, userp in
+            guard let userp else { return 0 }
+            let egress = Unmanaged<Egress>.fromOpaque(userp).takeUnretainedValue()
+            _ = aex_timerfd_arm_ms(egress.timerFD, timeoutMilliseconds)
+            return 0
+        }
+        aex_curl_multi_set_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0)
+        aex_curl_multi_set_long(multi, CURLMOPT_MAXCONNECTS, 256)
+    }
+
+    /// Registers the timer in the loop. Loop thread only.
+    func activate() throws {
+        try loop.register(self, fd: timerFD, events: AEX_EPOLLIN)
+    }
+
+    /// The timer fired.
+    func handle(events: UInt32) {
+        _ = aex_timerfd_drain(timerFD)
+        socketAction(aex_curl_socket_timeout(), 0)
+    }
+
+    var inFlight: Int { transfers.count }
+
+    /// Starts a transfer; `completion` runs on this loop exactly once.
+    func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) {
+        guard let rawEasy = curl_easy_init() else {
+            completion(.unavailable("cannot create a transfer"))
+            return
+        }
+        let easy = OpaquePointer(rawEasy)
+        let transfer = Transfer(easy: easy, responseBytesMax: request.responseBytesMax, completion: completion)
+        let key = UnsafeMutableRawPointer(rawEasy)
+        aex_curl_easy_set_string(rawEasy, CURLOPT_URL, request.url)
+        aex_curl_easy_set_string(rawEasy, CURLOPT_CUSTOMREQUEST, request.method)
+        if request.method == "POST" || !request.body.isEmpty {
+            aex_curl_easy_set_long(rawEasy, CURLOPT_POSTFIELDSIZE, request.body.count)
+            // COPYPOSTFIELDS copies the body now, so the array need not outlive this call.
+            (request.body + [0]).withUnsafeBytes { bytes in
+                _ = aex_curl_easy_set_pointer(rawEasy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress!))
+            }
+        }
+        var list: UnsafeMutablePointer<curl_slist>? = nil
+        for (name, value) in request.headers { list = curl_slist_append(list, "\(name): \(value)") }
+        list = curl_slist_append(list, "Expect:")  // no 100-continue round trip
+        transfer.headerList = list
+        aex_curl_easy_set_slist(rawEasy, CURLOPT_HTTPHEADER, list)
+        aex_curl_easy_set_long(rawEasy, CURLOPT_NOSIGNAL, 1)
+        aex_curl_easy_set_long(rawEasy, CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeoutMilliseconds)
+        aex_curl_easy_set_long(rawEasy, CURLOPT_TIMEOUT_MS, request.totalTimeoutMilliseconds)
+        aex_curl_easy_set_long(rawEasy, CURLOPT_TCP_NODELAY, 1)
+        aex_curl_easy_set_long(rawEasy, CURLOPT_FOLLOWLOCATION, 0)
+        let transferPointer = Unmanaged.passUnretained(transfer).toOpaque()
+        aex_curl_easy_set_pointer(rawEasy, CURLOPT_WRITEDATA, transferPointer)
+        aex_curl_easy_set_write_callback(rawEasy) { data, size, count, userp in
+            guard let userp, let data else { return 0 }
+            let transfer = Unmanaged<Transfer>.fromOpaque(userp).takeUnretainedValue()
+            let length = size * count
+            guard transfer.body.count + length <= transfer.responseBytesMax else {
+                transfer.overflowed = true
+                return 0  // aborts the transfer
+            }
+            data.withMemoryRebound(to: UInt8.self, capacity: length) {
+                transfer.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: length))
+            }
+            return length
+        }
+        transfers[key] = transfer
+        if curl_multi_add_handle(UnsafeMutableRawPointer(multi), rawEasy) != CURLM_OK {
+            transfers[key] = nil
+            completion(.unavailable("cannot start the transfer"))
+        }
+    }
+
+    // MARK: libcurl callbacks and actions
+
+    private func watch(_ socket: curl_socket_t, what: Int32) {
+        if what == CURL_POLL_REMOVE {
+            if sockets.removeValue(forKey: socket) != nil { loop.deregister(fd: socket) }
+            return
+        }
+        var events: UInt32 = 0
+        if what == CURL_POLL_IN || what == CURL_POLL_INOUT { events |= AEX_EPOLLIN }
+        if what == CURL_POLL_OUT || what == CURL_POLL_INOUT { events |= AEX_EPOLLOUT }
+        if sockets[socket] != nil {
+            loop.modify(fd: socket, events: events)
+        } else {
+            let source = CurlSocket(egress: self, fd: socket)
+            do {
+                try loop.register(source, fd: socket, events: events)
+                sockets[socket] = source
+            } catch {
+                // The transfer will time out; nothing else can be done from inside libcurl's callback.
+            }
+        }
+    }
+
+    fileprivate func socketAction(_ socket: curl_socket_t, _ mask: Int32) {
+        var running: Int32 = 0
+        _ = curl_multi_socket_action(UnsafeMutableRawPointer(multi), socket, mask, &running)
+        collectFinished()
+    }
+
+    private func collectFinished() {
+        var remaining: Int32 = 0
+        while let message = curl_multi_info_read(UnsafeMutableRawPointer(multi), &remaining) {
+            guard aex_curl_msg_is_done(message) != 0, let easy = aex_curl_msg_easy(message) else { continue }
+            let code = aex_curl_msg_result(message)
+            curl_multi_remove_handle(UnsafeMutableRawPointer(multi), easy)
+            guard let transfer = transfers.removeValue(forKey: easy) else { continue }
+            transfer.completion(result(of: transfer, code: code))
+        }
+    }
+
+    private func result(of transfer: Transfer, code: CURLcode) -> UpstreamResult {
+        let rawEasy = UnsafeMutableRawPointer(transfer.easy)
+        if transfer.overflowed { return .tooLarge }
+        switch code {
+        case CURLE_OK:
+            var status = 0
+            aex_curl_easy_get_long(rawEasy, CURLINFO_RESPONSE_CODE, &status)
+            var typePointer: UnsafeMutableRawPointer?
+            aex_curl_easy_get_pointer(rawEasy, CURLINFO_CONTENT_TYPE, &typePointer)
+            let contentType = typePointer.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) }
+            return .response(status: status, contentType: contentType, body: transfer.body)
+        case CURLE_OPERATION_TIMEDOUT:
+            return .timedOut
+        default:
+            return .unavailable(String(cString: curl_easy_strerror(code)))
+        }
+    }
+}

@@ -1,0 +1,79 @@
+/// A request that passed validation, model, capability and policy checks: everything needed to
+/// reserve, call the provider and settle. Produced by `CallPolicy.plan`, a pure function.
+public struct CallPlan: Sendable {
+    public var endpoint: Endpoint
+    public var alias: String
+    public var model: ModelConfig
+    public var provider: ProviderConfig
+    public var request: CallRequest
+    /// Output-token bound used for the reservation.
+    public var completionTokensBound: Int64
+    /// Whether AEX must add an output limit upstream (the request named none).
+    public var addsOutputLimit: Bool
+    /// The key the host adds; nil for local providers.
+    public var apiKey: String?
+}
+
+/// Admission up to (not including) the rate limit and budget, in SPEC §9 order. Pure.
+public enum CallPolicy {
+    public static let passthroughHeader = "x-aex-provider-key"
+
+    public static func plan(
+        endpoint: Endpoint, body: [UInt8], passthroughKey: String?, agent: Agent, catalog: ModelCatalog.Snapshot
+    ) throws(CallRefusal) -> CallPlan {
+        if agent.policy.readOnly { throw CallRefusal(403, "read_only_token", "this agent's token is read-only") }
+        if agent.state == .paused { throw CallRefusal(423, "agent_paused", "agent '\(agent.name)' is paused") }
+        let request: CallRequest
+        do {
+            request = try RequestInspector.inspect(endpoint, body: body)
+        } catch {
+            throw CallRefusal(400, "invalid_request", error.message)
+        }
+        guard let alias = request.model ?? catalog.config.defaultModel else {
+            throw CallRefusal(400, "invalid_request", "'model' is required")
+        }
+        guard let model = catalog.config.models[alias], agent.policy.models?.contains(alias) ?? true,
+              let provider = catalog.config.providers[model.provider]
+        else { throw CallRefusal(403, "model_not_allowed", "model '\(alias)' is not available to this agent") }
+
+        let capabilities = model.capabilities
+        if endpoint == .embeddings, !capabilities.embeddings {
+            throw CallRefusal(400, "unsupported_capability", "model '\(alias)' does not do embeddings")
+        }
+        if request.usesTools, !capabilities.tools { throw CallRefusal(400, "unsupported_capability", "model '\(alias)' does not support tools") }
+        if request.hasImages, !capabilities.vision { throw CallRefusal(400, "unsupported_capability", "model '\(alias)' does not accept images") }
+        if request.stream, !capabilities.streaming { throw CallRefusal(400, "unsupported_capability", "model '\(alias)' does not stream") }
+        if let requested = request.requestedMaxTokens, requested > model.maxTokens {
+            throw CallRefusal(400, "invalid_request", "max tokens \(requested) is above the limit of model '\(alias)' (\(model.maxTokens))")
+        }
+
+        let policy = agent.policy
+        if request.usesTools {
+            if let allowed = policy.tools {
+                guard !allowed.isEmpty else { throw CallRefusal(403, "policy_violation", "this agent may not use tools") }
+                if let denied = request.toolNames.first(where: { !allowed.contains($0) }) {
+                    throw CallRefusal(403, "policy_violation", "this agent may not use tool '\(denied)'")
+                }
+            }
+        }
+        if request.hasImages, !policy.vision { throw CallRefusal(403, "policy_violation", "this agent may not send images") }
+        if let requested = request.requestedMaxTokens, let cap = policy.maxTokens, requested > cap {
+            throw CallRefusal(403, "policy_violation", "max tokens \(requested) is above this agent's cap (\(cap))")
+        }
+        if passthroughKey != nil, !policy.passthrough {
+            throw CallRefusal(403, "policy_violation", "this agent may not pass its own provider key")
+        }
+        if request.stream, !policy.streaming { throw CallRefusal(403, "policy_violation", "this agent may not stream") }
+        if request.stream { throw CallRefusal(400, "unsupported_capability", "streaming is not available yet") }
+
+        let isLocal = provider.baseURL.hasPrefix("local://")
+        let apiKey = passthroughKey ?? catalog.keys[provider.apiKeyEnv]
+        if !isLocal, apiKey == nil {
+            throw CallRefusal(503, "provider_not_configured", "provider '\(provider.name)' has no API key (\(provider.apiKeyEnv))")
+        }
+        let bound: Int64 = endpoint == .embeddings ? 0 : (request.requestedMaxTokens ?? policy.maxTokens.map { min($0, model.maxTokens) } ?? model.maxTokens)
+        return CallPlan(
+            endpoint: endpoint, alias: alias, model: model, provider: provider, request: request, completionTokensBound: bound,
+            addsOutputLimit: endpoint != .embeddings && request.requestedMaxTokens == nil, apiKey: isLocal ? nil : apiKey)
+    }
+}

@@ -1,0 +1,34 @@
+import Synchronization
+
+/// The configuration in force: models, providers and provider keys, swapped whole on reload so a
+/// request sees one consistent snapshot and a broken file never half-applies.
+public final class ModelCatalog: Sendable {
+    public struct Snapshot: Sendable {
+        public var config: ModelsConfig
+        public var keys: [String: String]
+    }
+
+    private let current: Mutex<Snapshot>
+    private let home: AEXHome
+    public let providerTypes: Set<String>
+
+    public init(home: AEXHome, providerTypes: Set<String>, environment: [String: String]) throws(YAMLError) {
+        self.home = home
+        self.providerTypes = providerTypes
+        current = Mutex(try Self.read(home: home, providerTypes: providerTypes, environment: environment))
+    }
+
+    public var snapshot: Snapshot { current.withLock { $0 } }
+
+    /// Reads and validates the files; swaps only if everything is valid.
+    public func reload(environment: [String: String]) throws(YAMLError) -> Snapshot {
+        let fresh = try Self.read(home: home, providerTypes: providerTypes, environment: environment)
+        current.withLock { $0 = fresh }
+        return fresh
+    }
+
+    static func read(home: AEXHome, providerTypes: Set<String>, environment: [String: String]) throws(YAMLError) -> Snapshot {
+        let config = try ModelsConfig.load(path: home.modelsConfigPath, providerTypes: providerTypes)
+        return Snapshot(config: config, keys: ProviderKeys.load(envFile: home.envFilePath, environment: environment))
+    }
+}

@@ -1,0 +1,66 @@
+import AEXPluginAPI
+
+/// Runs a provider plugin's hooks for one call: builds the `aex_call` from borrowed views of the
+/// host's bytes, passes a fresh `ProviderOutput`, and returns what the plugin wrote.
+enum PluginCall {
+    struct Failure: Error {
+        let message: String
+    }
+
+    static func buildRequest(_ plugin: PluginLibrary, _ plan: CallPlan, body: [UInt8], maxOutputTokens: Int64) throws(Failure) -> ProviderOutput {
+        let output = ProviderOutput()
+        let status = withCall(plan, body: body, maxOutputTokens: maxOutputTokens) { call in
+            output.withPointer { plugin.table.pointee.build_request(call, $0) }
+        }
+        return try check(status, output, plugin, "build_request")
+    }
+
+    static func translateResponse(
+        _ plugin: PluginLibrary, _ plan: CallPlan, body: [UInt8], status upstreamStatus: Int, upstreamBody: [UInt8]
+    ) throws(Failure) -> ProviderOutput {
+        guard let translate = plugin.table.pointee.translate_response else {
+            throw Failure(message: "plugin \(plugin.name) cannot translate provider answers")
+        }
+        let output = ProviderOutput()
+        let status = withCall(plan, body: body, maxOutputTokens: 0) { call in
+            upstreamBody.withUnsafeBufferPointer { upstream in
+                output.withPointer { translate(call, Int32(upstreamStatus), aex_bytes(bytes: upstream.baseAddress, length: upstream.count), $0) }
+            }
+        }
+        return try check(status, output, plugin, "translate_response")
+    }
+
+    private static func check(_ status: Int32?, _ output: ProviderOutput, _ plugin: PluginLibrary, _ hook: String) throws(Failure) -> ProviderOutput {
+        guard let status else { throw Failure(message: "plugin \(plugin.name) has no \(hook)") }
+        guard status == AEX_STATUS_OK.rawValue else {
+            throw Failure(message: output.error ?? "plugin \(plugin.name) failed in \(hook) (status \(status))")
+        }
+        return output
+    }
+
+    private static func withCall<T>(_ plan: CallPlan, body: [UInt8], maxOutputTokens: Int64, _ run: (UnsafePointer<aex_call>) -> T) -> T {
+        let alias = Array(plan.alias.utf8)
+        let providerModel = Array(plan.model.providerModel.utf8)
+        let type = Array(plan.provider.type.utf8)
+        return body.withUnsafeBufferPointer { bodyView in
+            alias.withUnsafeBufferPointer { aliasView in
+                providerModel.withUnsafeBufferPointer { modelView in
+                    type.withUnsafeBufferPointer { typeView in
+                        var call = aex_call(
+                            struct_size: UInt32(MemoryLayout<aex_call>.size), endpoint: plan.endpoint.abiValue,
+                            body: aex_bytes(bytes: bodyView.baseAddress, length: bodyView.count),
+                            model_alias: aex_bytes(bytes: aliasView.baseAddress, length: aliasView.count),
+                            provider_model: aex_bytes(bytes: modelView.baseAddress, length: modelView.count),
+                            provider_type: aex_bytes(bytes: typeView.baseAddress, length: typeView.count),
+                            max_output_tokens: maxOutputTokens, stream: plan.request.stream, include_stream_usage: false)
+                        return withUnsafePointer(to: &call) { run($0) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension Optional where Wrapped == @convention(c) (UnsafePointer<aex_call>?, OpaquePointer?) -> Int32 {
+    func callAsFunction(_ call: UnsafePointer<aex_call>, _ out: OpaquePointer) -> Int32? { self.map { $0(call, out) } }
+}

@@ -1,0 +1,274 @@
+import Synchronization
+
+/// The governed OpenAI-compatible endpoints. On the loop thread: plan (pure policy), then rate
+/// limit and budget in one atomic step, the reservation through the store writer, the provider
+/// call (plugin + egress on this loop), and the settlement through the writer before answering.
+///
+/// Invariants: a refused request reaches no provider and changes no balance; every admitted call
+/// ends in exactly one settlement (commit or release), whatever happens upstream; the client's
+/// answer is sent only after its settlement committed.
+final class ProxyAPI: Sendable {
+    private let catalog: ModelCatalog
+    private let plugins: ProviderPlugins
+    private let registry: AgentRegistry
+    private let writer: StoreWriter
+    private let settings: ProxySettings
+    private let egress: PerLoop<Egress>
+    private let inFlight = Atomic<Int>(0)
+    private let executionCounter = Atomic<UInt64>(0)
+    private let executionPrefix = "exec_" + Hex.encode(SecureRandom.bytes(6)) + "_"
+    private let now: @Sendable () -> Int64
+
+    init(catalog: ModelCatalog, plugins: ProviderPlugins, registry: AgentRegistry, writer: StoreWriter,
+         settings: ProxySettings, loopCount: Int, now: @escaping @Sendable () -> Int64 = WallClock.nowMicros) {
+        self.catalog = catalog
+        self.plugins = plugins
+        self.registry = registry
+        self.writer = writer
+        self.settings = settings
+        egress = PerLoop(count: loopCount)
+        self.now = now
+    }
+
+    // MARK: Routes
+
+    func handle(route: String, _ request: HTTPRequest, agent: Agent, responder: HTTPResponder) {
+        if route == "models" {
+            guard request.method == "GET" else { return responder.respond(.error(405, code: "method_not_allowed", message: "use GET")) }
+            return responder.respond(modelsList(for: agent))
+        }
+        guard let endpoint = Endpoint(rawValue: route) else {
+            return responder.respond(.error(404, code: "not_found", message: "unknown endpoint \(request.method) \(request.path)"))
+        }
+        guard request.method == "POST" else { return responder.respond(.error(405, code: "method_not_allowed", message: "use POST")) }
+        call(endpoint, request, agent: agent, responder: responder)
+    }
+
+    private func modelsList(for agent: Agent) -> HTTPResponse {
+        let config = catalog.snapshot.config
+        let aliases = config.models.keys.filter { agent.policy.models?.contains($0) ?? true }.sorted()
+        return .json(200, .object([
+            "object": .string("list"),
+            "data": .array(aliases.map { .object(["id": .string($0), "object": .string("model"), "created": .int(0), "owned_by": .string("aex")]) }),
+        ]))
+    }
+
+    // MARK: A governed call
+
+    private func call(_ endpoint: Endpoint, _ request: HTTPRequest, agent: Agent, responder: HTTPResponder) {
+        let executionID = executionPrefix + String(executionCounter.add(1, ordering: .relaxed).newValue, radix: 16)
+        let snapshot = catalog.snapshot
+        var plan: CallPlan
+        do {
+            plan = try CallPolicy.plan(
+                endpoint: endpoint, body: request.body, passthroughKey: request.headers[CallPolicy.passthroughHeader],
+                agent: agent, catalog: snapshot)
+        } catch {
+            return refuse(error, executionID: executionID, agent: agent, endpoint: endpoint, responder: responder)
+        }
+        guard let plugin = plugins.byType[plan.provider.type] else {
+            return refuse(CallRefusal(503, "provider_not_configured", "no plugin serves provider type '\(plan.provider.type)'"),
+                          executionID: executionID, agent: agent, endpoint: endpoint, responder: responder)
+        }
+        guard inFlight.add(1, ordering: .relaxed).newValue <= settings.upstreamInFlightMax else {
+            inFlight.subtract(1, ordering: .relaxed)
+            return refuse(CallRefusal(503, "overloaded", "too many calls in flight; retry shortly"),
+                          executionID: executionID, agent: agent, endpoint: endpoint, responder: responder)
+        }
+
+        // Rate limit and budget, atomically; when the request named no output limit and the full
+        // one is not affordable, the largest affordable limit is tried once.
+        var amount: MicroUSD
+        var admission: AgentRegistry.Admission
+        do {
+            amount = try plan.model.pricing.cost(promptTokens: plan.request.promptTokensBound, completionTokens: plan.completionTokensBound)
+            admission = admit(plan, agent, amount)
+            if case .budgetExceeded(let remaining) = admission, plan.addsOutputLimit,
+               let affordable = affordableCompletionTokens(plan, remaining: remaining), affordable >= 1 {
+                plan.completionTokensBound = affordable
+                amount = try plan.model.pricing.cost(promptTokens: plan.request.promptTokensBound, completionTokens: affordable)
+                admission = admit(plan, agent, amount)
+            }
+        } catch {
+            inFlight.subtract(1, ordering: .relaxed)
+            return refuse(CallRefusal(400, "invalid_request", "the request's cost bound is too large"),
+                          executionID: executionID, agent: agent, endpoint: endpoint, responder: responder)
+        }
+        switch admission {
+        case .admitted: break
+        case .rateLimited(let seconds):
+            inFlight.subtract(1, ordering: .relaxed)
+            return refuse(CallRefusal(429, "rate_limit_exceeded", "rate limit reached; retry in \(seconds) s", retryAfterSeconds: seconds),
+                          executionID: executionID, agent: agent, endpoint: endpoint, responder: responder)
+        case .budgetExceeded(let remaining):
+            inFlight.subtract(1, ordering: .relaxed)
+            return refuse(CallRefusal(402, "budget_exceeded",
+                                      "this call may cost up to \(amount) USD; the agent has \(max(remaining, .zero)) USD left"),
+                          executionID: executionID, agent: agent, endpoint: endpoint, responder: responder)
+        case .gone:
+            inFlight.subtract(1, ordering: .relaxed)
+            return responder.respond(AuthFailure.invalid.response)
+        }
+
+        let reservation = ExecutionLedger.Reservation(
+            executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpoint.rawValue, model: plan.alias,
+            amount: amount, promptTokensBound: plan.request.promptTokensBound, completionTokensBound: plan.completionTokensBound)
+        let now = self.now
+        let finalPlan = plan
+        let body = request.body
+        writer.submit({ db in try ExecutionLedger.reserve(reservation, db, nowMicros: now()) }) { [self] result in
+            responder.loop.execute { [self] in
+                switch result {
+                case .success:
+                    dispatch(finalPlan, plugin: plugin, body: body, reservation: reservation, responder: responder)
+                case .failure:
+                    registry.settle(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount, cost: .zero)
+                    inFlight.subtract(1, ordering: .relaxed)
+                    responder.respond(.error(500, code: "ledger_unavailable", message: "the ledger could not record the reservation"))
+                }
+            }
+        }
+    }
+
+    private func admit(_ plan: CallPlan, _ agent: Agent, _ amount: MicroUSD) -> AgentRegistry.Admission {
+        registry.admit(
+            agentID: agent.id, name: agent.name, amount: amount,
+            tokens: plan.request.promptTokensBound &+ plan.completionTokensBound, nowMillis: WallClock.monotonicMillis())
+    }
+
+    /// The most output tokens `remaining` pays for after the prompt bound; nil when not even that.
+    private func affordableCompletionTokens(_ plan: CallPlan, remaining: MicroUSD) -> Int64? {
+        guard let promptCost = try? plan.model.pricing.cost(promptTokens: plan.request.promptTokensBound, completionTokens: 0),
+              remaining.value > promptCost.value else { return nil }
+        let perMillion = plan.model.pricing.outputMicroPerMillionTokens
+        guard perMillion > 0 else { return plan.completionTokensBound }
+        let (high, low) = (remaining.value - promptCost.value).multipliedFullWidth(by: 1_000_000)
+        let (tokens, _) = perMillion.dividingFullWidth((high: high, low: low))
+        return min(tokens, plan.completionTokensBound)
+    }
+
+    /// Loop thread: the reservation is durable; call the provider (or take the plugin's local answer).
+    private func dispatch(_ plan: CallPlan, plugin: PluginLibrary, body: [UInt8], reservation: ExecutionLedger.Reservation, responder: HTTPResponder) {
+        let built: ProviderOutput
+        do {
+            built = try PluginCall.buildRequest(plugin, plan, body: body, maxOutputTokens: plan.addsOutputLimit ? plan.completionTokensBound : 0)
+        } catch {
+            return settle(plan, reservation, .released(reason: error.message, status: 502),
+                          answer: .error(502, code: "provider_plugin_error", message: error.message), responder: responder)
+        }
+        if let status = built.localStatus {
+            return finishAnswer(plan, reservation, status: status, contentType: built.localContentType, body: built.body,
+                                prompt: built.promptTokens, completion: built.completionTokens, responder: responder)
+        }
+        guard let path = built.path else {
+            return settle(plan, reservation, .released(reason: "plugin described no request", status: 502),
+                          answer: .error(502, code: "provider_plugin_error", message: "the provider plugin described no request"), responder: responder)
+        }
+        var headers = built.headers.filter { $0.0.lowercased() != "authorization" }
+        if let key = plan.apiKey { headers.append(("Authorization", "Bearer \(key)")) }
+        let upstream = UpstreamRequest(
+            method: built.method, url: plan.provider.baseURL + path, headers: headers, body: built.body,
+            connectTimeoutMilliseconds: plan.provider.connectTimeoutSeconds * 1_000,
+            totalTimeoutMilliseconds: plan.provider.timeoutSeconds * 1_000, responseBytesMax: settings.upstreamResponseBytesMax)
+        let loopEgress: Egress
+        do {
+            loopEgress = try egress.value(for: responder.loop) {
+                let created = try Egress(loop: responder.loop)
+                try created.activate()
+                return created
+            }
+        } catch {
+            return settle(plan, reservation, .released(reason: "egress unavailable", status: 502),
+                          answer: .error(502, code: "upstream_unavailable", message: "cannot reach providers: \(error)"), responder: responder)
+        }
+        loopEgress.start(upstream) { [self] result in
+            switch result {
+            case .response(let status, let contentType, let upstreamBody) where (200..<300).contains(status):
+                do {
+                    let translated = try PluginCall.translateResponse(plugin, plan, body: body, status: status, upstreamBody: upstreamBody)
+                    finishAnswer(plan, reservation, status: status, contentType: contentType ?? "application/json", body: translated.body,
+                                 prompt: translated.promptTokens, completion: translated.completionTokens, responder: responder)
+                } catch let failure as PluginCall.Failure {
+                    // The provider answered and may bill: charge the reservation, marked estimated.
+                    settle(plan, reservation, .committed(cost: reservation.amount, promptTokens: nil, completionTokens: nil, estimated: true, status: 502),
+                           answer: .error(502, code: "provider_plugin_error", message: failure.message), responder: responder)
+                } catch {
+                    settle(plan, reservation, .committed(cost: reservation.amount, promptTokens: nil, completionTokens: nil, estimated: true, status: 502),
+                           answer: .error(502, code: "provider_plugin_error", message: "\(error)"), responder: responder)
+                }
+            case .response(let status, let contentType, let upstreamBody):
+                settle(plan, reservation, .released(reason: "provider answered \(status)", status: status),
+                       answer: Self.relay(status: status, contentType: contentType, body: upstreamBody), responder: responder)
+            case .unavailable(let detail):
+                settle(plan, reservation, .released(reason: "provider unreachable: \(detail)", status: 502),
+                       answer: .error(502, code: "upstream_unavailable", message: "provider '\(plan.provider.name)' is unreachable: \(detail)"),
+                       responder: responder)
+            case .timedOut:
+                settle(plan, reservation, .released(reason: "provider timed out", status: 504),
+                       answer: .error(504, code: "upstream_timeout", message: "provider '\(plan.provider.name)' did not answer in \(plan.provider.timeoutSeconds) s"),
+                       responder: responder)
+            case .tooLarge:
+                settle(plan, reservation, .released(reason: "provider answer too large", status: 502),
+                       answer: .error(502, code: "upstream_unavailable", message: "the provider's answer exceeded \(settings.upstreamResponseBytesMax) bytes"),
+                       responder: responder)
+            }
+        }
+    }
+
+    /// A successful answer: cost from the reported usage, or the reserved bound when usage is missing.
+    private func finishAnswer(_ plan: CallPlan, _ reservation: ExecutionLedger.Reservation, status: Int, contentType: String?, body: [UInt8],
+                              prompt: Int64?, completion: Int64?, responder: HTTPResponder) {
+        var cost = reservation.amount
+        var estimated = true
+        let completionTokens = completion ?? (plan.endpoint == .embeddings ? 0 : nil)
+        if let prompt, let completionTokens,
+           let actual = try? plan.model.pricing.cost(promptTokens: prompt, completionTokens: completionTokens) {
+            cost = actual
+            estimated = false
+        }
+        let answer = HTTPResponse(status: status, headers: [("content-type", contentType ?? "application/json")], body: body)
+        settle(plan, reservation, .committed(cost: cost, promptTokens: prompt, completionTokens: completion, estimated: estimated, status: status),
+               answer: answer, responder: responder)
+    }
+
+    /// Settles in memory and in the ledger, then answers (with the money headers on success).
+    private func settle(_ plan: CallPlan, _ reservation: ExecutionLedger.Reservation, _ outcome: ExecutionLedger.Outcome,
+                        answer: HTTPResponse, responder: HTTPResponder) {
+        let cost: MicroUSD = if case .committed(let cost, _, _, _, _) = outcome { cost } else { .zero }
+        let after = registry.settle(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount, cost: cost)
+        inFlight.subtract(1, ordering: .relaxed)
+        var headed = answer
+        headed.headers.append(("x-aex-execution-id", reservation.executionID))
+        if case .committed = outcome {
+            headed.headers.append(("x-aex-cost-micro", String(cost.value)))
+            if let after { headed.headers.append(("x-aex-budget-remaining-micro", String(after.remaining.value))) }
+        }
+        let final = headed
+        let now = self.now
+        writer.submit({ db in try ExecutionLedger.settle(reservation, outcome, db, nowMicros: now()) }) { result in
+            if case .failure = result {
+                responder.respond(.error(500, code: "ledger_unavailable", message: "the ledger could not record the settlement"))
+            } else {
+                responder.respond(final)
+            }
+        }
+    }
+
+    private func refuse(_ refusal: CallRefusal, executionID: String, agent: Agent, endpoint: Endpoint, responder: HTTPResponder) {
+        let now = self.now
+        writer.submit({ db in
+            try ExecutionLedger.deny(
+                executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpoint.rawValue, status: refusal.status,
+                code: refusal.code, reason: refusal.message, db, nowMicros: now())
+        }) { _ in }
+        responder.respond(refusal.response)
+    }
+
+    /// A provider's error answer: relayed as is when OpenAI-shaped, wrapped otherwise.
+    static func relay(status: Int, contentType: String?, body: [UInt8]) -> HTTPResponse {
+        if case .object(let object)? = try? JSONReader.parse(body), case .object? = object["error"] {
+            return HTTPResponse(status: status, headers: [("content-type", "application/json")], body: body)
+        }
+        return .error(status, code: "upstream_error", message: "the provider answered \(status)")
+    }
+}
