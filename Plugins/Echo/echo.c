@@ -444,8 +444,9 @@ static void put_escaped(buf *b, span s)
 /* ------------------------------------------------------------------------------------------ */
 /* Replies                                                                                     */
 
-/* The reply "Echo: <text>" as raw escaped bytes, cut to at most cap decoded bytes at a unit
-   boundary. Returns 1 if it was cut. *decoded gets the reply's decoded byte count. */
+/* The reply "Echo: <text>" as raw escaped bytes (lone surrogate escapes become \ufffd), cut to at
+   most cap decoded bytes at a unit boundary. Returns 1 if it was cut. *decoded gets the reply's
+   decoded byte count. */
 static int put_reply(buf *b, span text, uint64_t cap, size_t *decoded)
 {
     static const char prefix[] = "Echo: ";
@@ -460,14 +461,22 @@ static int put_reply(buf *b, span text, uint64_t cap, size_t *decoded)
     uint8_t dec[4];
     size_t dlen;
     int cut = 0;
+    size_t copied = 0; /* text.p[0..copied) is already in b */
     while (i < text.n) {
         size_t step = str_unit(text.p, text.n, i, dec, &dlen);
         if (step == 0) break;
         if ((uint64_t)(total + dlen) > cap) { cut = 1; break; }
+        if (step == 6 && text.p[i] == '\\' && dec[0] == 0xEF && dec[1] == 0xBF && dec[2] == 0xBD &&
+            !(text.p[i + 2] == 'f' || text.p[i + 2] == 'F')) {
+            /* a lone surrogate escape: strict JSON readers refuse it, so write U+FFFD instead */
+            put(b, text.p + copied, i - copied);
+            put_s(b, "\\ufffd");
+            copied = i + step;
+        }
         total += dlen;
         i += step;
     }
-    put(b, text.p, i);
+    put(b, text.p + copied, i - copied);
     *decoded = total;
     return cut;
 }

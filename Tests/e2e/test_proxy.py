@@ -6,6 +6,8 @@ failures releasing reservations, config reload, the echo provider, and the budge
 import http.client
 import json
 import os
+import re
+import select
 import signal
 import socket
 import threading
@@ -596,15 +598,18 @@ def test_request_too_large(proxy):
     suffix = b'"}]}'
     body = prefix + b"a" * (size - len(prefix) - len(suffix)) + suffix
     sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
-
-    def pump():   # the server may answer and close before taking the whole body
-        try:
-            sock.sendall(head + body)
-        except OSError:
-            pass
-
-    sender = threading.Thread(target=pump, daemon=True)
-    sender.start()
+    sock.sendall(head)
+    sender = None
+    if not select.select([sock], [], [], 1.0)[0]:
+        # No early answer from the Content-Length alone: send the body; the server may still answer
+        # and close before taking all of it.
+        def pump():
+            try:
+                sock.sendall(body)
+            except OSError:
+                pass
+        sender = threading.Thread(target=pump, daemon=True)
+        sender.start()
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
@@ -620,7 +625,8 @@ def test_request_too_large(proxy):
             break
         rest += chunk
     sock.close()
-    sender.join(10)
+    if sender:
+        sender.join(10)
     assert int(lines[0].split()[1]) == 413, lines[0]
     assert json.loads(rest[:length])["error"]["code"] == "request_too_large"
     assert proxy.mock.count == 0
@@ -727,8 +733,9 @@ def test_reload_through_the_cli(proxy):
         assert result.returncode == 1, (broken, result.stdout, result.stderr)
         assert result.stderr.strip(), "the reason is reported"
         assert_unchanged(proxy, client, listed)
-    syntax = proxy.write_config(BROKEN_SYNTAX) or proxy.aex.run("models", "reload")
-    assert "models.yaml:" in syntax.stderr, f"file:line:column expected: {syntax.stderr}"
+    proxy.write_config(BROKEN_SYNTAX)
+    syntax = proxy.aex.run("models", "reload")
+    assert re.search(r"models\.yaml:\d+:\d+", syntax.stderr), f"file:line:column expected: {syntax.stderr}"
 
     proxy.write_config(EXTRA_MODEL)
     proxy.aex.run("models", "reload", check=0)

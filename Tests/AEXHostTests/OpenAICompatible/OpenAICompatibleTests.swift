@@ -148,7 +148,7 @@ private func withScan<T>(_ body: String, _ f: (UnsafeRawBufferPointer, JSONTopLe
     }
 }
 
-@Suite struct JSONTopLevelScannerTests {
+@Suite struct OpenAICompatibleScannerTests {
     @Test func membersAndRanges() throws {
         let body = #"  {"a" : 1 , "b":"x\"y", "c":{"d":[1,{"e":"}"}]},"f":[],"g":-1.5e+10,"h":true}  "#
         withScan(body) { b, layout in
