@@ -19,4 +19,8 @@ fi
 
 swift build -c "$configuration" 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
 test -x ".build/$configuration/aex" || { echo "setup: build failed" >&2; exit 1; }
+cc="${CC:-$(command -v cc || command -v clang || echo cc)}"   # the Swift toolchain brings clang
+"$cc" -std=c99 -O2 -shared -fPIC -Wall -Wextra -Werror -I Sources/AEXPluginAPI/include \
+    -o ".build/$configuration/libaex-echo.so" Plugins/Echo/echo.c ||
+    { echo "setup: building the echo plugin failed" >&2; exit 1; }
 echo "setup: built .build/$configuration/aex"

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh debug
+bash Plugins/Echo/test.sh
 
 python3 -m pip install -q --disable-pip-version-check -r Tests/e2e/requirements.txt
 

@@ -466,8 +466,8 @@ static int put_reply(buf *b, span text, uint64_t cap, size_t *decoded)
         size_t step = str_unit(text.p, text.n, i, dec, &dlen);
         if (step == 0) break;
         if ((uint64_t)(total + dlen) > cap) { cut = 1; break; }
-        if (step == 6 && text.p[i] == '\\' && dec[0] == 0xEF && dec[1] == 0xBF && dec[2] == 0xBD &&
-            !(text.p[i + 2] == 'f' || text.p[i + 2] == 'F')) {
+        long u = (step == 6 && text.p[i] == '\\' && text.p[i + 1] == 'u') ? hex4_at(text.p, text.n, i + 2) : -1;
+        if (u >= 0xD800 && u <= 0xDFFF) {
             /* a lone surrogate escape: strict JSON readers refuse it, so write U+FFFD instead */
             put(b, text.p + copied, i - copied);
             put_s(b, "\\ufffd");
@@ -676,7 +676,7 @@ static void put_embedding(buf *b, span raw, int base64)
     uint8_t packed[ECHO_DIMENSIONS * 4];
     if (!base64) put_s(b, "[");
     for (int k = 0; k < ECHO_DIMENSIONS; k++) {
-        uint64_t x = splitmix64(h ^ ((uint64_t)(k + 1) * 0xd6e8feb86659fd93ULL));
+        uint64_t x = splitmix64(h ^ (((uint64_t)k + 1u) * 0xd6e8feb86659fd93u));
         int64_t micro = (int64_t)(x % 2000001u) - 1000000; /* [-1000000, 1000000] */
         if (base64) {
             float f = (float)((double)micro / 1000000.0);

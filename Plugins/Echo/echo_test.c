@@ -695,6 +695,9 @@ int main(int argc, char **argv)
         const char *pair = "{\"messages\":[{\"role\":\"user\",\"content\":\"\\ud83d\\ude00!\"}]}";
         check_chat("chat: truncation never splits a surrogate pair", pair, 2, "Echo: ", "length", 6, 2);
         check_chat("chat: surrogate pair counted as 4 bytes", pair, 0, "Echo: \\ud83d\\ude00!", "stop", 6, 3);
+        const char *lone = "{\"messages\":[{\"role\":\"user\",\"content\":\"a\\ud800b\\udc00\"}]}";
+        /* each lone surrogate counts as U+FFFD (3 bytes): 1 + 3 + 1 + 3 = 8 -> 2 + 4 = 6; reply 14 -> 4 */
+        check_chat("chat: lone surrogates answered as \\ufffd", lone, 0, "Echo: a\\ufffdb\\ufffd", "stop", 6, 4);
         const char *raw = "{\"messages\":[{\"role\":\"user\",\"content\":\"\xc3\xa9\xc3\xa9\xc3\xa9\"}]}";
         check_chat("chat: truncation never splits raw UTF-8", raw, 2, "Echo: \xc3\xa9", "length", 6, 2);
     }
@@ -786,6 +789,7 @@ int main(int argc, char **argv)
         got = st == AEX_STATUS_OK && ok_answer() && embedding_at(body_str(), 0, b, sizeof b);
         check(got && strlen(b) == 46 && b[0] == '"' && b[44] == '=' && b[45] == '"',
               "embeddings: base64 encoding (8 float32)", "%s", body_str());
+        dump(dump_dir, "embeddings-base64");
     }
     check_error("embeddings: empty array refused", AEX_ENDPOINT_EMBEDDINGS, "{\"input\":[]}", AEX_STATUS_ERROR,
                 "input must not be empty");

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A byte scanner for the top level of one JSON object. Not a decoder: nested values are skipped by
 /// following strings (with escapes) and bracket nesting, and only the top level's structure
 /// (`"key" : value , ...`) is checked. Reports as nil: not an object, an unterminated string,
@@ -86,14 +92,21 @@ enum JSONTopLevelScanner {
         return i
     }
 
-    /// Index of the quote closing the string whose opening quote is at `quote`, or nil.
+    /// Index of the quote closing the string whose opening quote is at `quote`, or nil. Finds each
+    /// candidate quote with memchr (strings are most of a body's bytes); a quote is escaped when an
+    /// odd number of backslashes, all inside the string, precede it.
     @inline(__always)
     private static func stringEnd(_ b: UnsafeRawBufferPointer, _ quote: Int, _ end: Int) -> Int? {
-        var i = quote + 1
+        guard let base = b.baseAddress else { return nil }
+        let first = quote + 1
+        var i = first
         while i < end {
-            let c = b[i]
-            if c == JSONByte.quote { return i }
-            i += c == JSONByte.backslash ? 2 : 1
+            guard let hit = memchr(base + i, Int32(JSONByte.quote), end - i) else { return nil }
+            let q = base.distance(to: UnsafeRawPointer(hit))
+            var backslashes = 0
+            while q - backslashes - 1 >= first, b[q - backslashes - 1] == JSONByte.backslash { backslashes += 1 }
+            if backslashes & 1 == 0 { return q }
+            i = q + 1
         }
         return nil
     }

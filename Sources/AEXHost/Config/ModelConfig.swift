@@ -57,7 +57,9 @@ extension ModelConfig {
         }
 
         let providerModel = try required("provider_model").string("provider_model of \(context)", file: file)
-        let pricing = try ModelPricing.validate(try required("pricing"), alias: alias, file: file)
+        let pricingNode = try required("pricing")
+        let pricing = try ModelPricing.validate(
+            pricingNode, keyMark: fields["pricing"]?.keyMark ?? aliasMark, alias: alias, file: file)
 
         let limitsContext = "limits of \(context)"
         let limitsNode = try required("limits")

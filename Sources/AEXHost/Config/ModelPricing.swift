@@ -42,24 +42,26 @@ public struct ModelPricing: Sendable, Equatable {
 extension ModelPricing {
     static let keys = ["input_micro", "output_micro", "input_usd_per_mtok", "output_usd_per_mtok"]
 
-    /// Validates the `pricing` mapping of model `alias`.
-    static func validate(_ node: YAMLNode, alias: String, file: String) throws(YAMLError) -> ModelPricing {
+    /// Validates the `pricing` mapping of model `alias`; `keyMark` is where its `pricing` key is.
+    static func validate(
+        _ node: YAMLNode, keyMark: YAMLNode.Mark, alias: String, file: String
+    ) throws(YAMLError) -> ModelPricing {
         let context = "pricing of model '\(alias)'"
         let fields = try node.keyedMapping(context, allowed: keys, file: file)
-        let input = try direction("input", fields, node: node, context: context, file: file)
-        let output = try direction("output", fields, node: node, context: context, file: file)
+        let input = try direction("input", fields, keyMark: keyMark, context: context, file: file)
+        let output = try direction("output", fields, keyMark: keyMark, context: context, file: file)
         return ModelPricing(inputMicroPerMillionTokens: input, outputMicroPerMillionTokens: output)
     }
 
     /// One direction's price, given exactly one way.
     private static func direction(
-        _ name: String, _ fields: [String: (keyMark: YAMLNode.Mark, value: YAMLNode)], node: YAMLNode,
+        _ name: String, _ fields: [String: (keyMark: YAMLNode.Mark, value: YAMLNode)], keyMark: YAMLNode.Mark,
         context: String, file: String
     ) throws(YAMLError) -> Int64 {
         let microKey = "\(name)_micro", decimalKey = "\(name)_usd_per_mtok"
         switch (fields[microKey], fields[decimalKey]) {
         case (nil, nil):
-            throw YAMLError(file: file, at: node.mark, "\(context) needs \(microKey) or \(decimalKey)")
+            throw YAMLError(file: file, at: keyMark, "\(context) needs \(microKey) or \(decimalKey)")
         case let (micro?, decimal?):
             let later = micro.keyMark.line > decimal.keyMark.line
                 || (micro.keyMark.line == decimal.keyMark.line && micro.keyMark.column > decimal.keyMark.column)

@@ -192,7 +192,8 @@ public struct YAMLSubsetParser {
             case .sequenceEntry:
                 throw YAMLError(file: file, at: mark(line, indent), "expected 'key: value', found a sequence entry")
             case .value:
-                throw YAMLError(file: file, at: mark(line, indent), "expected 'key: value' (missing ':' after the key)")
+                let hint = line.text[indent...].contains(":") ? "a ':' after a key must be followed by a space" : "missing ':' after the key"
+                throw YAMLError(file: file, at: mark(line, indent), "expected 'key: value' (\(hint))")
             }
             if let previous = seen[key] {
                 throw YAMLError(

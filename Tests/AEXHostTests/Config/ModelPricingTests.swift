@@ -1,7 +1,7 @@
 import Testing
 @testable import AEXHost
 
-@Suite struct ModelPricingTests {
+@Suite struct ConfigModelPricingTests {
     private func pricing(_ body: String) throws -> ModelPricing {
         let text = """
             version: 1

@@ -1,7 +1,7 @@
 import Testing
 @testable import AEXHost
 
-@Suite struct YAMLSubsetParserTests {
+@Suite struct ConfigYAMLSubsetParserTests {
     typealias Mark = YAMLNode.Mark
 
     private func parse(_ text: String) throws -> YAMLNode { try YAMLSubsetParser.parse(text, file: "t.yaml") }
@@ -93,7 +93,7 @@ import Testing
             trailing_comma: [1, 2,]
             single: 'don''t # not a comment'
             double: "q\"\\\n\t\u00e9\/"
-            "quoted key": plain value with 'quotes' and: colons:inside
+            "quoted key": plain value with 'quotes' and colons:inside
             url: https://api.example.com/v1
             dash: -5
             hash: a#b
@@ -111,7 +111,7 @@ import Testing
         if case .sequence(let items, _)? = value(root, "trailing_comma") { #expect(items.count == 2) }
         #expect(value(root, "single") == .scalar("don't # not a comment", quoted: true, Mark(line: 4, column: 9)))
         #expect(scalar(value(root, "double")) == "q\"\\\n\té/")
-        #expect(scalar(value(root, "quoted key")) == "plain value with 'quotes' and: colons:inside")
+        #expect(scalar(value(root, "quoted key")) == "plain value with 'quotes' and colons:inside")
         #expect(scalar(value(root, "url")) == "https://api.example.com/v1")
         #expect(scalar(value(root, "dash")) == "-5")
         #expect(scalar(value(root, "hash")) == "a#b")

@@ -161,6 +161,12 @@ private func withScan<T>(_ body: String, _ f: (UnsafeRawBufferPointer, JSONTopLe
         }
         #expect(JSONTopLevelScanner.scan(bytes("{}"))?.members.isEmpty == true)
         #expect(JSONTopLevelScanner.scan(bytes(#"{"a":"\\"}"#))?.members.count == 1)
+        // Runs of backslashes: a quote after an odd run is content, after an even run it ends the string.
+        withScan(#"{"a":"x\\\"y\\","b":["\\\\"],"\"":1}"#) { b, layout in
+            #expect(layout?.members.map { String(decoding: UnsafeRawBufferPointer(rebasing: b[$0.value]), as: UTF8.self) }
+                == [#""x\\\"y\\""#, #"["\\\\"]"#, "1"])
+        }
+        #expect(JSONTopLevelScanner.scan(bytes(#"{"a":"\\\"}"#)) == nil)
         #expect(JSONTopLevelScanner.scan(bytes(#"{"a":{{{}}}}"#)) != nil) // nested structure is skipped, not checked
     }
 
