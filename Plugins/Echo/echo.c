@@ -525,8 +525,8 @@ static int content_text(const uint8_t *s, size_t n, size_t at, span *last, size_
     return r < 0 ? -1 : got;
 }
 
-/* Walks an array of message objects (`what`: "messages" or "input"): counts them, sums their text
-   bytes, keeps the last text. Returns NULL or a short reason. */
+/* Walks an array of message objects (`input`: 0 for chat "messages", 1 for responses "input"):
+   counts them, sums their text bytes, keeps the last text. Returns NULL or a short reason. */
 static const char *walk_messages(const uint8_t *s, size_t n, size_t at, int input, span *last,
                                  size_t *bytes, int64_t *count)
 {

@@ -193,4 +193,28 @@ import Testing
         let dashes = String(repeating: "- ", count: 500) + "x"
         #expect(self.error(dashes)?.reason.contains("nesting") == true)
     }
+
+    /// Every single-character deletion or insertion of a YAML-significant character in the default
+    /// configuration either parses or throws a positioned error; nothing traps.
+    @Test func mutationsNeverTrap() {
+        let original = Array(HomeInitializer.defaultModelsConfig.unicodeScalars)
+        let inserts: [Unicode.Scalar] = [" ", "\t", "\n", ":", "-", "#", "\"", "["]
+        var parsed = 0, refused = 0
+        for position in 0...original.count {
+            var variants: [[Unicode.Scalar]] = inserts.map { var copy = original; copy.insert($0, at: position); return copy }
+            if position < original.count { var copy = original; copy.remove(at: position); variants.append(copy) }
+            for variant in variants {
+                var text = String.UnicodeScalarView()
+                text.append(contentsOf: variant)
+                do {
+                    _ = try ModelsConfig.parse(String(text), file: "f", providerTypes: ["echo", "openai_compatible"])
+                    parsed += 1
+                } catch {
+                    #expect(error.line >= 1 && error.column >= 1 && error.file == "f")
+                    refused += 1
+                }
+            }
+        }
+        #expect(parsed > 0 && refused > 0)
+    }
 }
