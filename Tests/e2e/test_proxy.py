@@ -10,13 +10,14 @@ import re
 import select
 import signal
 import socket
+import subprocess
 import threading
 import time
 
 import openai
 import pytest
 
-from conftest import Aex, wait_until
+from conftest import AEX_BIN, Aex, wait_until
 from mock_provider import MockProvider, close, normal, sleep, status
 
 MOCK_KEY = "sk-mock-secret"
@@ -177,7 +178,21 @@ def proxy(tmp_path, mock, dead_port):
     aex.start()
     yield instance
     if (aex.home / "daemon.json").exists():
-        aex.run("daemon", "stop")
+        # The graceful stop takes over a second; let it finish in the background (waited for at the
+        # end of the module) so the file stays fast.
+        _stopping.append(subprocess.Popen([AEX_BIN, "daemon", "stop"], env=aex.env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+
+_stopping = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _wait_for_stopping_daemons():
+    yield
+    for process in _stopping:
+        process.wait(timeout=90)
+    _stopping.clear()
 
 
 # ------------------------------------------------------------------------------------------ helpers
