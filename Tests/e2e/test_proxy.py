@@ -392,6 +392,7 @@ def test_responses(proxy):
     assert (response.usage.input_tokens, response.usage.output_tokens) == (10, 5)
     assert "mock-resp-v1" not in raw.http_response.text
     assert raw.headers["x-aex-cost-micro"] == "35" and raw.headers["x-aex-execution-id"]
+    assert raw.headers["x-aex-budget-remaining-micro"] == str(10_000_000 - 35)
     upstream = proxy.mock.last()
     assert upstream.path == "/v1/responses"
     assert upstream.headers["authorization"] == f"Bearer {MOCK_KEY}"

@@ -50,11 +50,11 @@ public final class AgentRegistry: Sendable {
             if committed.overflow || total.overflow || total.partialValue > agent.budget.value {
                 return .budgetExceeded(remaining: agent.remaining)
             }
-            var window = state.rateWindows[agentID] ?? RateWindow()
-            if let retryAfter = window.admit(nowMillis: nowMillis, rpm: agent.rpm, tpm: agent.tpm, tokens: tokens) {
+            // Mutated in place (a copy would duplicate the whole window on every call).
+            if let retryAfter = state.rateWindows[agentID, default: RateWindow()]
+                .admit(nowMillis: nowMillis, rpm: agent.rpm, tpm: agent.tpm, tokens: tokens) {
                 return .rateLimited(retryAfterSeconds: retryAfter)
             }
-            state.rateWindows[agentID] = window
             agent.reserved = MicroUSD(agent.reserved.value + amount.value)
             state.byName[name] = agent
             return .admitted(agent)

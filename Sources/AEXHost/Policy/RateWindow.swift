@@ -1,10 +1,13 @@
 /// One agent's requests and tokens over a sliding 60-second window. Pure: the caller gives the
 /// clock. Exact under concurrency because the caller holds the registry's lock around `admit`.
+/// Memory: one entry per admission in the last minute, so at most `rpm` entries.
 public struct RateWindow: Sendable, Equatable {
     public static let windowMilliseconds: Int64 = 60_000
 
     private var admissions: [(atMillis: Int64, tokens: Int64)] = []
     private var head = 0
+    /// Sum of the tokens of the live admissions, kept as they come and go (O(1) per admission).
+    private var tokensInWindow: Int64 = 0
 
     public init() {}
 
@@ -19,7 +22,7 @@ public struct RateWindow: Sendable, Equatable {
     public mutating func admit(nowMillis: Int64, rpm: Int64, tpm: Int64?, tokens: Int64) -> Int? {
         expire(nowMillis: nowMillis)
         let count = Int64(admissions.count - head)
-        let used = live.reduce(Int64(0)) { $0 &+ $1.tokens }
+        let used = tokensInWindow
         if count >= rpm {
             let oldest = admissions[head + Int(count - rpm)].atMillis
             return Self.seconds(untilMillis: oldest + Self.windowMilliseconds - nowMillis)
@@ -36,12 +39,16 @@ public struct RateWindow: Sendable, Equatable {
             return Int(Self.windowMilliseconds / 1_000)
         }
         admissions.append((nowMillis, tokens))
+        tokensInWindow &+= tokens
         return nil
     }
 
     /// Drops entries older than the window; compacts occasionally.
     private mutating func expire(nowMillis: Int64) {
-        while head < admissions.count, admissions[head].atMillis + Self.windowMilliseconds <= nowMillis { head += 1 }
+        while head < admissions.count, admissions[head].atMillis + Self.windowMilliseconds <= nowMillis {
+            tokensInWindow &-= admissions[head].tokens
+            head += 1
+        }
         if head > 64, head * 2 > admissions.count {
             admissions.removeFirst(head)
             head = 0

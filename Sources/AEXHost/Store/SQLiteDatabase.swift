@@ -4,6 +4,10 @@ import CSQLite
 /// This file and `SQLiteStatement.swift` are the only places that call SQLite.
 public final class SQLiteDatabase {
     let handle: OpaquePointer
+    /// Prepared statements of `run` and `query`, by SQL text: the writer runs the same few
+    /// statements all day, and preparing them is most of their cost.
+    private var cache: [String: SQLiteStatement] = [:]
+    static let cachedStatementsMax = 128
 
     public init(path: String, readOnly: Bool = false, busyTimeoutMilliseconds: Int32 = 5_000) throws(SQLiteError) {
         var db: OpaquePointer?
@@ -20,7 +24,10 @@ public final class SQLiteDatabase {
         sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
     }
 
-    deinit { sqlite3_close_v2(handle) }
+    deinit {
+        cache.removeAll()
+        sqlite3_close_v2(handle)
+    }
 
     public func execute(_ sql: String) throws(SQLiteError) {
         var errorMessage: UnsafeMutablePointer<CChar>?
@@ -41,18 +48,28 @@ public final class SQLiteDatabase {
 
     /// Runs one statement with bound values and steps it to completion.
     public func run(_ sql: String, _ values: [SQLiteValue] = []) throws(SQLiteError) {
-        let statement = try prepare(sql)
+        let statement = try cached(sql)
+        defer { statement.reset() }
         try statement.bind(values)
         while try statement.step() {}
     }
 
     /// Runs a query and maps each row.
     public func query<T>(_ sql: String, _ values: [SQLiteValue] = [], _ row: (SQLiteStatement) throws -> T) throws -> [T] {
-        let statement = try prepare(sql)
+        let statement = try cached(sql)
+        defer { statement.reset() }
         try statement.bind(values)
         var rows: [T] = []
         while try statement.step() { rows.append(try row(statement)) }
         return rows
+    }
+
+    private func cached(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
+        if let statement = cache[sql] { return statement }
+        let statement = try prepare(sql)
+        if cache.count >= Self.cachedStatementsMax { cache.removeAll() }
+        cache[sql] = statement
+        return statement
     }
 
     public var changes: Int { Int(sqlite3_changes(handle)) }

@@ -38,6 +38,11 @@ public final class SQLiteStatement {
         }
     }
 
+    /// Ends the current execution so the statement can run again (and releases its read snapshot).
+    public func reset() {
+        sqlite3_reset(handle)
+    }
+
     /// Advances; true when a row is available, false when done.
     public func step() throws(SQLiteError) -> Bool {
         let rc = sqlite3_step(handle)

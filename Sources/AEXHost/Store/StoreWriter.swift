@@ -133,7 +133,7 @@ public final class StoreWriter: Sendable {
 
     private static func commit(_ batch: [PendingOperation], db: SQLiteDatabase) {
         do {
-            try db.execute("BEGIN IMMEDIATE")
+            try db.run("BEGIN IMMEDIATE")
         } catch {
             for operation in batch { operation.run(db)(.failure(error)) }
             return
@@ -141,10 +141,10 @@ public final class StoreWriter: Sendable {
         let finishers = batch.map { $0.run(db) }
         let committed: Result<Void, any Error>
         do {
-            try db.execute("COMMIT")
+            try db.run("COMMIT")
             committed = .success(())
         } catch {
-            try? db.execute("ROLLBACK")
+            try? db.run("ROLLBACK")
             committed = .failure(error)
         }
         for finish in finishers { finish(committed) }
@@ -152,17 +152,17 @@ public final class StoreWriter: Sendable {
 
     private static func inSavepoint<T>(_ db: SQLiteDatabase, _ work: () throws -> T) -> Result<T, any Error> {
         do {
-            try db.execute("SAVEPOINT op")
+            try db.run("SAVEPOINT op")
         } catch {
             return .failure(error)
         }
         do {
             let value = try work()
-            try db.execute("RELEASE op")
+            try db.run("RELEASE op")
             return .success(value)
         } catch {
-            try? db.execute("ROLLBACK TO op")
-            try? db.execute("RELEASE op")
+            try? db.run("ROLLBACK TO op")
+            try? db.run("RELEASE op")
             return .failure(error)
         }
     }

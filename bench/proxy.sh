@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Benchmark: the governed chat proxy against nginx, same run, same machine.
+#   direct  wrk → nginx answering a fixed chat.completion (the "fast provider")
+#   nginx   wrk → nginx plain reverse proxy (upstream keepalive) → direct
+#   aex     wrk → AEX with full governance (auth, policy, rate limit, reservation, settlement,
+#           ledger) → direct
+# Every request is a POST with a ~1 KB chat body unique per request (bench/chat_body.lua). Several
+# alternating rounds at 50 connections (req/s, p50, p99, non-2xx; ratio AEX/nginx-proxy), then at one
+# connection for the latency AEX adds (p50 of aex minus p50 of direct; medians over rounds).
+#   bench/proxy.sh [ROUNDS] [SECONDS]      (defaults: 3 rounds of 5 s)
+#   AEX_BIN=path/to/aex bench/proxy.sh     (use an existing build instead of scripts/setup.sh release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds="${1:-3}"
+seconds="${2:-5}"
+connections=50
+
+need=()
+for tool in wrk nginx curl; do command -v "$tool" >/dev/null || need+=("$tool"); done
+if [ "${#need[@]}" -gt 0 ]; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq wrk nginx-light curl >/dev/null
+fi
+if [ -n "${AEX_BIN:-}" ]; then
+    aex="$(realpath "$AEX_BIN")"
+else
+    scripts/setup.sh release >/dev/null
+    aex="$PWD/.build/release/aex"
+fi
+ulimit -n "$(ulimit -Hn)"
+
+work="$(mktemp -d)"
+export AEX_HOME="$work/aex"
+nginx_pid=""
+cleanup() {
+    "$aex" daemon stop >/dev/null 2>&1 || true
+    if [ -f "$work/nginx.pid" ]; then kill "$(cat "$work/nginx.pid")" 2>/dev/null || true; fi
+    if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+direct_port="$(free_port)"
+proxy_port="$(free_port)"
+while [ "$proxy_port" = "$direct_port" ]; do proxy_port="$(free_port)"; done
+
+# The fixed completion the fast provider returns: 250 prompt + 12 completion tokens.
+completion='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"mock-model","system_fingerprint":"fp_bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! This is a fixed benchmark completion.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":250,"completion_tokens":12,"total_tokens":262}}'
+input_micro=1
+output_micro=2
+cost_micro=$(( 250 * input_micro + 12 * output_micro ))
+
+mkdir -p "$work/nginx"
+cat > "$work/nginx.conf" <<CONF
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 16384; }
+http {
+    access_log off;
+    keepalive_requests 10000000;
+    keepalive_timeout 60s;
+    client_body_buffer_size 64k;
+    client_body_temp_path $work/nginx;
+    proxy_temp_path $work/nginx;
+    fastcgi_temp_path $work/nginx;
+    uwsgi_temp_path $work/nginx;
+    scgi_temp_path $work/nginx;
+    upstream fast_provider {
+        server 127.0.0.1:$direct_port;
+        keepalive 256;
+        keepalive_requests 10000000;
+    }
+    server {   # (a) the fast provider
+        listen 127.0.0.1:$direct_port reuseport;
+        location = /v1/chat/completions {
+            default_type application/json;
+            return 200 '$completion';
+        }
+    }
+    server {   # (b) a plain reverse proxy in front of it
+        listen 127.0.0.1:$proxy_port reuseport;
+        location / {
+            proxy_pass http://fast_provider;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering on;
+        }
+    }
+}
+CONF
+nginx -c "$work/nginx.conf"
+sleep 0.3
+
+# (c) AEX in front of the fast provider, an agent with a huge budget and rate limit.
+"$aex" init >/dev/null
+cat > "$AEX_HOME/config/models.yaml" <<YAML
+version: 1
+default_model: bench-model
+providers:
+  fast:
+    base_url: http://127.0.0.1:$direct_port/v1
+    type: openai_compatible
+    api_key_env: BENCH_PROVIDER_KEY
+    timeout_seconds: 30
+models:
+  bench-model:
+    provider: fast
+    provider_model: mock-model
+    pricing:
+      input_micro: $input_micro
+      output_micro: $output_micro
+    limits:
+      max_tokens: 256
+    capabilities:
+      tools: true
+      vision: false
+YAML
+export BENCH_PROVIDER_KEY="sk-bench-provider"
+"$aex" daemon start --port 0 >/dev/null
+aex_port="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$AEX_HOME/daemon.json")"
+token="$("$aex" agent create bench 1000000 100000000 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
+export BENCH_TOKEN="$token" BENCH_MODEL="bench-model"
+
+# Check every target once before measuring.
+probe_body='{"model":"bench-model","max_tokens":64,"messages":[{"role":"user","content":"probe"}]}'
+for target in "direct:$direct_port" "nginx:$proxy_port" "aex:$aex_port"; do
+    name="${target%%:*}"; port="${target##*:}"
+    answer="$(curl -s -D "$work/probe.headers" -o "$work/probe.body" -w '%{http_code}' \
+        -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+        --data "$probe_body" "http://127.0.0.1:$port/v1/chat/completions")"
+    if [ "$answer" != 200 ]; then
+        echo "proxy bench: $name answered $answer: $(head -c 300 "$work/probe.body")" >&2
+        exit 1
+    fi
+done
+probe_cost="$(awk 'tolower($1) == "x-aex-cost-micro:" { gsub(/\r/, "", $2); print $2 }' "$work/probe.headers")"
+if [ "$probe_cost" != "$cost_micro" ]; then
+    echo "proxy bench: AEX charged '$probe_cost' micro for a call, expected $cost_micro" >&2
+    exit 1
+fi
+grep -q '"model":"bench-model"' "$work/probe.body" || grep -q '"model": "bench-model"' "$work/probe.body" ||
+    { echo "proxy bench: AEX did not answer with the alias: $(head -c 300 "$work/probe.body")" >&2; exit 1; }
+
+# wrk prints "Requests/sec:  N", "50%  X(us|ms|s)" and "99% ..." with --latency, and
+# "Non-2xx or 3xx responses: N" / "Socket errors: connect A, read B, write C, timeout D" when any.
+run_wrk() { # port threads connections -> "rps p50_ms p99_ms non2xx socket_errors requests"
+    wrk -t"$2" -c"$3" -d"${seconds}s" --latency -s bench/chat_body.lua "http://127.0.0.1:$1/v1/chat/completions" | awk '
+        function ms(v,   unit) { unit = v; gsub(/[0-9.]/, "", unit); sub(/[a-z]+$/, "", v);
+                                 return (unit == "us") ? v / 1000 : (unit == "s") ? v * 1000 : (unit == "m") ? v * 60000 : v }
+        /Requests\/sec/ { rps = $2 }
+        /^ +50%/ { p50 = ms($2) }
+        /^ +99%/ { p99 = ms($2) }
+        /Non-2xx/ { bad = $NF }
+        /Socket errors/ { gsub(/,/, ""); errors = $4 + $6 + $8 + $10 }
+        / requests in / { requests = $1 }
+        END { printf "%.0f %.3f %.3f %d %d %d\n", rps, p50, p99, bad, errors, requests }'
+}
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+port_of() { case "$1" in direct) echo "$direct_port" ;; nginx) echo "$proxy_port" ;; aex) echo "$aex_port" ;; esac; }
+
+spent_before="$("$aex" agent inspect bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["spent_micro"])')"
+aex_ok=0
+
+echo "proxy benchmark: $rounds rounds x ${seconds}s, ~1 KB unique chat bodies, $(nproc) cores"
+printf '%-6s %-12s %-7s %12s %10s %10s %8s %8s\n' round connections server req/s p50_ms p99_ms non2xx errors
+for round in $(seq "$rounds"); do
+    for setting in "2 $connections" "1 1"; do
+        read -r threads conns <<<"$setting"
+        for server in direct nginx aex; do
+            result="$(run_wrk "$(port_of "$server")" "$threads" "$conns")"
+            echo "$result" >> "$work/$server.$conns"
+            read -r rps p50 p99 bad errors requests <<<"$result"
+            if [ "$server" = aex ]; then aex_ok=$(( aex_ok + requests - bad )); fi
+            printf '%-6s %-12s %-7s %12s %10s %10s %8s %8s\n' "$round" "$conns" "$server" "$rps" "$p50" "$p99" "$bad" "$errors"
+        done
+    done
+done
+
+column_median() { cut -d' ' -f"$1" "$2" | median; }
+echo
+echo "medians over $rounds rounds"
+printf '%-12s %-7s %12s %10s %10s %10s\n' connections server req/s p50_ms p99_ms non2xx
+for conns in "$connections" 1; do
+    for server in direct nginx aex; do
+        file="$work/$server.$conns"
+        printf '%-12s %-7s %12s %10s %10s %10s\n' "$conns" "$server" "$(column_median 1 "$file")" \
+            "$(column_median 2 "$file")" "$(column_median 3 "$file")" "$(awk '{ s += $4 } END { print s + 0 }' "$file")"
+    done
+done
+
+aex_rps="$(column_median 1 "$work/aex.$connections")"
+nginx_rps="$(column_median 1 "$work/nginx.$connections")"
+aex_p50_1="$(column_median 2 "$work/aex.1")"
+direct_p50_1="$(column_median 2 "$work/direct.1")"
+nginx_p50_1="$(column_median 2 "$work/nginx.1")"
+echo
+awk -v a="$aex_rps" -v n="$nginx_rps" -v c="$connections" \
+    'BEGIN { printf "throughput at %d connections: AEX/nginx-proxy = %.2f (%s vs %s req/s)\n", c, (n > 0 ? a / n : 0), a, n }'
+awk -v a="$aex_p50_1" -v d="$direct_p50_1" -v n="$nginx_p50_1" \
+    'BEGIN { printf "added latency at 1 connection (p50 minus direct p50 of %.3f ms): AEX +%.3f ms (%.0f us), nginx-proxy +%.3f ms (%.0f us)\n",
+             d, a - d, (a - d) * 1000, n - d, (n - d) * 1000 }'
+
+spent_after="$("$aex" agent inspect bench --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["spent_micro"], d["reserved_micro"])')"
+read -r spent reserved <<<"$spent_after"
+settled=$(( (spent - spent_before) / cost_micro ))
+echo "settlement: AEX charged $settled calls x $cost_micro micro (reserved now $reserved); wrk counted $aex_ok 2xx answers from AEX" \
+     "(calls still in flight when wrk stopped are charged but not counted)"
