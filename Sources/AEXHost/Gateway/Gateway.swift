@@ -38,7 +38,9 @@ public final class Gateway: HTTPHandler {
         }
         if path.hasPrefix("/v1/") || path.hasPrefix("/openai/v1/") {
             switch authenticator.authenticateAgent(authorization: request.headers["authorization"], nowMicros: now()) {
-            case .failure(let failure): return responder.respond(failure.response)
+            case .failure(let failure):
+                proxy?.recordAuthenticationFailure(failure, path: path)
+                return responder.respond(failure.response)
             case .success(let agent):
                 guard let proxy else { return notFound(request, responder) }
                 let route = String(path.dropFirst(path.hasPrefix("/v1/") ? 4 : 11))

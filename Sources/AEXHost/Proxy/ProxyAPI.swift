@@ -264,6 +264,15 @@ final class ProxyAPI: Sendable {
         responder.respond(refusal.response)
     }
 
+    /// A refused credential on an agent route: recorded as a denial without an agent.
+    func recordAuthenticationFailure(_ failure: AuthFailure, path: String) {
+        let now = self.now
+        writer.submit({ db in
+            try ExecutionLedger.deny(executionID: "", agentID: nil, agentName: nil, endpoint: path, status: 401, code: failure.code,
+                                     reason: failure.message, db, nowMicros: now())
+        }) { _ in }
+    }
+
     /// A provider's error answer: relayed as is when OpenAI-shaped, wrapped otherwise.
     static func relay(status: Int, contentType: String?, body: [UInt8]) -> HTTPResponse {
         if case .object(let object)? = try? JSONReader.parse(body), case .object? = object["error"] {
