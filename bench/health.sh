@@ -69,7 +69,7 @@ run_wrk() { # url connections -> "rps p99_ms"
         /Requests\/sec/ { rps = $2 }
         /^ +99%/ { v = $2; unit = v; gsub(/[0-9.]/, "", unit); sub(/[a-z]+$/, "", v);
                    p99 = (unit == "us") ? v / 1000 : (unit == "s") ? v * 1000 : v }
-        / Non-2xx/ { bad = $4 }
+        / Non-2xx/ { bad = $NF }
         END { printf "%.0f %.3f %d\n", rps, p99, bad }'
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }

@@ -469,7 +469,7 @@ class MockProvider:
 
     def _leave(self):
         with self._lock:
-            self.in_flight -= 1
+            self.in_flight = max(0, self.in_flight - 1)
 
     def _track(self, sock, add: bool):
         with self._lock:
