@@ -24,10 +24,12 @@ public enum EventLog {
     public static func append(_ event: LedgerEvent, to db: SQLiteDatabase, nowMicros: Int64) throws -> Head {
         let previous = try head(db)
         let seq = previous.seq + 1
-        let payloadText = event.payload.canonicalText
+        var payloadBytes = [UInt8]()
+        event.payload.write(into: &payloadBytes)
+        let payloadText = String(decoding: payloadBytes, as: UTF8.self)
         let hash = entryHash(
             seq: seq, tsMicros: nowMicros, type: event.type.rawValue, agentID: event.agentID,
-            agentName: event.agentName, executionID: event.executionID, payload: event.payload,
+            agentName: event.agentName, executionID: event.executionID, payloadText: payloadBytes,
             previousHash: previous.hash)
         try db.run(
             """
@@ -44,16 +46,34 @@ public enum EventLog {
         seq: Int64, tsMicros: Int64, type: String, agentID: Int64?, agentName: String?, executionID: String?,
         payload: JSONValue, previousHash: String
     ) -> String {
-        let record = JSONValue.object([
-            "agent_id": .optional(agentID),
-            "agent_name": .optional(agentName),
-            "execution_id": .optional(executionID),
-            "payload": payload,
-            "prev_hash": .string(previousHash),
-            "seq": .int(seq),
-            "ts_micros": .int(tsMicros),
-            "type": .string(type),
-        ])
-        return SHA256.hex(record.canonicalText)
+        var payloadBytes = [UInt8]()
+        payload.write(into: &payloadBytes)
+        return entryHash(seq: seq, tsMicros: tsMicros, type: type, agentID: agentID, agentName: agentName,
+                         executionID: executionID, payloadText: payloadBytes, previousHash: previousHash)
+    }
+
+    /// The canonical record written key by key in sorted order, with the payload's canonical text
+    /// spliced in (byte-identical to `JSONValue.object([...]).canonicalText`, without building it).
+    static func entryHash(
+        seq: Int64, tsMicros: Int64, type: String, agentID: Int64?, agentName: String?, executionID: String?,
+        payloadText: [UInt8], previousHash: String
+    ) -> String {
+        var record = [UInt8]()
+        record.reserveCapacity(payloadText.count + 256)
+        func key(_ name: String) {
+            record.append(record.isEmpty ? UInt8(ascii: "{") : UInt8(ascii: ","))
+            JSONValue.writeString(name, into: &record)
+            record.append(UInt8(ascii: ":"))
+        }
+        key("agent_id"); JSONValue.optional(agentID).write(into: &record)
+        key("agent_name"); JSONValue.optional(agentName).write(into: &record)
+        key("execution_id"); JSONValue.optional(executionID).write(into: &record)
+        key("payload"); record.append(contentsOf: payloadText)
+        key("prev_hash"); JSONValue.writeString(previousHash, into: &record)
+        key("seq"); record.append(contentsOf: String(seq).utf8)
+        key("ts_micros"); record.append(contentsOf: String(tsMicros).utf8)
+        key("type"); JSONValue.writeString(type, into: &record)
+        record.append(UInt8(ascii: "}"))
+        return SHA256.hex(record)
     }
 }

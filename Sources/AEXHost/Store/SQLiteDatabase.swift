@@ -9,7 +9,11 @@ public final class SQLiteDatabase {
     private var cache: [String: SQLiteStatement] = [:]
     static let cachedStatementsMax = 128
 
+    /// Process-wide set-up, once, before the first connection.
+    private static let configured: Void = { _ = aex_sqlite_disable_memory_statistics() }()
+
     public init(path: String, readOnly: Bool = false, busyTimeoutMilliseconds: Int32 = 5_000) throws(SQLiteError) {
+        _ = Self.configured
         var db: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE))
             | SQLITE_OPEN_NOMUTEX
