@@ -116,16 +116,14 @@ final class ProxyAPI: Sendable {
         let now = self.now
         let finalPlan = plan
         let body = request.body
-        writer.submit({ db in try ExecutionLedger.reserve(reservation, db, nowMicros: now()) }) { [self] result in
-            responder.loop.execute { [self] in
-                switch result {
-                case .success:
-                    dispatch(finalPlan, plugin: plugin, body: body, reservation: reservation, responder: responder)
-                case .failure:
-                    registry.settle(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount, cost: .zero)
-                    inFlight.subtract(1, ordering: .relaxed)
-                    responder.respond(.error(500, code: "ledger_unavailable", message: "the ledger could not record the reservation"))
-                }
+        writer.submit({ db in try ExecutionLedger.reserve(reservation, db, nowMicros: now()) }, on: responder.loop) { [self] result in
+            switch result {
+            case .success:
+                dispatch(finalPlan, plugin: plugin, body: body, reservation: reservation, responder: responder)
+            case .failure:
+                registry.settle(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount, cost: .zero)
+                inFlight.subtract(1, ordering: .relaxed)
+                responder.respond(.error(500, code: "ledger_unavailable", message: "the ledger could not record the reservation"))
             }
         }
     }
@@ -245,7 +243,7 @@ final class ProxyAPI: Sendable {
         }
         let final = headed
         let now = self.now
-        writer.submit({ db in try ExecutionLedger.settle(reservation, outcome, db, nowMicros: now()) }) { result in
+        writer.submit({ db in try ExecutionLedger.settle(reservation, outcome, db, nowMicros: now()) }, on: responder.loop) { result in
             if case .failure = result {
                 responder.respond(.error(500, code: "ledger_unavailable", message: "the ledger could not record the settlement"))
             } else {

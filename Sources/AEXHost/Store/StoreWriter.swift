@@ -16,6 +16,10 @@ public final class StoreWriter: Sendable {
     private struct PendingOperation: Sendable {
         /// Runs the work inside the open transaction; returns what to do once the commit is known.
         let run: @Sendable (SQLiteDatabase) -> @Sendable (Result<Void, any Error>) -> Void
+        /// Where the completion runs: this event loop, or (nil) the writer thread.
+        let loop: EventLoop?
+        /// The completion with an error, without running the work (the transaction never began).
+        let fail: @Sendable (any Error) -> Void
     }
 
     private struct Queue {
@@ -68,7 +72,23 @@ public final class StoreWriter: Sendable {
         _ work: @escaping @Sendable (SQLiteDatabase) throws -> T,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
-        let operation = PendingOperation { db in
+        submit(work, loop: nil, completion: completion)
+    }
+
+    /// Queues `work`; `completion` runs on `loop` after the commit. The completions of one batch
+    /// for one loop are handed over together (one wake-up per loop per batch, not per operation).
+    public func submit<T: Sendable>(
+        _ work: @escaping @Sendable (SQLiteDatabase) throws -> T, on loop: EventLoop,
+        completion: @escaping @Sendable (Result<T, any Error>) -> Void
+    ) {
+        submit(work, loop: loop, completion: completion)
+    }
+
+    private func submit<T: Sendable>(
+        _ work: @escaping @Sendable (SQLiteDatabase) throws -> T, loop: EventLoop?,
+        completion: @escaping @Sendable (Result<T, any Error>) -> Void
+    ) {
+        let operation = PendingOperation(run: { db in
             let outcome: Result<T, any Error> = StoreWriter.inSavepoint(db) { try work(db) }
             return { committed in
                 switch committed {
@@ -76,13 +96,19 @@ public final class StoreWriter: Sendable {
                 case .failure(let error): completion(.failure(error))
                 }
             }
-        }
+        }, loop: loop, fail: { error in completion(.failure(error)) })
         let accepted = shared.queue.withLock { state -> Bool in
             guard !state.stopping else { return false }
             state.operations.append(operation)
             return true
         }
-        if accepted { wakeup.signal() } else { completion(.failure(StoreError.writerStopped)) }
+        if accepted {
+            wakeup.signal()
+        } else if let loop {
+            loop.execute { completion(.failure(StoreError.writerStopped)) }
+        } else {
+            completion(.failure(StoreError.writerStopped))
+        }
     }
 
     /// Queues `work` and waits for it. For the CLI and start-up only: never call it on an event loop.
@@ -135,7 +161,8 @@ public final class StoreWriter: Sendable {
         do {
             try db.run("BEGIN IMMEDIATE")
         } catch {
-            for operation in batch { operation.run(db)(.failure(error)) }
+            let failures: [@Sendable (Result<Void, any Error>) -> Void] = batch.map { operation in { _ in operation.fail(error) } }
+            deliver(failures, batch, .failure(error))
             return
         }
         let finishers = batch.map { $0.run(db) }
@@ -147,7 +174,24 @@ public final class StoreWriter: Sendable {
             try? db.run("ROLLBACK")
             committed = .failure(error)
         }
-        for finish in finishers { finish(committed) }
+        deliver(finishers, batch, committed)
+    }
+
+    /// Runs writer-thread completions here and hands each loop its completions in one task.
+    private static func deliver(
+        _ finishers: [@Sendable (Result<Void, any Error>) -> Void], _ batch: [PendingOperation], _ committed: Result<Void, any Error>
+    ) {
+        var byLoop: [ObjectIdentifier: (EventLoop, [@Sendable (Result<Void, any Error>) -> Void])] = [:]
+        for (finish, operation) in zip(finishers, batch) {
+            if let loop = operation.loop {
+                byLoop[ObjectIdentifier(loop), default: (loop, [])].1.append(finish)
+            } else {
+                finish(committed)
+            }
+        }
+        for (loop, group) in byLoop.values {
+            loop.execute { for finish in group { finish(committed) } }
+        }
     }
 
     private static func inSavepoint<T>(_ db: SQLiteDatabase, _ work: () throws -> T) -> Result<T, any Error> {
