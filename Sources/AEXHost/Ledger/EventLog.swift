@@ -15,9 +15,12 @@ public enum EventLog {
     }
 
     public static func head(_ db: SQLiteDatabase) throws -> Head {
-        try db.query("SELECT seq, hash FROM event_log ORDER BY seq DESC LIMIT 1") {
+        if let cached = db.eventLogHead { return cached }
+        let head = try db.query("SELECT seq, hash FROM event_log ORDER BY seq DESC LIMIT 1") {
             Head(seq: $0.int64(0), hash: $0.text(1))
         }.first ?? Head(seq: 0, hash: genesisHash)
+        db.eventLogHead = head
+        return head
     }
 
     @discardableResult
@@ -39,7 +42,9 @@ public enum EventLog {
             [.integer(seq), .integer(nowMicros), .text(event.type.rawValue), .optional(event.agentID),
              .optional(event.agentName), .optional(event.executionID), .text(payloadText),
              .text(previous.hash), .text(hash)])
-        return Head(seq: seq, hash: hash)
+        let head = Head(seq: seq, hash: hash)
+        db.eventLogHead = head
+        return head
     }
 
     public static func entryHash(

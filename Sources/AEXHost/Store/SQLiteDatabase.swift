@@ -8,6 +8,9 @@ public final class SQLiteDatabase {
     /// statements all day, and preparing them is most of their cost.
     private var cache: [String: SQLiteStatement] = [:]
     static let cachedStatementsMax = 128
+    /// The event log's last (seq, hash) as this connection last wrote or read it; nil when unknown.
+    /// Whoever rolls back on this connection must clear it (the rolled-back entries are gone).
+    var eventLogHead: EventLog.Head?
 
     /// Process-wide set-up, once, before the first connection.
     private static let configured: Void = { _ = aex_sqlite_disable_memory_statistics() }()

@@ -172,6 +172,7 @@ public final class StoreWriter: Sendable {
             committed = .success(())
         } catch {
             try? db.run("ROLLBACK")
+            db.eventLogHead = nil
             committed = .failure(error)
         }
         deliver(finishers, batch, committed)
@@ -207,6 +208,7 @@ public final class StoreWriter: Sendable {
         } catch {
             try? db.run("ROLLBACK TO op")
             try? db.run("RELEASE op")
+            db.eventLogHead = nil
             return .failure(error)
         }
     }

@@ -29,3 +29,28 @@ import Testing
         #expect(value.canonicalText == #"{"B":null,"a":["x\"y","\b\f\n\r\t\u001f"],"b":1}"#)
     }
 }
+
+@Suite struct EventLogChainTests {
+    /// An operation that appended and then failed leaves no entry, and the next entry links to the
+    /// real head (the cached head is dropped on rollback).
+    @Test func aRolledBackAppendLeavesTheChainIntact() throws {
+        let dir = TemporaryDirectory()
+        let writer = try StoreWriter(path: dir.path + "/aex.db")
+        defer { writer.stop() }
+        let event = LedgerEvent(type: .configReload, agentID: nil, agentName: nil, payload: .object([:]))
+        _ = try writer.perform { db in try EventLog.append(event, to: db, nowMicros: 1) }
+        #expect(throws: (any Error).self) {
+            try writer.perform { db -> Int in
+                try EventLog.append(event, to: db, nowMicros: 2)
+                throw StoreError.writerStopped
+            }
+        }
+        let third = try writer.perform { db in try EventLog.append(event, to: db, nowMicros: 3) }
+        let rows = try writer.perform { db in
+            try db.query("SELECT seq, prev_hash, hash FROM event_log ORDER BY seq") { ($0.int64(0), $0.text(1), $0.text(2)) }
+        }
+        #expect(rows.map(\.0) == [1, 2])
+        #expect(rows[1].1 == rows[0].2, "the entry after the rollback links to the surviving head")
+        #expect(third.seq == 2)
+    }
+}
