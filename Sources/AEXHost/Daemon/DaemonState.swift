@@ -31,6 +31,13 @@ public struct DaemonState: Sendable, Equatable {
         return DaemonState(pid: pid32, host: host, port: Int(port), startedAt: startedAt)
     }
 
-    /// True when a process with this pid exists (it may belong to someone else; callers also probe /health).
-    public var processExists: Bool { kill(pid, 0) == 0 || errno == EPERM }
+    /// True when a live process with this pid exists (it may belong to someone else; callers also
+    /// probe /health). A zombie, exited but not yet reaped by its new parent, counts as gone.
+    public var processExists: Bool {
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        let state = stat[stat.index(after: close)...].drop { $0 == " " }.first
+        return state != "Z" && state != "X"
+    }
 }
