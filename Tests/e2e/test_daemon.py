@@ -60,10 +60,15 @@ def test_start_status_stop_restart(aex):
 
 
 def pid_alive(pid):
+    """True while the process runs; an exited process not yet reaped (a zombie) is not alive."""
     try:
         os.kill(pid, 0)
-        return True
     except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
         return False
 
 
