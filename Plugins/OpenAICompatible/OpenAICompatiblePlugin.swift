@@ -22,7 +22,8 @@ nonisolated(unsafe) private let pluginTable: UnsafeMutablePointer<aex_plugin_tab
         version: StaticString("0.1.0").utf8Start.withMemoryRebound(to: CChar.self, capacity: 1) { $0 },
         provides: StaticString("openai_compatible").utf8Start.withMemoryRebound(to: CChar.self, capacity: 1) { $0 },
         build_request: openAICompatibleBuildRequest,
-        translate_response: openAICompatibleTranslateResponse
+        translate_response: openAICompatibleTranslateResponse,
+        translate_stream_event: openAICompatibleTranslateStreamEvent
     ))
     return table
 }()
@@ -46,6 +47,7 @@ public func aexPluginEntry(_ host: UnsafePointer<aex_host_table>?) -> UnsafePoin
 private let statusOK = Int32(bitPattern: AEX_STATUS_OK.rawValue)
 private let statusError = Int32(bitPattern: AEX_STATUS_ERROR.rawValue)
 private let statusUnsupported = Int32(bitPattern: AEX_STATUS_UNSUPPORTED.rawValue)
+private let statusUsageOnly = Int32(bitPattern: AEX_STATUS_USAGE_ONLY.rawValue)
 
 /// `build_request`: POST to the endpoint's path, `content-type: application/json`, and the client's
 /// body with the edits of `RequestRewriter`. Never sets Authorization (the host adds the key).
@@ -98,6 +100,29 @@ private func openAICompatibleTranslateResponse(_ call: UnsafePointer<aex_call>?,
     // (-1, -1) when the provider reported no usable usage: unknown, charged at the reserved amount.
     setUsage(out, translation.usage.promptTokens, translation.usage.completionTokens)
     return statusOK
+}
+
+/// `translate_stream_event` (ABI 1.1): one chunk of a streamed chat completion, with the alias as
+/// `model`; usage reported when the chunk has it; the usage-only chunk marked as such.
+private func openAICompatibleTranslateStreamEvent(_ call: UnsafePointer<aex_call>?, _ data: aex_bytes,
+                                                  _ out: OpaquePointer?) -> Int32 {
+    guard let host = hostTable, let out else { return statusError }
+    guard Int(host.pointee.struct_size) >= MemoryLayout<aex_host_table>.size, let emit = host.pointee.emit,
+          let setUsage = host.pointee.set_usage else { return fail(host, out, "host lacks the stream callbacks") }
+    guard let call = completeCall(call) else { return fail(host, out, "call description missing or too small") }
+    guard call.endpoint == AEX_ENDPOINT_CHAT_COMPLETIONS.rawValue else {
+        report(host, out, "openai-compatible streams chat completions only")
+        return statusUnsupported
+    }
+    guard let bytes = view(data), let alias = view(call.model_alias), !alias.isEmpty else {
+        return fail(host, out, "call carries an invalid byte view")
+    }
+    guard let chunk = StreamRewriter.translate(data: bytes, modelAlias: alias) else {
+        return fail(host, out, "provider sent a malformed stream event")
+    }
+    if chunk.usage != .unknown { setUsage(out, chunk.usage.promptTokens, chunk.usage.completionTokens) }
+    chunk.data.withUnsafeBufferPointer { emit(out, aex_bytes(bytes: $0.baseAddress, length: $0.count)) }
+    return chunk.usageOnly ? statusUsageOnly : statusOK
 }
 
 // MARK: Boundary helpers

@@ -13,7 +13,8 @@ nonisolated(unsafe) private let pluginTable: UnsafeMutablePointer<aex_plugin_tab
         version: StaticString("0.1.0").utf8Start.withMemoryRebound(to: CChar.self, capacity: 1) { $0 },
         provides: StaticString("").utf8Start.withMemoryRebound(to: CChar.self, capacity: 1) { $0 },
         build_request: nil,
-        translate_response: nil
+        translate_response: nil,
+        translate_stream_event: nil
     ))
     return table
 }()

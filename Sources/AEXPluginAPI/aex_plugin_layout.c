@@ -24,7 +24,8 @@ _Static_assert(offsetof(aex_host_table, set_body) == 32, "host table set_body mo
 _Static_assert(offsetof(aex_host_table, set_local_response) == 40, "host table set_local_response moved");
 _Static_assert(offsetof(aex_host_table, set_usage) == 48, "host table set_usage moved");
 _Static_assert(offsetof(aex_host_table, set_error) == 56, "host table set_error moved");
-_Static_assert(sizeof(aex_host_table) == 64, "host table 1.0 size changed");
+_Static_assert(offsetof(aex_host_table, emit) == 64, "host table emit moved");
+_Static_assert(sizeof(aex_host_table) == 72, "host table 1.1 size changed");
 
 _Static_assert(offsetof(aex_plugin_table, struct_size) == 0, "plugin table must start with struct_size");
 _Static_assert(offsetof(aex_plugin_table, abi_major) == 4, "plugin table abi_major moved");
@@ -35,4 +36,5 @@ _Static_assert(offsetof(aex_plugin_table, version) == 24, "plugin table version 
 _Static_assert(offsetof(aex_plugin_table, provides) == 32, "plugin table provides moved");
 _Static_assert(offsetof(aex_plugin_table, build_request) == 40, "plugin table build_request moved");
 _Static_assert(offsetof(aex_plugin_table, translate_response) == 48, "plugin table translate_response moved");
-_Static_assert(sizeof(aex_plugin_table) == 56, "plugin table 1.0 size changed");
+_Static_assert(offsetof(aex_plugin_table, translate_stream_event) == 56, "plugin table translate_stream_event moved");
+_Static_assert(sizeof(aex_plugin_table) == 64, "plugin table 1.1 size changed");

@@ -29,3 +29,5 @@ static inline curl_socket_t aex_curl_socket_timeout(void) { return CURL_SOCKET_T
 static inline CURL *aex_curl_msg_easy(CURLMsg *m) { return m->easy_handle; }
 static inline CURLcode aex_curl_msg_result(CURLMsg *m) { return m->data.result; }
 static inline int aex_curl_msg_is_done(CURLMsg *m) { return m->msg == CURLMSG_DONE; }
+static inline size_t aex_curl_writefunc_pause(void) { return CURL_WRITEFUNC_PAUSE; }
+static inline CURLcode aex_curl_easy_unpause(CURL *h) { return curl_easy_pause(h, CURLPAUSE_CONT); }

@@ -54,6 +54,11 @@ class Behaviour:
     usage: Optional[dict] = None           # overrides mock.usage for this answer
     headers: dict = field(default_factory=dict)
     content: Optional[str] = None          # assistant text for a normal answer
+    # Streams: seconds between events, whether the usage chunk is sent when asked for, and after how
+    # many events the connection is reset instead of finishing (None: never).
+    event_delay: float = 0.0
+    stream_usage: bool = True
+    fail_after: Optional[int] = None
 
 
 def normal(usage: Optional[dict] = None, delay: float = 0.0, content: Optional[str] = None) -> Behaviour:
@@ -69,6 +74,12 @@ def status(code: int, body: Any = None, headers: Optional[dict] = None, delay: f
 
 def sleep(seconds: float, usage: Optional[dict] = None) -> Behaviour:
     return Behaviour("normal", delay=seconds, usage=usage)
+
+
+def stream(event_delay: float = 0.0, stream_usage: bool = True, fail_after: Optional[int] = None,
+           content: Optional[str] = None) -> Behaviour:
+    """A streamed answer paced by `event_delay`, optionally without usage or cut after `fail_after` events."""
+    return Behaviour("normal", event_delay=event_delay, stream_usage=stream_usage, fail_after=fail_after, content=content)
 
 
 def close(delay: float = 0.0) -> Behaviour:
@@ -153,16 +164,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         self.wfile.flush()
 
-    def _send_sse(self, events):
+    def _send_sse(self, events, behaviour: Optional[Behaviour] = None):
+        behaviour = behaviour or Behaviour()
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        for event in events:
+        for index, event in enumerate(events):
+            if behaviour.fail_after is not None and index >= behaviour.fail_after:
+                return self._reset()
+            if index > 0 and behaviour.event_delay > 0:
+                time.sleep(behaviour.event_delay)
             data = event.encode()
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
+            self.server.mock._streamed(1)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
@@ -226,7 +243,10 @@ class _Handler(BaseHTTPRequestHandler):
         content = behaviour.content if behaviour.content is not None else mock.content
         if path.endswith("/chat/completions"):
             if stream:
-                return self._send_sse(_chat_stream(seq, model, content, prompt, completion, body))
+                sent = dict(body)
+                if not behaviour.stream_usage:
+                    sent.pop("stream_options", None)
+                return self._send_sse(_chat_stream(seq, model, content, prompt, completion, sent), behaviour)
             return self._send(200, _chat(seq, model, content, prompt, completion), behaviour.headers)
         if path.endswith("/embeddings"):
             return self._send(200, _embeddings(model, body, prompt), behaviour.headers)
@@ -414,6 +434,7 @@ class MockProvider:
             self.content = "Hello from the mock provider."
             self.in_flight = 0
             self.max_in_flight = 0
+            self.events_streamed = 0
         self._gate.set()
 
     # -- programming
@@ -466,6 +487,10 @@ class MockProvider:
             behaviour = self._queue.pop(0) if self._queue else self.default
             self._cond.notify_all()
             return copy.copy(behaviour)
+
+    def _streamed(self, count: int):
+        with self._lock:
+            self.events_streamed += count
 
     def _leave(self):
         with self._lock:

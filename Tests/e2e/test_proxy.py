@@ -860,7 +860,6 @@ def test_budget_holds_under_200_concurrent_requests(proxy):
 
 # --------------------------------------------------------------------------- streaming (SPEC §7)
 
-@pytest.mark.xfail(strict=True, reason="streaming arrives with the streaming issue; remove this mark then")
 def test_streamed_chat_costs_the_same_and_hides_the_usage_chunk(proxy):
     client = proxy.client(proxy.agent("bot", "10"))
     chunks = list(chat(client, stream=True))

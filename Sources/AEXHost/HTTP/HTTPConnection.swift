@@ -26,6 +26,8 @@ final class HTTPConnection: EventSource {
     private var answeringHead = false
     /// Numbers the requests of this connection; a responder acts only for its own request.
     private var requestSerial: UInt64 = 0
+    /// The responder of the stream in progress, told when output drains or the connection closes.
+    private var streamObserver: HTTPResponder?
     private(set) var peerClosed = false
     private var requestDeadlineMillis: Int64?
     private var lastActivityMillis: Int64
@@ -79,6 +81,8 @@ final class HTTPConnection: EventSource {
         }
         processBuffered()
         guard phase != .closed, peerClosed else { return }
+        // A client that hangs up during a stream has gone: stop now (the stream's owner is told).
+        if phase == .streaming { return close() }
         // The client sent its last byte: finish what is owed, then close.
         keepAlive = false
         readingPaused = true
@@ -146,9 +150,10 @@ final class HTTPConnection: EventSource {
         completeResponse()
     }
 
-    func startStream(_ head: HTTPResponseHead, requestID: String, serial: UInt64) {
+    func startStream(_ head: HTTPResponseHead, requestID: String, serial: UInt64, observer: HTTPResponder) {
         guard phase == .handling, serial == requestSerial else { return }
         phase = .streaming
+        streamObserver = observer
         write(head.serialized(requestID: requestID, keepAlive: keepAlive))
     }
 
@@ -160,6 +165,7 @@ final class HTTPConnection: EventSource {
     func endStream(serial: UInt64) {
         guard phase == .streaming, serial == requestSerial else { return }
         write(HTTPResponseHead.lastChunk)
+        streamObserver = nil
         completeResponse()
     }
 
@@ -232,7 +238,8 @@ final class HTTPConnection: EventSource {
         outputOffset = 0
         writeInterest = false
         updateInterest()
-        if closeAfterFlush { close() }
+        if closeAfterFlush { return close() }
+        streamObserver?.onDrain?()
     }
 
     private func updateInterest() {
@@ -265,5 +272,9 @@ final class HTTPConnection: EventSource {
         Glibc.close(fd)
         output = []
         host.connectionClosed(self)
+        if let observer = streamObserver {
+            streamObserver = nil
+            observer.onClose?()
+        }
     }
 }

@@ -21,8 +21,13 @@ public final class HTTPResponder: @unchecked Sendable {
 
     /// Sends the head of a chunked response (for example `text/event-stream`).
     public func startStream(_ head: HTTPResponseHead) {
-        onLoop { $0.startStream(head, requestID: self.requestID, serial: self.serial) }
+        onLoop { $0.startStream(head, requestID: self.requestID, serial: self.serial, observer: self) }
     }
+
+    /// Streams, loop only: called when the client's pending output has been written out.
+    public var onDrain: (() -> Void)?
+    /// Streams, loop only: called once if the connection closes before the stream ended.
+    public var onClose: (() -> Void)?
 
     public func sendChunk(_ bytes: [UInt8]) {
         onLoop { $0.sendChunk(bytes, serial: self.serial) }

@@ -34,6 +34,10 @@ enum PluginHostTable {
             },
             set_error: { out, message in
                 ProviderOutput.from(out)?.error = String(PluginHostTable.string(message).prefix(512))
+            },
+            emit: { out, bytes in
+                guard let output = ProviderOutput.from(out), bytes.length <= ProviderOutput.bodyBytesMax else { return }
+                output.emitted.append(PluginHostTable.bytes(bytes))
             }
         ))
         return UnsafePointer(table)

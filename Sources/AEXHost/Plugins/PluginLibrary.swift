@@ -19,6 +19,14 @@ public struct PluginLibrary: @unchecked Sendable {
     public let provides: [String]
     public var abi: String { "\(table.pointee.abi_major).\(table.pointee.abi_minor)" }
 
+    /// Size of `aex_plugin_table` from ABI 1.1 (which added `translate_stream_event`).
+    static let tableSizeWithStreaming = 64
+
+    /// The stream hook, when the plugin's table is recent enough to have it and offers it.
+    var translateStreamEvent: (@convention(c) (UnsafePointer<aex_call>?, aex_bytes, OpaquePointer?) -> Int32)? {
+        Int(table.pointee.struct_size) >= Self.tableSizeWithStreaming ? table.pointee.translate_stream_event : nil
+    }
+
     public static func load(path: String, host: UnsafePointer<aex_host_table>) throws(PluginLoadError) -> PluginLibrary {
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             let detail = dlerror().map { String(cString: $0) } ?? "unknown error"

@@ -12,6 +12,8 @@ final class ProviderOutput {
     var promptTokens: Int64?
     var completionTokens: Int64?
     var error: String?
+    /// Stream events' data to send the client, in order (ABI 1.1 `emit`).
+    var emitted: [[UInt8]] = []
 
     static let bodyBytesMax = 64 * 1024 * 1024
 

@@ -21,6 +21,9 @@ final class Egress: EventSource, @unchecked Sendable {
         let responseBytesMax: Int
         var overflowed = false
         let completion: (UpstreamResult) -> Void
+        /// For streams: receives the chunks of a 2xx answer as they arrive (other answers are buffered).
+        var onData: ((UnsafeRawBufferPointer) -> StreamAction)?
+        var streamedBytes = 0
 
         init(easy: OpaquePointer, responseBytesMax: Int, completion: @escaping (UpstreamResult) -> Void) {
             self.easy = easy
@@ -91,14 +94,21 @@ final class Egress: EventSource, @unchecked Sendable {
 
     var inFlight: Int { transfers.count }
 
-    /// Starts a transfer; `completion` runs on this loop exactly once.
-    func start(_ request: UpstreamRequest, completion: @escaping (UpstreamResult) -> Void) {
+    /// Identifies a transfer for `resume` and `cancel`.
+    struct Handle: Hashable { fileprivate let key: UnsafeMutableRawPointer }
+
+    /// Starts a transfer; `completion` runs on this loop exactly once (not after `cancel`).
+    /// With `onData`, the body of a 2xx answer goes to it chunk by chunk instead of being collected.
+    @discardableResult
+    func start(_ request: UpstreamRequest, onData: ((UnsafeRawBufferPointer) -> StreamAction)? = nil,
+               completion: @escaping (UpstreamResult) -> Void) -> Handle? {
         guard let rawEasy = curl_easy_init() else {
             completion(.unavailable("cannot create a transfer"))
-            return
+            return nil
         }
         let easy = OpaquePointer(rawEasy)
         let transfer = Transfer(easy: easy, responseBytesMax: request.responseBytesMax, completion: completion)
+        transfer.onData = onData
         let key = UnsafeMutableRawPointer(rawEasy)
         aex_curl_easy_set_string(rawEasy, CURLOPT_URL, request.url)
         aex_curl_easy_set_string(rawEasy, CURLOPT_CUSTOMREQUEST, request.method)
@@ -116,7 +126,12 @@ final class Egress: EventSource, @unchecked Sendable {
         aex_curl_easy_set_slist(rawEasy, CURLOPT_HTTPHEADER, list)
         aex_curl_easy_set_long(rawEasy, CURLOPT_NOSIGNAL, 1)
         aex_curl_easy_set_long(rawEasy, CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeoutMilliseconds)
-        aex_curl_easy_set_long(rawEasy, CURLOPT_TIMEOUT_MS, request.totalTimeoutMilliseconds)
+        if let idle = request.idleTimeoutSeconds {
+            aex_curl_easy_set_long(rawEasy, CURLOPT_LOW_SPEED_LIMIT, 1)
+            aex_curl_easy_set_long(rawEasy, CURLOPT_LOW_SPEED_TIME, idle)
+        } else {
+            aex_curl_easy_set_long(rawEasy, CURLOPT_TIMEOUT_MS, request.totalTimeoutMilliseconds)
+        }
         aex_curl_easy_set_long(rawEasy, CURLOPT_TCP_NODELAY, 1)
         aex_curl_easy_set_long(rawEasy, CURLOPT_FOLLOWLOCATION, 0)
         let transferPointer = Unmanaged.passUnretained(transfer).toOpaque()
@@ -125,6 +140,19 @@ final class Egress: EventSource, @unchecked Sendable {
             guard let userp, let data else { return 0 }
             let transfer = Unmanaged<Transfer>.fromOpaque(userp).takeUnretainedValue()
             let length = size * count
+            if let onData = transfer.onData {
+                var status = 0
+                aex_curl_easy_get_long(UnsafeMutableRawPointer(transfer.easy), CURLINFO_RESPONSE_CODE, &status)
+                if (200..<300).contains(status) {
+                    switch onData(UnsafeRawBufferPointer(start: data, count: length)) {
+                    case .accepted:
+                        transfer.streamedBytes += length
+                        return length
+                    case .pause:
+                        return aex_curl_writefunc_pause()
+                    }
+                }
+            }
             guard transfer.body.count + length <= transfer.responseBytesMax else {
                 transfer.overflowed = true
                 return 0  // aborts the transfer
@@ -138,7 +166,22 @@ final class Egress: EventSource, @unchecked Sendable {
         if curl_multi_add_handle(UnsafeMutableRawPointer(multi), rawEasy) != CURLM_OK {
             transfers[key] = nil
             completion(.unavailable("cannot start the transfer"))
+            return nil
         }
+        return Handle(key: key)
+    }
+
+    /// Resumes a paused stream (libcurl delivers the held chunk again, possibly at once).
+    func resume(_ handle: Handle) {
+        guard transfers[handle.key] != nil else { return }
+        _ = aex_curl_easy_unpause(handle.key)
+    }
+
+    /// Aborts a transfer now; its completion is called with `.cancelled`.
+    func cancel(_ handle: Handle) {
+        guard let transfer = transfers.removeValue(forKey: handle.key) else { return }
+        curl_multi_remove_handle(UnsafeMutableRawPointer(multi), handle.key)
+        transfer.completion(.cancelled)
     }
 
     // MARK: libcurl callbacks and actions

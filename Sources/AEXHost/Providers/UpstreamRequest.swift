@@ -7,6 +7,15 @@ public struct UpstreamRequest: Sendable {
     public var connectTimeoutMilliseconds: Int
     public var totalTimeoutMilliseconds: Int
     public var responseBytesMax: Int
+    /// Streams: no total deadline; the transfer fails when no byte arrives for this long instead.
+    public var idleTimeoutSeconds: Int? = nil
+}
+
+/// What a stream consumer does with a chunk of a 2xx answer.
+public enum StreamAction: Sendable {
+    case accepted
+    /// Not consumed: libcurl keeps it and delivers it again after `Egress.resume`.
+    case pause
 }
 
 /// How a provider call ended.
@@ -19,4 +28,6 @@ public enum UpstreamResult: Sendable {
     case timedOut
     /// The answer exceeded the response size limit (→ 502).
     case tooLarge
+    /// Stopped by AEX (the client went away).
+    case cancelled
 }

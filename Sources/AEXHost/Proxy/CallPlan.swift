@@ -64,7 +64,9 @@ public enum CallPolicy {
             throw CallRefusal(403, "policy_violation", "this agent may not pass its own provider key")
         }
         if request.stream, !policy.streaming { throw CallRefusal(403, "policy_violation", "this agent may not stream") }
-        if request.stream { throw CallRefusal(400, "unsupported_capability", "streaming is not available yet") }
+        if request.stream, endpoint != .chatCompletions {
+            throw CallRefusal(400, "unsupported_capability", "streaming is available for chat completions only")
+        }
 
         let isLocal = provider.baseURL.hasPrefix("local://")
         let apiKey = passthroughKey ?? catalog.keys[provider.apiKeyEnv]

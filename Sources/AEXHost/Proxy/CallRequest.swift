@@ -2,6 +2,8 @@
 public struct CallRequest: Sendable, Equatable {
     public var model: String?
     public var stream = false
+    /// `stream_options.include_usage`: the client wants the usage chunk of a stream.
+    public var streamUsageRequested = false
     /// UTF-8 bytes of everything that becomes prompt (message and input strings, instructions, tools).
     public var promptBytes: Int64 = 0
     /// Messages (chat) or input items (embeddings, responses); each adds a fixed overhead.

@@ -30,6 +30,26 @@ enum PluginCall {
         return try check(status, output, plugin, "translate_response")
     }
 
+    /// One stream event: the data to send (nil: drop it), the usage it reported, and whether it only
+    /// carried usage.
+    static func translateStreamEvent(_ plugin: PluginLibrary, _ plan: CallPlan, body: [UInt8], data: [UInt8])
+        throws(Failure) -> (emitted: [[UInt8]], prompt: Int64?, completion: Int64?, usageOnly: Bool) {
+        guard let translate = plugin.translateStreamEvent else {
+            throw Failure(message: "plugin \(plugin.name) cannot translate stream events")
+        }
+        let output = ProviderOutput()
+        let status = withCall(plan, body: body, maxOutputTokens: 0) { call in
+            data.withUnsafeBufferPointer { view in
+                output.withPointer { translate(call, aex_bytes(bytes: view.baseAddress, length: view.count), $0) }
+            }
+        }
+        let usageOnly = status == Int32(bitPattern: AEX_STATUS_USAGE_ONLY.rawValue)
+        guard status == AEX_STATUS_OK.rawValue || usageOnly else {
+            throw Failure(message: output.error ?? "plugin \(plugin.name) failed on a stream event (status \(status))")
+        }
+        return (output.emitted, output.promptTokens, output.completionTokens, usageOnly)
+    }
+
     private static func check(_ status: Int32?, _ output: ProviderOutput, _ plugin: PluginLibrary, _ hook: String) throws(Failure) -> ProviderOutput {
         guard let status else { throw Failure(message: "plugin \(plugin.name) has no \(hook)") }
         guard status == AEX_STATUS_OK.rawValue else {
@@ -52,7 +72,8 @@ enum PluginCall {
                             model_alias: aex_bytes(bytes: aliasView.baseAddress, length: aliasView.count),
                             provider_model: aex_bytes(bytes: modelView.baseAddress, length: modelView.count),
                             provider_type: aex_bytes(bytes: typeView.baseAddress, length: typeView.count),
-                            max_output_tokens: maxOutputTokens, stream: plan.request.stream, include_stream_usage: false)
+                            max_output_tokens: maxOutputTokens, stream: plan.request.stream,
+                            include_stream_usage: plan.request.stream)
                         return withUnsafePointer(to: &call) { run($0) }
                     }
                 }

@@ -70,6 +70,10 @@ final class ProxyAPI: Sendable {
             return refuse(CallRefusal(503, "provider_not_configured", "no plugin serves provider type '\(plan.provider.type)'"),
                           executionID: executionID, agent: agent, endpoint: endpoint, responder: responder)
         }
+        if plan.request.stream, plugin.translateStreamEvent == nil {
+            return refuse(CallRefusal(400, "unsupported_capability", "provider '\(plan.provider.name)' does not stream"),
+                          executionID: executionID, agent: agent, endpoint: endpoint, responder: responder)
+        }
         guard inFlight.add(1, ordering: .relaxed).newValue <= settings.upstreamInFlightMax else {
             inFlight.subtract(1, ordering: .relaxed)
             return refuse(CallRefusal(503, "overloaded", "too many calls in flight; retry shortly"),
@@ -179,6 +183,12 @@ final class ProxyAPI: Sendable {
             return settle(plan, reservation, .released(reason: "egress unavailable", status: 502),
                           answer: .error(502, code: "upstream_unavailable", message: "cannot reach providers: \(error)"), responder: responder)
         }
+        if plan.request.stream {
+            var streaming = upstream
+            streaming.idleTimeoutSeconds = plan.provider.timeoutSeconds
+            return StreamRelay(proxy: self, plan: plan, plugin: plugin, body: body, reservation: reservation,
+                               responder: responder, egress: loopEgress).start(streaming)
+        }
         loopEgress.start(upstream) { [self] result in
             switch result {
             case .response(let status, let contentType, let upstreamBody) where (200..<300).contains(status):
@@ -205,6 +215,9 @@ final class ProxyAPI: Sendable {
                 settle(plan, reservation, .released(reason: "provider timed out", status: 504),
                        answer: .error(504, code: "upstream_timeout", message: "provider '\(plan.provider.name)' did not answer in \(plan.provider.timeoutSeconds) s"),
                        responder: responder)
+            case .cancelled:
+                settle(plan, reservation, .released(reason: "cancelled", status: 499),
+                       answer: .error(502, code: "upstream_unavailable", message: "the call was cancelled"), responder: responder)
             case .tooLarge:
                 settle(plan, reservation, .released(reason: "provider answer too large", status: 502),
                        answer: .error(502, code: "upstream_unavailable", message: "the provider's answer exceeded \(settings.upstreamResponseBytesMax) bytes"),
@@ -232,23 +245,30 @@ final class ProxyAPI: Sendable {
     /// Settles in memory and in the ledger, then answers (with the money headers on success).
     private func settle(_ plan: CallPlan, _ reservation: ExecutionLedger.Reservation, _ outcome: ExecutionLedger.Outcome,
                         answer: HTTPResponse, responder: HTTPResponder) {
+        commitSettlement(reservation, outcome, loop: responder.loop) { after, recorded in
+            guard recorded else {
+                return responder.respond(.error(500, code: "ledger_unavailable", message: "the ledger could not record the settlement"))
+            }
+            var headed = answer
+            headed.headers.append(("x-aex-execution-id", reservation.executionID))
+            if case .committed(let cost, _, _, _, _) = outcome {
+                headed.headers.append(("x-aex-cost-micro", String(cost.value)))
+                if let after { headed.headers.append(("x-aex-budget-remaining-micro", String(after.remaining.value))) }
+            }
+            responder.respond(headed)
+        }
+    }
+
+    /// Ends a reservation: in memory at once, in the ledger through the writer; `then` runs on
+    /// `loop` after the commit (`recorded` false when the ledger refused it).
+    func commitSettlement(_ reservation: ExecutionLedger.Reservation, _ outcome: ExecutionLedger.Outcome, loop: EventLoop,
+                          then: @escaping @Sendable (_ after: Agent?, _ recorded: Bool) -> Void) {
         let cost: MicroUSD = if case .committed(let cost, _, _, _, _) = outcome { cost } else { .zero }
         let after = registry.settle(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount, cost: cost)
         inFlight.subtract(1, ordering: .relaxed)
-        var headed = answer
-        headed.headers.append(("x-aex-execution-id", reservation.executionID))
-        if case .committed = outcome {
-            headed.headers.append(("x-aex-cost-micro", String(cost.value)))
-            if let after { headed.headers.append(("x-aex-budget-remaining-micro", String(after.remaining.value))) }
-        }
-        let final = headed
         let now = self.now
-        writer.submit({ db in try ExecutionLedger.settle(reservation, outcome, db, nowMicros: now()) }, on: responder.loop) { result in
-            if case .failure = result {
-                responder.respond(.error(500, code: "ledger_unavailable", message: "the ledger could not record the settlement"))
-            } else {
-                responder.respond(final)
-            }
+        writer.submit({ db in try ExecutionLedger.settle(reservation, outcome, db, nowMicros: now()) }, on: loop) { result in
+            if case .failure = result { then(after, false) } else { then(after, true) }
         }
     }
 

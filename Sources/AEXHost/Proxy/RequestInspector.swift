@@ -25,6 +25,12 @@ public enum RequestInspector {
         case .bool(let flag)?: request.stream = flag
         default: throw Invalid("'stream' must be a boolean")
         }
+        switch object["stream_options"] {
+        case nil, .null?: break
+        case .object(let options)?:
+            if case .bool(let flag)? = options["include_usage"] { request.streamUsageRequested = flag }
+        default: throw Invalid("'stream_options' must be an object")
+        }
         for key in ["max_tokens", "max_completion_tokens", "max_output_tokens"] {
             switch object[key] {
             case nil, .null?: continue

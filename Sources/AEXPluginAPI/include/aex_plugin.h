@@ -1,5 +1,5 @@
 /*
- * aex_plugin.h — the whole ABI between the AEX host and its plugins. Version 1.0.
+ * aex_plugin.h — the whole ABI between the AEX host and its plugins. Version 1.1.
  *
  * Rules (kept for every 1.x version; see ABI.md beside the include folder):
  *   - This header includes only <stdint.h>, <stddef.h> and <stdbool.h>.
@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define AEX_PLUGIN_ABI_MAJOR 1
-#define AEX_PLUGIN_ABI_MINOR 0
+#define AEX_PLUGIN_ABI_MINOR 1
 
 /** Name of the one function every plugin exports (type: aex_plugin_entry_fn). */
 #define AEX_PLUGIN_ENTRY_SYMBOL "aex_plugin_entry"
@@ -37,6 +37,9 @@ typedef enum {
     AEX_STATUS_OK = 0,
     AEX_STATUS_ERROR = 1,       /* the plugin could not do it; it may have called set_error */
     AEX_STATUS_UNSUPPORTED = 2, /* this plugin does not serve this endpoint */
+    /* 1.1, translate_stream_event only: the event carries only usage (the extra chunk asked for with
+       stream_options.include_usage); the host forwards it only if the client asked for usage. */
+    AEX_STATUS_USAGE_ONLY = 3,
 } aex_status;
 
 typedef enum {
@@ -78,7 +81,7 @@ typedef struct {
     aex_bytes provider_type;   /* the `type:` of the provider in models.yaml */
     int64_t max_output_tokens; /* > 0: the upstream request must cap output at this many tokens
                                   (the request named no limit); 0: leave the request's own limit */
-    bool stream;               /* the client asked for a stream (ABI 1.0 hosts do not stream yet) */
+    bool stream;               /* the client asked for a stream */
     bool include_stream_usage; /* with stream: ask the provider to report usage */
 } aex_call;
 
@@ -106,6 +109,9 @@ typedef struct aex_host_table {
     void (*set_usage)(aex_output *out, int64_t prompt_tokens, int64_t completion_tokens);
     /* A short reason for a failure, safe to show the client (no prompt text, no keys). */
     void (*set_error)(aex_output *out, aex_bytes message);
+    /* 1.1, translate_stream_event: the data of the event to send the client (the host frames it as
+       one Server-Sent Event). Not calling it drops the event. `bytes` borrowed. */
+    void (*emit)(aex_output *out, aex_bytes bytes);
 } aex_host_table;
 
 /**
@@ -127,6 +133,11 @@ typedef struct aex_plugin_table {
     /* Turn the upstream answer (`status`, `body` borrowed) into the client's body and the usage.
        Called only for 2xx answers; the host relays other answers itself. */
     int32_t (*translate_response)(const aex_call *call, int32_t status, aex_bytes body, aex_output *out);
+    /* 1.1. One Server-Sent Event of a 2xx streamed answer: `data` (borrowed) is the event's data
+       (the host has split the stream into events and joined the data lines; it handles "[DONE]"
+       itself). Emit the client's data with `emit`, report usage with set_usage when the event has it,
+       and return AEX_STATUS_USAGE_ONLY for an event that only carries usage. NULL: no streaming. */
+    int32_t (*translate_stream_event)(const aex_call *call, aex_bytes data, aex_output *out);
 } aex_plugin_table;
 
 /**

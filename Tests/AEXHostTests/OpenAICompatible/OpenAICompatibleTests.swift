@@ -320,6 +320,7 @@ private struct OACRecorder {
     var body: String?
     var usage: (Int64, Int64)?
     var error: String?
+    var emitted: [String] = []
     var calls = 0
 }
 
@@ -343,7 +344,8 @@ private func oacFakeHost(abiMajor: UInt16 = UInt16(AEX_PLUGIN_ABI_MAJOR), size: 
         set_body: { _, body in oacRecorded.body = oacString(body); oacRecorded.calls += 1 },
         set_local_response: { _, _, _ in oacRecorded.calls += 1 },
         set_usage: { _, prompt, completion in oacRecorded.usage = (prompt, completion); oacRecorded.calls += 1 },
-        set_error: { _, message in oacRecorded.error = oacString(message); oacRecorded.calls += 1 }
+        set_error: { _, message in oacRecorded.error = oacString(message); oacRecorded.calls += 1 },
+        emit: { _, bytes in oacRecorded.emitted.append(oacString(bytes)); oacRecorded.calls += 1 }
     ))
     return host
 }
@@ -450,5 +452,26 @@ private func withCall<T>(endpoint: UInt32 = AEX_ENDPOINT_CHAT_COMPLETIONS.rawVal
         bad.endpoint = AEX_ENDPOINT_CHAT_COMPLETIONS.rawValue
         bad.body = aex_bytes(bytes: nil, length: 5)
         #expect(withUnsafePointer(to: &bad) { build($0, out) } == error)
+    }
+}
+
+
+@Suite struct OpenAICompatibleStreamTests {
+    @Test func chunksShowTheAliasAndTheUsageOnlyChunkIsMarked() throws {
+        let content = try #require(StreamRewriter.translate(
+            data: Array(#"{"id":"c","model":"big-v2","choices":[{"index":0,"delta":{"content":"hi"}}]}"#.utf8), modelAlias: "chat"))
+        #expect(String(decoding: content.data, as: UTF8.self) == #"{"id":"c","model":"chat","choices":[{"index":0,"delta":{"content":"hi"}}]}"#)
+        #expect(!content.usageOnly)
+        #expect(content.usage == .unknown)
+        let usage = try #require(StreamRewriter.translate(
+            data: Array(#"{"model":"big-v2","choices":[ ],"usage":{"prompt_tokens":10,"completion_tokens":5}}"#.utf8), modelAlias: "chat"))
+        #expect(usage.usageOnly)
+        #expect(usage.usage == ResponseRewriter.Usage(promptTokens: 10, completionTokens: 5))
+        // A last content chunk that also carries usage is not usage-only: its content must reach the client.
+        let both = try #require(StreamRewriter.translate(
+            data: Array(#"{"model":"m","choices":[{"delta":{"content":"x"}}],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#.utf8),
+            modelAlias: "chat"))
+        #expect(!both.usageOnly)
+        #expect(StreamRewriter.translate(data: Array("{not json".utf8), modelAlias: "chat") == nil)
     }
 }

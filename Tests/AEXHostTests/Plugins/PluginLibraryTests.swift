@@ -84,9 +84,11 @@ import Testing
         #expect(MemoryLayout<aex_call>.offset(of: \.body) == 8)
         #expect(MemoryLayout<aex_call>.offset(of: \.max_output_tokens) == 72)
         #expect(MemoryLayout<aex_call>.offset(of: \.stream) == 80)
-        #expect(MemoryLayout<aex_host_table>.size == 64)
+        #expect(MemoryLayout<aex_host_table>.size == 72)
+        #expect(MemoryLayout<aex_host_table>.offset(of: \.emit) == 64)
         #expect(MemoryLayout<aex_host_table>.offset(of: \.set_error) == 56)
-        #expect(MemoryLayout<aex_plugin_table>.size == PluginLibrary.tableSizeMin)
+        #expect(MemoryLayout<aex_plugin_table>.size == PluginLibrary.tableSizeWithStreaming)
+        #expect(MemoryLayout<aex_plugin_table>.offset(of: \.translate_stream_event) == PluginLibrary.tableSizeMin)
         #expect(MemoryLayout<aex_plugin_table>.offset(of: \.build_request) == 40)
         #expect(MemoryLayout<aex_plugin_table>.offset(of: \.translate_response) == 48)
     }

@@ -1,0 +1,172 @@
+/// One streamed call, on its event loop: relays the provider's Server-Sent Events to the client as
+/// they arrive (each event's data through the plugin's stream hook), holds back the usage-only
+/// chunk unless the client asked for it, pauses the provider while the client is slow, stops the
+/// provider when the client leaves, and settles exactly once for what was produced.
+///
+/// Invariants: loop-confined; one settlement per relay; the client's stream ends only after the
+/// settlement committed; cost is the provider's usage when reported, else an upper bound of what was
+/// streamed (marked estimated), never above the reservation.
+final class StreamRelay: @unchecked Sendable {  // loop-confined; the writer hands completions back to the loop
+    /// Above this many bytes waiting for the client, the provider transfer is paused.
+    static let clientBufferHighWaterBytes = 256 * 1024
+
+    private let proxy: ProxyAPI
+    private let plan: CallPlan
+    private let plugin: PluginLibrary
+    private let body: [UInt8]
+    private let reservation: ExecutionLedger.Reservation
+    private let responder: HTTPResponder
+    private let egress: Egress
+    private var handle: Egress.Handle?
+    private var scanner = SSEScanner()
+    private var started = false
+    private var clientGone = false
+    private var settled = false
+    private var paused = false
+    private var failure: String?
+    private var promptTokens: Int64?
+    private var completionTokens: Int64?
+    /// Bytes of event data received: an upper bound of the tokens produced.
+    private var producedBytes: Int64 = 0
+
+    init(proxy: ProxyAPI, plan: CallPlan, plugin: PluginLibrary, body: [UInt8], reservation: ExecutionLedger.Reservation,
+         responder: HTTPResponder, egress: Egress) {
+        self.proxy = proxy
+        self.plan = plan
+        self.plugin = plugin
+        self.body = body
+        self.reservation = reservation
+        self.responder = responder
+        self.egress = egress
+    }
+
+    func start(_ request: UpstreamRequest) {
+        responder.onClose = { [self] in
+            clientGone = true
+            if let handle { egress.cancel(handle) }
+        }
+        responder.onDrain = { [self] in
+            if paused, let handle {
+                paused = false
+                egress.resume(handle)
+            }
+        }
+        handle = egress.start(request, onData: { [self] chunk in receive(chunk) }, completion: { [self] result in finish(result) })
+    }
+
+    // MARK: Provider bytes
+
+    private func receive(_ chunk: UnsafeRawBufferPointer) -> StreamAction {
+        if clientGone || failure != nil { return .accepted }
+        if responder.pendingOutputBytes > Self.clientBufferHighWaterBytes {
+            paused = true
+            return .pause
+        }
+        let events: [[UInt8]]
+        do {
+            events = try scanner.feed(chunk)
+        } catch {
+            fail("the provider sent an oversized stream event")
+            return .accepted
+        }
+        for data in events where failure == nil {
+            if data.elementsEqual("[DONE]".utf8) { continue }
+            producedBytes &+= Int64(data.count)
+            do {
+                let event = try PluginCall.translateStreamEvent(plugin, plan, body: body, data: data)
+                if let prompt = event.prompt { promptTokens = prompt }
+                if let completion = event.completion { completionTokens = completion }
+                if event.usageOnly && !plan.request.streamUsageRequested { continue }
+                for emitted in event.emitted { send(emitted) }
+            } catch {
+                fail(error.message)
+            }
+        }
+        return .accepted
+    }
+
+    private func send(_ data: [UInt8]) {
+        if !started { startClientStream() }
+        responder.sendChunk(Array("data: ".utf8) + data + [0x0a, 0x0a])
+    }
+
+    private func startClientStream() {
+        started = true
+        responder.startStream(HTTPResponseHead(status: 200, headers: [
+            ("content-type", "text/event-stream"), ("cache-control", "no-cache"),
+            ("x-aex-execution-id", reservation.executionID),
+        ]))
+    }
+
+    /// A malformed or oversized event: stop the provider; the client gets an error event.
+    private func fail(_ message: String) {
+        guard failure == nil else { return }
+        failure = message
+        if let handle { egress.cancel(handle) }
+    }
+
+    // MARK: The end
+
+    private func finish(_ result: UpstreamResult) {
+        guard !settled else { return }
+        settled = true
+        responder.onDrain = nil
+        responder.onClose = nil
+        switch result {
+        case .response(let status, let contentType, let upstreamBody) where !(200..<300).contains(status):
+            // Refused before any byte streamed: relayed like any provider error, nothing owed.
+            return settleAndAnswer(.released(reason: "provider answered \(status)", status: status),
+                                   error: ProxyAPI.relay(status: status, contentType: contentType, body: upstreamBody))
+        case .unavailable(let detail) where !started && failure == nil:
+            return settleAndAnswer(.released(reason: "provider unreachable: \(detail)", status: 502),
+                                   error: .error(502, code: "upstream_unavailable", message: "provider '\(plan.provider.name)' is unreachable: \(detail)"))
+        case .timedOut where !started && failure == nil:
+            return settleAndAnswer(.released(reason: "provider timed out", status: 504),
+                                   error: .error(504, code: "upstream_timeout", message: "provider '\(plan.provider.name)' did not answer in time"))
+        default:
+            break
+        }
+        let reason: String? = switch result {
+        case .cancelled where clientGone: "client disconnected"
+        case .cancelled, .response: failure
+        case .unavailable(let detail): failure ?? "provider failed mid-stream: \(detail)"
+        case .timedOut: failure ?? "provider went silent mid-stream"
+        case .tooLarge: failure ?? "provider stream too large"
+        }
+        let outcome = ExecutionLedger.Outcome.committed(
+            cost: cost(), promptTokens: promptTokens, completionTokens: completionTokens, estimated: !usageKnown, status: 200)
+        proxy.commitSettlement(reservation, outcome, loop: responder.loop) { [self] _, recorded in
+            guard !clientGone else { return }
+            if !started { startClientStream() }
+            if let reason {
+                let event = JSONValue.object(["error": .object([
+                    "message": .string(reason), "type": .string("server_error"), "code": .string("upstream_stream_error"), "param": .null,
+                ])])
+                responder.sendChunk(Array("data: \(event.canonicalText)\n\n".utf8))
+            } else if !recorded {
+                responder.sendChunk(Array(#"data: {"error":{"message":"the ledger could not record the settlement","type":"server_error","code":"ledger_unavailable","param":null}}"#.utf8) + [0x0a, 0x0a])
+            }
+            responder.sendChunk(Array("data: [DONE]\n\n".utf8))
+            responder.endStream()
+        }
+    }
+
+    private func settleAndAnswer(_ outcome: ExecutionLedger.Outcome, error: HTTPResponse) {
+        proxy.commitSettlement(reservation, outcome, loop: responder.loop) { [responder] _, _ in
+            responder.respond(error)
+        }
+    }
+
+    private var usageKnown: Bool { promptTokens != nil && completionTokens != nil }
+
+    /// The provider's usage when known; else the prompt bound and what was streamed, capped at the
+    /// output bound: never below what was produced, never above the reservation.
+    private func cost() -> MicroUSD {
+        let pricing = plan.model.pricing
+        if let promptTokens, let completionTokens, let actual = try? pricing.cost(promptTokens: promptTokens, completionTokens: completionTokens) {
+            return actual
+        }
+        let produced = min(producedBytes, plan.completionTokensBound)
+        return (try? pricing.cost(promptTokens: plan.request.promptTokensBound, completionTokens: produced)) ?? reservation.amount
+    }
+}
