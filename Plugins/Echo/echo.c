@@ -820,7 +820,8 @@ static const aex_plugin_table echo_table = {
     "0.1.0",
     "echo",
     echo_build_request,
-    NULL,
+    NULL, /* translate_response: echo never calls upstream */
+    NULL, /* translate_stream_event (1.1): echo does not stream */
 };
 
 const aex_plugin_table *aex_plugin_entry(const aex_host_table *host);

@@ -42,7 +42,7 @@ struct aex_output {
 };
 
 typedef struct {
-    int local_calls, body_calls, usage_calls, error_calls, upstream_calls, header_calls, stray;
+    int local_calls, body_calls, usage_calls, error_calls, upstream_calls, header_calls, emit_calls, stray;
     int32_t status;
     char content_type[64];
     unsigned char *body;
@@ -118,9 +118,16 @@ static void host_set_error(aex_output *out, aex_bytes message)
     rec.error[n] = 0;
 }
 
+static void host_emit(aex_output *out, aex_bytes bytes)
+{
+    (void)out;
+    (void)bytes;
+    rec.emit_calls++; /* echo never streams: any call is a failure */
+}
+
 static const aex_host_table host = {
     sizeof(aex_host_table), AEX_PLUGIN_ABI_MAJOR, AEX_PLUGIN_ABI_MINOR, host_log, host_set_upstream,
-    host_add_header, host_set_body, host_set_local_response, host_set_usage, host_set_error,
+    host_add_header, host_set_body, host_set_local_response, host_set_usage, host_set_error, host_emit,
 };
 
 static const aex_plugin_table *table;
@@ -312,7 +319,7 @@ static int ok_answer(void)
 {
     return rec.local_calls == 1 && rec.status == 200 && strcmp(rec.content_type, "application/json") == 0 &&
            rec.body_calls == 1 && rec.usage_calls == 1 && rec.error_calls == 0 && rec.upstream_calls == 0 &&
-           rec.header_calls == 0 && rec.stray == 0 && json_valid(rec.body, rec.body_len);
+           rec.header_calls == 0 && rec.emit_calls == 0 && rec.stray == 0 && json_valid(rec.body, rec.body_len);
 }
 
 static void check_chat(const char *name, const char *req, int64_t max_out, const char *reply,
