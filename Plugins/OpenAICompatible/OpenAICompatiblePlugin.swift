@@ -110,14 +110,17 @@ private func openAICompatibleTranslateStreamEvent(_ call: UnsafePointer<aex_call
     guard Int(host.pointee.struct_size) >= MemoryLayout<aex_host_table>.size, let emit = host.pointee.emit,
           let setUsage = host.pointee.set_usage else { return fail(host, out, "host lacks the stream callbacks") }
     guard let call = completeCall(call) else { return fail(host, out, "call description missing or too small") }
-    guard call.endpoint == AEX_ENDPOINT_CHAT_COMPLETIONS.rawValue else {
-        report(host, out, "openai-compatible streams chat completions only")
+    let isChat = call.endpoint == AEX_ENDPOINT_CHAT_COMPLETIONS.rawValue
+    guard isChat || call.endpoint == AEX_ENDPOINT_RESPONSES.rawValue else {
+        report(host, out, "openai-compatible streams chat completions and responses only")
         return statusUnsupported
     }
     guard let bytes = view(data), let alias = view(call.model_alias), !alias.isEmpty else {
         return fail(host, out, "call carries an invalid byte view")
     }
-    guard let chunk = StreamRewriter.translate(data: bytes, modelAlias: alias) else {
+    let translated = isChat ? StreamRewriter.translate(data: bytes, modelAlias: alias)
+                            : StreamRewriter.translateResponsesEvent(data: bytes, modelAlias: alias)
+    guard let chunk = translated else {
         return fail(host, out, "provider sent a malformed stream event")
     }
     if chunk.usage != .unknown { setUsage(out, chunk.usage.promptTokens, chunk.usage.completionTokens) }

@@ -22,6 +22,24 @@ enum StreamRewriter {
         return Chunk(data: translation.body, usage: translation.usage, usageOnly: choicesEmpty && hasUsage)
     }
 
+    /// One event of a streamed Responses API answer: the `response` object some events carry gets
+    /// the alias as `model`, and its usage (`response.completed`) is reported. Never usage-only.
+    static func translateResponsesEvent(data: UnsafeRawBufferPointer, modelAlias: UnsafeRawBufferPointer) -> Chunk? {
+        guard let layout = JSONTopLevelScanner.scan(data) else { return nil }
+        guard let response = JSONTopLevelScanner.lastMember(data, layout, "response"),
+              data[response.value.lowerBound] == JSONByte.openBrace else {
+            return Chunk(data: Array(data), usage: .unknown, usageOnly: false)
+        }
+        let inner = UnsafeRawBufferPointer(rebasing: data[response.value])
+        guard let translated = ResponseRewriter.translate(body: inner, endpoint: .responses, modelAlias: modelAlias) else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(data.count + modelAlias.count)
+        out.append(contentsOf: data[0..<response.value.lowerBound])
+        out.append(contentsOf: translated.body)
+        out.append(contentsOf: data[response.value.upperBound...])
+        return Chunk(data: out, usage: translated.usage, usageOnly: false)
+    }
+
     static func translate(data: [UInt8], modelAlias: String) -> Chunk? {
         var alias = modelAlias
         return data.withUnsafeBytes { bytes in

@@ -117,3 +117,19 @@ def test_slow_reader_keeps_memory_bounded(proxy):
     sock.close()
     assert received > 2_000_000, "the whole answer arrives once the client reads"
     assert wait_until(lambda: proxy.balance("bot")["reserved_micro"] == 0, 5)
+
+
+def test_responses_stream_shows_the_alias_and_costs_the_same(proxy):
+    client = proxy.client(proxy.agent("bot", "10"))
+    events = list(client.responses.create(model="resp-model", input="Say hello.", stream=True, max_output_tokens=50))
+    types = [e.type for e in events]
+    assert types[0] == "response.created" and types[-1] == "response.completed"
+    assert "response.output_text.delta" in types
+    completed = events[-1].response
+    assert completed.model == "resp-model", "the alias, never the provider model"
+    assert completed.usage.input_tokens == 10 and completed.usage.output_tokens == 5
+    assert all(e.response.model == "resp-model" for e in events if hasattr(e, "response"))
+    settled(proxy, "bot", cost(10, 5))
+    plain = client.responses.create(model="resp-model", input="Say hello.", max_output_tokens=50)
+    assert plain.usage.output_tokens == 5
+    settled(proxy, "bot", 2 * cost(10, 5))

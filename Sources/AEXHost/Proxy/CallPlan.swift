@@ -64,8 +64,8 @@ public enum CallPolicy {
             throw CallRefusal(403, "policy_violation", "this agent may not pass its own provider key")
         }
         if request.stream, !policy.streaming { throw CallRefusal(403, "policy_violation", "this agent may not stream") }
-        if request.stream, endpoint != .chatCompletions {
-            throw CallRefusal(400, "unsupported_capability", "streaming is available for chat completions only")
+        if request.stream, endpoint == .embeddings {
+            throw CallRefusal(400, "invalid_request", "embeddings do not stream")
         }
 
         let isLocal = provider.baseURL.hasPrefix("local://")

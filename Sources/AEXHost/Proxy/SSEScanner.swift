@@ -1,12 +1,13 @@
-/// Splits a Server-Sent Events byte stream into events and returns each event's data (its `data:`
-/// lines joined with newlines), scanning bytes only: no JSON decoding here. Pure; fed in any splits.
-/// Lines end with LF, CRLF or CR; a blank line ends an event; comments (`:`) and other fields are
-/// skipped. An event larger than `eventBytesMax` is a failure (a hostile or broken provider).
+/// Splits a Server-Sent Events byte stream into events: each event's name (`event:`) and data (its
+/// `data:` lines joined with newlines), scanning bytes only: no JSON decoding here. Pure; fed in any
+/// splits. Lines end with LF, CRLF or CR; a blank line ends an event; comments (`:`) and other fields
+/// are skipped. An event larger than `eventBytesMax` is a failure (a hostile or broken provider).
 public struct SSEScanner: Sendable {
     public static let eventBytesMax = 4 << 20
 
     private var buffer: [UInt8] = []
     private var data: [UInt8] = []
+    private var name: [UInt8]?
     private var hasData = false
     private var scanned = 0
     private var lastWasCR = false
@@ -15,10 +16,15 @@ public struct SSEScanner: Sendable {
 
     public enum Failure: Error, Equatable { case eventTooLarge }
 
-    /// Feeds bytes; returns the data of every event they complete.
-    public mutating func feed(_ bytes: some Collection<UInt8>) throws(Failure) -> [[UInt8]] {
+    public struct Event: Equatable, Sendable {
+        public var name: [UInt8]?
+        public var data: [UInt8]
+    }
+
+    /// Feeds bytes; returns every event they complete.
+    public mutating func feed(_ bytes: some Collection<UInt8>) throws(Failure) -> [Event] {
         buffer.append(contentsOf: bytes)
-        var events: [[UInt8]] = []
+        var events: [Event] = []
         var lineStart = 0
         var index = scanned
         while index < buffer.count {
@@ -34,8 +40,9 @@ public struct SSEScanner: Sendable {
                 lastWasCR = byte == 0x0d
                 let line = buffer[lineStart..<index]
                 if line.isEmpty {
-                    if hasData { events.append(data) }
+                    if hasData { events.append(Event(name: name, data: data)) }
                     data.removeAll(keepingCapacity: true)
+                    name = nil
                     hasData = false
                 } else {
                     take(line)
@@ -55,9 +62,14 @@ public struct SSEScanner: Sendable {
 
     private mutating func take(_ line: ArraySlice<UInt8>) {
         let colon = line.firstIndex(of: 0x3a) ?? line.endIndex
-        guard line[line.startIndex..<colon].elementsEqual("data".utf8) else { return }  // comments and other fields
+        let field = line[line.startIndex..<colon]
         var value = line[(colon < line.endIndex ? colon + 1 : colon)...]
         if value.first == 0x20 { value = value.dropFirst() }
+        if field.elementsEqual("event".utf8) {
+            name = Array(value)
+            return
+        }
+        guard field.elementsEqual("data".utf8) else { return }  // comments, id, retry
         if hasData { data.append(0x0a) }
         data.append(contentsOf: value)
         hasData = true

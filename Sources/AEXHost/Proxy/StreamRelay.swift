@@ -23,6 +23,8 @@ final class StreamRelay: @unchecked Sendable {  // loop-confined; the writer han
     private var clientGone = false
     private var settled = false
     private var paused = false
+    /// The provider ended with `data: [DONE]` (chat completions); relayed at the end if so.
+    private var sawDone = false
     private var failure: String?
     private var promptTokens: Int64?
     private var completionTokens: Int64?
@@ -62,22 +64,25 @@ final class StreamRelay: @unchecked Sendable {  // loop-confined; the writer han
             paused = true
             return .pause
         }
-        let events: [[UInt8]]
+        let events: [SSEScanner.Event]
         do {
             events = try scanner.feed(chunk)
         } catch {
             fail("the provider sent an oversized stream event")
             return .accepted
         }
-        for data in events where failure == nil {
-            if data.elementsEqual("[DONE]".utf8) { continue }
-            producedBytes &+= Int64(data.count)
+        for sse in events where failure == nil {
+            if sse.data.elementsEqual("[DONE]".utf8) {
+                sawDone = true
+                continue
+            }
+            producedBytes &+= Int64(sse.data.count)
             do {
-                let event = try PluginCall.translateStreamEvent(plugin, plan, body: body, data: data)
+                let event = try PluginCall.translateStreamEvent(plugin, plan, body: body, data: sse.data)
                 if let prompt = event.prompt { promptTokens = prompt }
                 if let completion = event.completion { completionTokens = completion }
                 if event.usageOnly && !plan.request.streamUsageRequested { continue }
-                for emitted in event.emitted { send(emitted) }
+                for emitted in event.emitted { send(emitted, name: sse.name) }
             } catch {
                 fail(error.message)
             }
@@ -85,9 +90,12 @@ final class StreamRelay: @unchecked Sendable {  // loop-confined; the writer han
         return .accepted
     }
 
-    private func send(_ data: [UInt8]) {
+    private func send(_ data: [UInt8], name: [UInt8]?) {
         if !started { startClientStream() }
-        responder.sendChunk(Array("data: ".utf8) + data + [0x0a, 0x0a])
+        var frame: [UInt8] = []
+        if let name { frame += Array("event: ".utf8) + name + [0x0a] }
+        frame += Array("data: ".utf8) + data + [0x0a, 0x0a]
+        responder.sendChunk(frame)
     }
 
     private func startClientStream() {
@@ -146,7 +154,7 @@ final class StreamRelay: @unchecked Sendable {  // loop-confined; the writer han
             } else if !recorded {
                 responder.sendChunk(Array(#"data: {"error":{"message":"the ledger could not record the settlement","type":"server_error","code":"ledger_unavailable","param":null}}"#.utf8) + [0x0a, 0x0a])
             }
-            responder.sendChunk(Array("data: [DONE]\n\n".utf8))
+            if sawDone || reason != nil { responder.sendChunk(Array("data: [DONE]\n\n".utf8)) }
             responder.endStream()
         }
     }

@@ -474,4 +474,21 @@ private func withCall<T>(endpoint: UInt32 = AEX_ENDPOINT_CHAT_COMPLETIONS.rawVal
         #expect(!both.usageOnly)
         #expect(StreamRewriter.translate(data: Array("{not json".utf8), modelAlias: "chat") == nil)
     }
+
+    @Test func responsesEventsShowTheAliasInTheirResponseObject() throws {
+        func translate(_ text: String) -> StreamRewriter.Chunk? {
+            var alias = "resp-alias"
+            return Array(text.utf8).withUnsafeBytes { bytes in
+                alias.withUTF8 { StreamRewriter.translateResponsesEvent(data: bytes, modelAlias: UnsafeRawBufferPointer($0)) }
+            }
+        }
+        let completed = try #require(translate(
+            #"{"type":"response.completed","response":{"id":"r","model":"prov-m","usage":{"input_tokens":3,"output_tokens":4}},"sequence_number":9}"#))
+        #expect(String(decoding: completed.data, as: UTF8.self)
+            == #"{"type":"response.completed","response":{"id":"r","model":"resp-alias","usage":{"input_tokens":3,"output_tokens":4}},"sequence_number":9}"#)
+        #expect(completed.usage == ResponseRewriter.Usage(promptTokens: 3, completionTokens: 4))
+        let delta = #"{"type":"response.output_text.delta","delta":"model","item_id":"x"}"#
+        #expect(try #require(translate(delta)).data == Array(delta.utf8), "events without a response object pass unchanged")
+        #expect(translate(#"{"type":"response.created","response":{"model":"#) == nil)
+    }
 }
