@@ -133,3 +133,19 @@ def test_responses_stream_shows_the_alias_and_costs_the_same(proxy):
     plain = client.responses.create(model="resp-model", input="Say hello.", max_output_tokens=50)
     assert plain.usage.output_tokens == 5
     settled(proxy, "bot", 2 * cost(10, 5))
+
+
+def test_client_leaving_before_the_first_chunk_stops_the_provider(proxy):
+    proxy.mock.push(stream(event_delay=0.5, content=long_text(20)))
+    proxy.mock.hold()  # the provider has not answered yet when the client leaves
+    token = proxy.agent("bot", "10")
+    sock = socket.create_connection(("127.0.0.1", proxy.port))
+    body = b'{"model":"chat-model","stream":true,"max_tokens":50,"messages":[{"role":"user","content":"hi"}]}'
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token.encode() +
+                 b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    assert proxy.mock.wait_for(1)
+    sock.close()
+    assert wait_until(lambda: proxy.balance("bot")["reserved_micro"] == 0, 2.0), "nothing stays reserved"
+    proxy.mock.release()
+    assert wait_until(lambda: proxy.mock.in_flight == 0, 3.0)
+    assert proxy.mock.events_streamed <= 1, "the provider was stopped"

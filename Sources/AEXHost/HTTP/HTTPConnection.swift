@@ -81,8 +81,9 @@ final class HTTPConnection: EventSource {
         }
         processBuffered()
         guard phase != .closed, peerClosed else { return }
-        // A client that hangs up during a stream has gone: stop now (the stream's owner is told).
-        if phase == .streaming { return close() }
+        // A client that hangs up during a stream (or while one is being set up) has gone: stop now
+        // (the stream's owner is told).
+        if phase == .streaming || streamObserver != nil { return close() }
         // The client sent its last byte: finish what is owed, then close.
         keepAlive = false
         readingPaused = true
@@ -146,8 +147,15 @@ final class HTTPConnection: EventSource {
 
     func finish(_ response: HTTPResponse, requestID: String, serial: UInt64) {
         guard phase == .handling, serial == requestSerial else { return }
+        streamObserver = nil
         write(response.serialized(requestID: requestID, keepAlive: keepAlive, includeBody: !answeringHead))
         completeResponse()
+    }
+
+    /// Registers the responder of the request being handled to hear of a close before its stream starts.
+    func watch(_ observer: HTTPResponder, serial: UInt64) {
+        guard phase == .handling, serial == requestSerial else { return }
+        streamObserver = observer
     }
 
     func startStream(_ head: HTTPResponseHead, requestID: String, serial: UInt64, observer: HTTPResponder) {

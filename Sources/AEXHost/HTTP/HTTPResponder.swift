@@ -24,6 +24,11 @@ public final class HTTPResponder: @unchecked Sendable {
         onLoop { $0.startStream(head, requestID: self.requestID, serial: self.serial, observer: self) }
     }
 
+    /// Streams: be told (`onClose`) if the client leaves even before the stream's head is sent.
+    public func watchConnection() {
+        onLoop { $0.watch(self, serial: self.serial) }
+    }
+
     /// Streams, loop only: called when the client's pending output has been written out.
     public var onDrain: (() -> Void)?
     /// Streams, loop only: called once if the connection closes before the stream ended.

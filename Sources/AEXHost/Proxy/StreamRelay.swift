@@ -53,6 +53,7 @@ final class StreamRelay: @unchecked Sendable {  // loop-confined; the writer han
                 egress.resume(handle)
             }
         }
+        responder.watchConnection()
         handle = egress.start(request, onData: { [self] chunk in receive(chunk) }, completion: { [self] result in finish(result) })
     }
 
