@@ -11,6 +11,8 @@ final class Egress: EventSource, @unchecked Sendable {
     private let timerFD: Int32
     private var transfers: [UnsafeMutableRawPointer: Transfer] = [:]
     private var sockets: [Int32: CurlSocket] = [:]
+    /// Depth of calls into libcurl in progress: handles must not be removed from inside its callbacks.
+    private var insideLibcurl = 0
 
     /// One transfer in flight. Owns its easy handle, header list and response buffer.
     final class Transfer {
@@ -24,6 +26,8 @@ final class Egress: EventSource, @unchecked Sendable {
         /// For streams: receives the chunks of a 2xx answer as they arrive (other answers are buffered).
         var onData: ((UnsafeRawBufferPointer) -> StreamAction)?
         var streamedBytes = 0
+        /// Set when the transfer is cancelled from inside a libcurl callback; it stops at the next byte.
+        var cancelRequested = false
 
         init(easy: OpaquePointer, responseBytesMax: Int, completion: @escaping (UpstreamResult) -> Void) {
             self.easy = easy
@@ -95,7 +99,7 @@ final class Egress: EventSource, @unchecked Sendable {
     var inFlight: Int { transfers.count }
 
     /// Identifies a transfer for `resume` and `cancel`.
-    struct Handle: Hashable { fileprivate let key: UnsafeMutableRawPointer }
+    struct Handle: Hashable, @unchecked Sendable { fileprivate let key: UnsafeMutableRawPointer }  // an identity, used on the loop only
 
     /// Starts a transfer; `completion` runs on this loop exactly once (not after `cancel`).
     /// With `onData`, the body of a 2xx answer goes to it chunk by chunk instead of being collected.
@@ -140,11 +144,14 @@ final class Egress: EventSource, @unchecked Sendable {
             guard let userp, let data else { return 0 }
             let transfer = Unmanaged<Transfer>.fromOpaque(userp).takeUnretainedValue()
             let length = size * count
+            if transfer.cancelRequested { return 0 }
             if let onData = transfer.onData {
                 var status = 0
                 aex_curl_easy_get_long(UnsafeMutableRawPointer(transfer.easy), CURLINFO_RESPONSE_CODE, &status)
                 if (200..<300).contains(status) {
-                    switch onData(UnsafeRawBufferPointer(start: data, count: length)) {
+                    let action = onData(UnsafeRawBufferPointer(start: data, count: length))
+                    if transfer.cancelRequested { return 0 }
+                    switch action {
                     case .accepted:
                         transfer.streamedBytes += length
                         return length
@@ -174,12 +181,22 @@ final class Egress: EventSource, @unchecked Sendable {
     /// Resumes a paused stream (libcurl delivers the held chunk again, possibly at once).
     func resume(_ handle: Handle) {
         guard transfers[handle.key] != nil else { return }
+        insideLibcurl += 1
         _ = aex_curl_easy_unpause(handle.key)
+        insideLibcurl -= 1
+        collectFinished()
     }
 
-    /// Aborts a transfer now; its completion is called with `.cancelled`.
+    /// Aborts a transfer; its completion is called with `.cancelled`. From inside a libcurl
+    /// callback (where a handle must not be removed) the removal waits for the next loop turn.
     func cancel(_ handle: Handle) {
-        guard let transfer = transfers.removeValue(forKey: handle.key) else { return }
+        guard let transfer = transfers[handle.key] else { return }
+        if insideLibcurl > 0 {
+            transfer.cancelRequested = true
+            loop.execute { [self] in cancel(handle) }
+            return
+        }
+        transfers[handle.key] = nil
         curl_multi_remove_handle(UnsafeMutableRawPointer(multi), handle.key)
         transfer.completion(.cancelled)
     }
@@ -209,7 +226,9 @@ final class Egress: EventSource, @unchecked Sendable {
 
     fileprivate func socketAction(_ socket: curl_socket_t, _ mask: Int32) {
         var running: Int32 = 0
+        insideLibcurl += 1
         _ = curl_multi_socket_action(UnsafeMutableRawPointer(multi), socket, mask, &running)
+        insideLibcurl -= 1
         collectFinished()
     }
 
@@ -220,7 +239,7 @@ final class Egress: EventSource, @unchecked Sendable {
             let code = aex_curl_msg_result(message)
             curl_multi_remove_handle(UnsafeMutableRawPointer(multi), easy)
             guard let transfer = transfers.removeValue(forKey: easy) else { continue }
-            transfer.completion(result(of: transfer, code: code))
+            transfer.completion(transfer.cancelRequested ? .cancelled : result(of: transfer, code: code))
         }
     }
 
