@@ -59,6 +59,7 @@ class Behaviour:
     event_delay: float = 0.0
     stream_usage: bool = True
     fail_after: Optional[int] = None
+    garbage_after: Optional[int] = None    # streams: after this many events, send one malformed event
 
 
 def normal(usage: Optional[dict] = None, delay: float = 0.0, content: Optional[str] = None) -> Behaviour:
@@ -77,9 +78,11 @@ def sleep(seconds: float, usage: Optional[dict] = None) -> Behaviour:
 
 
 def stream(event_delay: float = 0.0, stream_usage: bool = True, fail_after: Optional[int] = None,
-           content: Optional[str] = None) -> Behaviour:
-    """A streamed answer paced by `event_delay`, optionally without usage or cut after `fail_after` events."""
-    return Behaviour("normal", event_delay=event_delay, stream_usage=stream_usage, fail_after=fail_after, content=content)
+           content: Optional[str] = None, garbage_after: Optional[int] = None) -> Behaviour:
+    """A streamed answer paced by `event_delay`, optionally without usage, cut after `fail_after`
+    events, or with a malformed event after `garbage_after` events."""
+    return Behaviour("normal", event_delay=event_delay, stream_usage=stream_usage, fail_after=fail_after, content=content,
+                     garbage_after=garbage_after)
 
 
 def close(delay: float = 0.0) -> Behaviour:
@@ -176,6 +179,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._reset()
             if index > 0 and behaviour.event_delay > 0:
                 time.sleep(behaviour.event_delay)
+            if behaviour.garbage_after is not None and index == behaviour.garbage_after:
+                event = "data: {this is not json\n\n"
             data = event.encode()
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()

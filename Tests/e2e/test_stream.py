@@ -149,3 +149,51 @@ def test_client_leaving_before_the_first_chunk_stops_the_provider(proxy):
     proxy.mock.release()
     assert wait_until(lambda: proxy.mock.in_flight == 0, 3.0)
     assert proxy.mock.events_streamed <= 1, "the provider was stopped"
+
+
+def ledger_events(proxy, name):
+    import sqlite3
+    db = sqlite3.connect(f"file:{proxy.aex.home / 'aex.db'}?mode=ro", uri=True)
+    try:
+        return [(t, p) for t, p in db.execute("SELECT type, payload FROM event_log WHERE agent_name = ? ORDER BY seq", (name,))]
+    finally:
+        db.close()
+
+
+def test_provider_silent_between_events_times_out_cleanly(proxy):
+    proxy.mock.push(stream(event_delay=3.0, content="slow words here"))  # timeout_seconds: 2 between bytes
+    client = proxy.client(proxy.agent("bot", "10"))
+    pieces = []
+    with pytest.raises(openai.APIError):
+        for chunk in chat(client, stream=True):
+            if chunk.choices:
+                pieces.append(chunk.choices[0].delta.content or "")
+    assert proxy.balance("bot")["reserved_micro"] == 0
+    assert proxy.balance("bot")["spent_micro"] > 0
+    assert wait_until(lambda: any("went silent" in p and '"estimated":true' in p
+                                  for t, p in ledger_events(proxy, "bot") if t == "commit"), 2.0), "the ledger says why"
+
+
+def test_malformed_event_ends_the_stream_with_an_error(proxy):
+    proxy.mock.push(stream(garbage_after=2, content="a b c d e"))
+    client = proxy.client(proxy.agent("bot", "10"))
+    pieces = []
+    with pytest.raises(openai.APIError) as failed:
+        for chunk in chat(client, stream=True):
+            if chunk.choices:
+                pieces.append(chunk.choices[0].delta.content or "")
+    assert "malformed" in str(failed.value)
+    assert "".join(pieces) == "a", "events before the malformed one were relayed"
+    assert proxy.balance("bot")["reserved_micro"] == 0
+    assert wait_until(lambda: proxy.mock.in_flight == 0, 3.0), "the provider transfer was stopped"
+
+
+def test_disconnect_is_recorded_with_its_reason(proxy):
+    proxy.mock.push(stream(event_delay=0.3, content=long_text(20)))
+    client = proxy.client(proxy.agent("bot", "10"))
+    response = chat(client, stream=True)
+    next(iter(response))
+    response.close()
+    assert wait_until(lambda: proxy.balance("bot")["reserved_micro"] == 0, 2.0)
+    # The in-memory balance settles first; the ledger row follows with the writer's next commit.
+    assert wait_until(lambda: any('"reason":"client disconnected"' in p for t, p in ledger_events(proxy, "bot") if t == "commit"), 2.0)

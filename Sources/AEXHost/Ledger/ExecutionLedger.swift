@@ -19,7 +19,9 @@ public enum ExecutionLedger {
 
     public enum Outcome: Sendable {
         /// The provider answered with usage (or the reserved bound when `estimated`).
-        case committed(cost: MicroUSD, promptTokens: Int64?, completionTokens: Int64?, estimated: Bool, status: Int)
+        /// `reason`: why a call ended early (client gone, stream cut), recorded with the commit.
+        case committed(cost: MicroUSD, promptTokens: Int64?, completionTokens: Int64?, estimated: Bool, status: Int,
+                       reason: String? = nil)
         /// Nothing is owed: provider error, unreachable, timeout, or a failure before dispatch.
         case released(reason: String, status: Int)
     }
@@ -53,7 +55,7 @@ public enum ExecutionLedger {
             [.text(outcome.reservationState), .integer(nowMicros), .text(r.executionID)])
         guard db.changes == 1 else { throw SQLiteError(code: 0, message: "reservation \(r.executionID) is not open") }
         switch outcome {
-        case .committed(let cost, let prompt, let completion, let estimated, let status):
+        case .committed(let cost, let prompt, let completion, let estimated, let status, let reason):
             try db.run(
                 """
                 UPDATE executions SET state = 'COMMITTED', cost_micro = ?, prompt_tokens = ?, completion_tokens = ?,
@@ -72,7 +74,7 @@ public enum ExecutionLedger {
                         "released_micro": .int(max(0, r.amount.value - cost.value)),
                         "overdraft_micro": .int(max(0, cost.value - r.amount.value)),
                         "prompt_tokens": .optional(prompt), "completion_tokens": .optional(completion),
-                        "estimated": .bool(estimated),
+                        "estimated": .bool(estimated), "reason": .optional(reason),
                     ])),
                 to: db, nowMicros: nowMicros)
         case .released(let reason, let status):

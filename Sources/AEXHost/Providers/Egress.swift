@@ -28,6 +28,10 @@ final class Egress: EventSource, @unchecked Sendable {
         var streamedBytes = 0
         /// Set when the transfer is cancelled from inside a libcurl callback; it stops at the next byte.
         var cancelRequested = false
+        /// Streams: the longest silence allowed between bytes, and when the last byte came.
+        var idleTimeoutMilliseconds: Int64?
+        var lastByteAtMillis = WallClock.monotonicMillis()
+
 
         init(easy: OpaquePointer, responseBytesMax: Int, completion: @escaping (UpstreamResult) -> Void) {
             self.easy = easy
@@ -40,6 +44,23 @@ final class Egress: EventSource, @unchecked Sendable {
             if let headerList { curl_slist_free_all(headerList) }
         }
     }
+
+    /// The periodic sweep that ends silent streams.
+    final class IdleSweep: EventSource {
+        unowned let egress: Egress
+        let fd: Int32
+        init(egress: Egress, fd: Int32) {
+            self.egress = egress
+            self.fd = fd
+        }
+        func handle(events: UInt32) {
+            _ = aex_timerfd_drain(fd)
+            egress.endSilentStreams()
+        }
+    }
+
+    static let idleSweepMilliseconds: Int32 = 250
+    private var idleSweep: IdleSweep?
 
     /// A libcurl socket registered in the loop.
     final class CurlSocket: EventSource {
@@ -88,6 +109,24 @@ final class Egress: EventSource, @unchecked Sendable {
     /// Registers the timer in the loop. Loop thread only.
     func activate() throws {
         try loop.register(self, fd: timerFD, events: AEX_EPOLLIN)
+        let sweepFD = aex_timerfd_periodic(Self.idleSweepMilliseconds)
+        guard sweepFD >= 0 else { throw SystemError.last("creating the idle sweep timer") }
+        let sweep = IdleSweep(egress: self, fd: sweepFD)
+        try loop.register(sweep, fd: sweepFD, events: AEX_EPOLLIN)
+        idleSweep = sweep
+    }
+
+    /// Ends every stream whose provider has sent nothing for longer than its idle timeout.
+    fileprivate func endSilentStreams() {
+        let now = WallClock.monotonicMillis()
+        let silent = transfers.filter { _, transfer in
+            transfer.idleTimeoutMilliseconds.map { now - transfer.lastByteAtMillis > $0 } ?? false
+        }
+        for (key, transfer) in silent {
+            transfers[key] = nil
+            curl_multi_remove_handle(UnsafeMutableRawPointer(multi), key)
+            transfer.completion(.timedOut)
+        }
     }
 
     /// The timer fired.
@@ -131,8 +170,9 @@ final class Egress: EventSource, @unchecked Sendable {
         aex_curl_easy_set_long(rawEasy, CURLOPT_NOSIGNAL, 1)
         aex_curl_easy_set_long(rawEasy, CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeoutMilliseconds)
         if let idle = request.idleTimeoutSeconds {
-            aex_curl_easy_set_long(rawEasy, CURLOPT_LOW_SPEED_LIMIT, 1)
-            aex_curl_easy_set_long(rawEasy, CURLOPT_LOW_SPEED_TIME, idle)
+            // libcurl's low-speed limit averages over time, so a trickle never trips it: the idle
+            // sweep (every `idleSweepMilliseconds`) ends a stream silent for longer than this.
+            transfer.idleTimeoutMilliseconds = Int64(idle) * 1_000
         } else {
             aex_curl_easy_set_long(rawEasy, CURLOPT_TIMEOUT_MS, request.totalTimeoutMilliseconds)
         }
@@ -145,6 +185,7 @@ final class Egress: EventSource, @unchecked Sendable {
             let transfer = Unmanaged<Transfer>.fromOpaque(userp).takeUnretainedValue()
             let length = size * count
             if transfer.cancelRequested { return 0 }
+            transfer.lastByteAtMillis = WallClock.monotonicMillis()
             if let onData = transfer.onData {
                 var status = 0
                 aex_curl_easy_get_long(UnsafeMutableRawPointer(transfer.easy), CURLINFO_RESPONSE_CODE, &status)

@@ -251,7 +251,7 @@ final class ProxyAPI: Sendable {
             }
             var headed = answer
             headed.headers.append(("x-aex-execution-id", reservation.executionID))
-            if case .committed(let cost, _, _, _, _) = outcome {
+            if case .committed(let cost, _, _, _, _, _) = outcome {
                 headed.headers.append(("x-aex-cost-micro", String(cost.value)))
                 if let after { headed.headers.append(("x-aex-budget-remaining-micro", String(after.remaining.value))) }
             }
@@ -263,7 +263,7 @@ final class ProxyAPI: Sendable {
     /// `loop` after the commit (`recorded` false when the ledger refused it).
     func commitSettlement(_ reservation: ExecutionLedger.Reservation, _ outcome: ExecutionLedger.Outcome, loop: EventLoop,
                           then: @escaping @Sendable (_ after: Agent?, _ recorded: Bool) -> Void) {
-        let cost: MicroUSD = if case .committed(let cost, _, _, _, _) = outcome { cost } else { .zero }
+        let cost: MicroUSD = if case .committed(let cost, _, _, _, _, _) = outcome { cost } else { .zero }
         let after = registry.settle(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount, cost: cost)
         inFlight.subtract(1, ordering: .relaxed)
         let now = self.now

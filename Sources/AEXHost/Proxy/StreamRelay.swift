@@ -143,7 +143,8 @@ final class StreamRelay: @unchecked Sendable {  // loop-confined; the writer han
         case .tooLarge: failure ?? "provider stream too large"
         }
         let outcome = ExecutionLedger.Outcome.committed(
-            cost: cost(), promptTokens: promptTokens, completionTokens: completionTokens, estimated: !usageKnown, status: 200)
+            cost: cost(), promptTokens: promptTokens, completionTokens: completionTokens, estimated: !usageKnown, status: 200,
+            reason: reason)
         proxy.commitSettlement(reservation, outcome, loop: responder.loop) { [self] _, recorded in
             guard !clientGone else { return }
             if !started { startClientStream() }
