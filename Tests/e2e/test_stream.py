@@ -1,4 +1,5 @@
 """Streaming with exact settlement: the official openai SDK through AEX to a mock that streams with delays."""
+import os
 import socket
 import time
 
@@ -197,3 +198,32 @@ def test_disconnect_is_recorded_with_its_reason(proxy):
     assert wait_until(lambda: proxy.balance("bot")["reserved_micro"] == 0, 2.0)
     # The in-memory balance settles first; the ledger row follows with the writer's next commit.
     assert wait_until(lambda: any('"reason":"client disconnected"' in p for t, p in ledger_events(proxy, "bot") if t == "commit"), 2.0)
+
+
+def test_a_killed_daemon_leaves_no_reservation_open(proxy):
+    """SIGKILL with a call at the provider: on restart the dispatched reservation is charged at its
+    reserved amount (the provider may have billed) and nothing stays reserved."""
+    import signal
+    import threading as _threading
+    proxy.mock.hold()
+    client = proxy.client(proxy.agent("bot", "10"))
+    worker = _threading.Thread(target=lambda: _swallow(lambda: chat(client, max_tokens=20)), daemon=True)
+    worker.start()
+    assert proxy.mock.wait_for(1)
+    reserved = proxy.balance("bot")["reserved_micro"]
+    assert reserved > 0
+    os.kill(proxy.aex.state["pid"], signal.SIGKILL)
+    proxy.mock.release()
+    worker.join(5)
+    proxy.aex.start()
+    balance = proxy.balance("bot")
+    assert balance["reserved_micro"] == 0
+    assert balance["spent_micro"] == reserved
+    assert any(t == "recovery" for t, _ in ledger_events(proxy, "bot"))
+
+
+def _swallow(call):
+    try:
+        call()
+    except Exception:
+        pass

@@ -69,6 +69,8 @@ public enum DaemonRunner {
         }
 
         let writer = try StoreWriter(path: home.databasePath, durability: durability)
+        let recovered = try writer.perform { db in try ExecutionLedger.recoverOpenReservations(db, nowMicros: WallClock.nowMicros()) }
+        if recovered > 0 { logger.warn("resolved reservations left open by a stopped process", ["count": .int(Int64(recovered))]) }
         let registry = try AgentService.loadRegistry(writer)
         let agents = AgentService(writer: writer, registry: registry)
         let proxy = ProxyAPI(catalog: catalog, plugins: plugins, registry: registry, writer: writer, settings: proxySettings, loopCount: loopCount)

@@ -114,6 +114,41 @@ public enum ExecutionLedger {
     }
 }
 
+extension ExecutionLedger {
+    /// At start, before serving: resolves every reservation a dead process left open (SPEC §7).
+    /// Dispatched → charged at the reserved amount (the provider may have billed), marked
+    /// recovered; never dispatched → released. Each with a `recovery` event. Returns how many.
+    @discardableResult
+    public static func recoverOpenReservations(_ db: SQLiteDatabase, nowMicros: Int64) throws -> Int {
+        let open = try db.query(
+            """
+            SELECT r.execution_id, r.agent_id, r.amount_micro, r.dispatched, a.name
+            FROM reservations r JOIN agents a ON a.id = r.agent_id WHERE r.state = 'open' ORDER BY r.created_at
+            """) { ($0.text(0), $0.int64(1), $0.int64(2), $0.bool(3), $0.text(4)) }
+        for (executionID, agentID, amount, dispatched, name) in open {
+            try db.run("UPDATE reservations SET state = ?, settled_at = ? WHERE execution_id = ?",
+                       [.text(dispatched ? "recovered" : "released"), .integer(nowMicros), .text(executionID)])
+            if dispatched {
+                try db.run(
+                    "UPDATE executions SET state = 'COMMITTED', cost_micro = ?, estimated = 1, settled_at = ? WHERE id = ?",
+                    [.integer(amount), .integer(nowMicros), .text(executionID)])
+                try db.run("UPDATE agents SET spent_micro = spent_micro + ?, reserved_micro = reserved_micro - ? WHERE id = ?",
+                           [.integer(amount), .integer(amount), .integer(agentID)])
+            } else {
+                try db.run("UPDATE executions SET state = 'RELEASED', settled_at = ? WHERE id = ?", [.integer(nowMicros), .text(executionID)])
+                try db.run("UPDATE agents SET reserved_micro = reserved_micro - ? WHERE id = ?", [.integer(amount), .integer(agentID)])
+            }
+            try EventLog.append(
+                LedgerEvent(type: .recovery, agentID: agentID, agentName: name, executionID: executionID, payload: .object([
+                    "decision": .string(dispatched ? "charged" : "released"), "amount_micro": .int(amount),
+                    "reason": .string("reservation left open by a process that stopped"),
+                ])),
+                to: db, nowMicros: nowMicros)
+        }
+        return open.count
+    }
+}
+
 extension ExecutionLedger.Outcome {
     var reservationState: String {
         switch self {

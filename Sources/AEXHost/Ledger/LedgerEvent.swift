@@ -30,4 +30,5 @@ public enum LedgerEventType: String, Sendable, CaseIterable {
     case rateLimited = "rate_limited"
     case policyRefusal = "policy_refusal"
     case configReload = "config_reload"
+    case recovery = "recovery"
 }

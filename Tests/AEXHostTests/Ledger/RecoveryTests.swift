@@ -1,0 +1,39 @@
+import Testing
+@testable import AEXHost
+
+@Suite struct RecoveryTests {
+    @Test func openReservationsAreChargedOrReleasedOnce() throws {
+        let dir = TemporaryDirectory()
+        let writer = try StoreWriter(path: dir.path + "/aex.db")
+        defer { writer.stop() }
+        let agents = AgentService(writer: writer, registry: try AgentService.loadRegistry(writer))
+        var settings = AgentSettings()
+        settings.budget = MicroUSD(1_000)
+        settings.rpm = 10
+        let agent = try agents.executeAndWait(.create(name: "bot", settings: settings)).get().agent
+        let agentID = agent.id
+        @Sendable func reservation(_ id: String, _ amount: Int64) -> ExecutionLedger.Reservation {
+            ExecutionLedger.Reservation(executionID: id, agentID: agentID, agentName: "bot", endpoint: "chat/completions", model: "m",
+                                        amount: MicroUSD(amount), promptTokensBound: 1, completionTokensBound: 1)
+        }
+        try writer.perform { db in
+            try ExecutionLedger.reserve(reservation("dispatched", 70), db, nowMicros: 1)
+            try ExecutionLedger.reserve(reservation("waiting", 30), db, nowMicros: 2)
+            try db.run("UPDATE reservations SET dispatched = 0 WHERE execution_id = 'waiting'")
+            try ExecutionLedger.reserve(reservation("settled", 5), db, nowMicros: 3)
+            try ExecutionLedger.settle(reservation("settled", 5), .released(reason: "test", status: 500), db, nowMicros: 4)
+        }
+        #expect(try writer.perform { db in try ExecutionLedger.recoverOpenReservations(db, nowMicros: 10) } == 2)
+        #expect(try writer.perform { db in try ExecutionLedger.recoverOpenReservations(db, nowMicros: 11) } == 0, "once")
+        let counters = try writer.perform { db in
+            try db.query("SELECT spent_micro, reserved_micro FROM agents WHERE id = ?", [.integer(agent.id)]) { ($0.int64(0), $0.int64(1)) }.first
+        }
+        #expect(counters?.0 == 70 && counters?.1 == 0, "dispatched charged at the reserved amount, the other released")
+        let states = try writer.perform { db in
+            try db.query("SELECT execution_id, state FROM reservations ORDER BY execution_id") { "\($0.text(0))=\($0.text(1))" }
+        }
+        #expect(states == ["dispatched=recovered", "settled=released", "waiting=released"])
+        let events = try writer.perform { db in try db.query("SELECT count(*) FROM event_log WHERE type = 'recovery'") { $0.int64(0) }.first }
+        #expect(events == 2)
+    }
+}
