@@ -101,7 +101,7 @@ def test_slow_reader_keeps_memory_bounded(proxy):
     body = b'{"model":"chat-model","stream":true,"max_tokens":50,"messages":[{"role":"user","content":"hi"}]}'
     sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token.encode() +
                  b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-    time.sleep(2.0)  # read nothing
+    time.sleep(3.0)  # read nothing, for longer than the provider timeout (2 s): a pause is not silence
     pid = proxy.aex.state["pid"]
     rss_kb = int(next(line.split()[1] for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS")))
     assert proxy.mock.events_streamed < 60000, "the provider was paused"
@@ -118,6 +118,8 @@ def test_slow_reader_keeps_memory_bounded(proxy):
     sock.close()
     assert received > 2_000_000, "the whole answer arrives once the client reads"
     assert wait_until(lambda: proxy.balance("bot")["reserved_micro"] == 0, 5)
+    commits = [p for t, p in ledger_events(proxy, "bot") if t == "commit"]
+    assert '"reason":null' in commits[-1] and '"estimated":false' in commits[-1], "the stream ended normally, with usage"
 
 
 def test_responses_stream_shows_the_alias_and_costs_the_same(proxy):

@@ -31,6 +31,8 @@ final class Egress: EventSource, @unchecked Sendable {
         /// Streams: the longest silence allowed between bytes, and when the last byte came.
         var idleTimeoutMilliseconds: Int64?
         var lastByteAtMillis = WallClock.monotonicMillis()
+        /// Paused by the consumer (a slow client): its silence is ours, not the provider's.
+        var paused = false
 
 
         init(easy: OpaquePointer, responseBytesMax: Int, completion: @escaping (UpstreamResult) -> Void) {
@@ -120,7 +122,7 @@ final class Egress: EventSource, @unchecked Sendable {
     fileprivate func endSilentStreams() {
         let now = WallClock.monotonicMillis()
         let silent = transfers.filter { _, transfer in
-            transfer.idleTimeoutMilliseconds.map { now - transfer.lastByteAtMillis > $0 } ?? false
+            !transfer.paused && (transfer.idleTimeoutMilliseconds.map { now - transfer.lastByteAtMillis > $0 } ?? false)
         }
         for (key, transfer) in silent {
             transfers[key] = nil
@@ -197,6 +199,7 @@ final class Egress: EventSource, @unchecked Sendable {
                         transfer.streamedBytes += length
                         return length
                     case .pause:
+                        transfer.paused = true
                         return aex_curl_writefunc_pause()
                     }
                 }
@@ -221,7 +224,9 @@ final class Egress: EventSource, @unchecked Sendable {
 
     /// Resumes a paused stream (libcurl delivers the held chunk again, possibly at once).
     func resume(_ handle: Handle) {
-        guard transfers[handle.key] != nil else { return }
+        guard let transfer = transfers[handle.key] else { return }
+        transfer.paused = false
+        transfer.lastByteAtMillis = WallClock.monotonicMillis()
         insideLibcurl += 1
         _ = aex_curl_easy_unpause(handle.key)
         insideLibcurl -= 1
