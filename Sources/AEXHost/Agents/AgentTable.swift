@@ -8,11 +8,13 @@ enum AgentTable {
         """
 
     static func live(_ db: SQLiteDatabase) throws -> [Agent] {
-        try db.query("SELECT \(columns) FROM agents WHERE state != 'deleted' ORDER BY name", [], agent)
+        try db.flushAgentCounterChanges()
+        return try db.query("SELECT \(columns) FROM agents WHERE state != 'deleted' ORDER BY name", [], agent)
     }
 
     static func live(named name: String, _ db: SQLiteDatabase) throws -> Agent? {
-        try db.query("SELECT \(columns) FROM agents WHERE name = ? AND state != 'deleted'", [.text(name)], agent).first
+        try db.flushAgentCounterChanges()
+        return try db.query("SELECT \(columns) FROM agents WHERE name = ? AND state != 'deleted'", [.text(name)], agent).first
     }
 
     static func insert(_ agent: Agent, _ db: SQLiteDatabase, nowMicros: Int64) throws -> Int64 {

@@ -27,21 +27,21 @@ public enum EventLog {
     public static func append(_ event: LedgerEvent, to db: SQLiteDatabase, nowMicros: Int64) throws -> Head {
         let previous = try head(db)
         let seq = previous.seq + 1
-        var payloadBytes = [UInt8]()
-        event.payload.write(into: &payloadBytes)
-        let payloadText = String(decoding: payloadBytes, as: UTF8.self)
         let hash = entryHash(
             seq: seq, tsMicros: nowMicros, type: event.type.rawValue, agentID: event.agentID,
-            agentName: event.agentName, executionID: event.executionID, payloadText: payloadBytes,
+            agentName: event.agentName, executionID: event.executionID, payloadText: event.payloadText,
             previousHash: previous.hash)
-        try db.run(
-            """
-            INSERT INTO event_log (seq, ts_micros, type, agent_id, agent_name, execution_id, payload, prev_hash, hash)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            [.integer(seq), .integer(nowMicros), .text(event.type.rawValue), .optional(event.agentID),
-             .optional(event.agentName), .optional(event.executionID), .text(payloadText),
-             .text(previous.hash), .text(hash)])
+        let insert = try db.statement(
+            "INSERT INTO event_log (seq, ts_micros, type, agent_id, agent_name, execution_id, payload, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        try insert.bind(1, seq)
+        try insert.bind(2, nowMicros)
+        try insert.bind(3, event.type.rawValue)
+        try insert.bind(4, event.agentID)
+        try insert.bind(5, event.agentName)
+        try insert.bind(6, event.executionID)
+        try insert.bind(7, utf8: event.payloadText)
+        try insert.bind(8, hash)
+        try insert.runToCompletion()
         let head = Head(seq: seq, hash: hash)
         db.eventLogHead = head
         return head
@@ -75,8 +75,8 @@ public enum EventLog {
         key("execution_id"); JSONValue.optional(executionID).write(into: &record)
         key("payload"); record.append(contentsOf: payloadText)
         key("prev_hash"); JSONValue.writeString(previousHash, into: &record)
-        key("seq"); record.append(contentsOf: String(seq).utf8)
-        key("ts_micros"); record.append(contentsOf: String(tsMicros).utf8)
+        key("seq"); CanonicalJSONObject.appendDecimal(seq, to: &record)
+        key("ts_micros"); CanonicalJSONObject.appendDecimal(tsMicros, to: &record)
         key("type"); JSONValue.writeString(type, into: &record)
         record.append(UInt8(ascii: "}"))
         return SHA256.hex(record)

@@ -1,10 +1,15 @@
 /// The database side of a governed call, run on the store writer inside its transaction: the
-/// reservation before dispatch, the settlement after, denials. Each writes the `executions` and
-/// `reservations` rows, moves the agent's counters and appends its ledger event together, so the
-/// database never shows one without the others.
+/// reservation before dispatch, the settlement after, denials. Each writes its `executions` row,
+/// moves the agent's counters (through `AgentCounterChanges`, applied at commit) and appends its
+/// ledger event together, so the database never shows one without the others.
 ///
-/// A reservation is written as dispatched: the call goes upstream right after this commit, so a
-/// crash in between can only over-charge (recovery charges dispatched reservations), never lose spend.
+/// An open reservation is an `executions` row in state `RESERVED` or `DISPATCHED` (the
+/// `reservations` view). It is written as dispatched: the call goes upstream right after this
+/// commit, so a crash in between can only over-charge (recovery charges dispatched reservations),
+/// never lose spend.
+///
+/// Payloads are built by the caller (`reservationPayload`, `settlementPayload`), off the writer's
+/// thread; the writer only binds, hashes and inserts.
 public enum ExecutionLedger {
     public struct Reservation: Sendable {
         public var executionID: String
@@ -26,69 +31,100 @@ public enum ExecutionLedger {
         case released(reason: String, status: Int)
     }
 
+    /// The reservation event's canonical payload.
+    public static func reservationPayload(_ r: Reservation) -> [UInt8] {
+        var payload = CanonicalJSONObject()
+        payload.int("amount_micro", r.amount.value)
+        payload.int("completion_tokens_bound", r.completionTokensBound)
+        payload.string("endpoint", r.endpoint)
+        payload.string("model", r.model)
+        payload.int("prompt_tokens_bound", r.promptTokensBound)
+        return payload.finish()
+    }
+
+    /// The commit or release event's canonical payload.
+    public static func settlementPayload(_ r: Reservation, _ outcome: Outcome) -> [UInt8] {
+        var payload = CanonicalJSONObject()
+        switch outcome {
+        case .committed(let cost, let prompt, let completion, let estimated, _, let reason):
+            payload.int("completion_tokens", completion)
+            payload.int("cost_micro", cost.value)
+            payload.bool("estimated", estimated)
+            payload.int("overdraft_micro", max(0, cost.value - r.amount.value))
+            payload.int("prompt_tokens", prompt)
+            payload.string("reason", reason)
+            payload.int("released_micro", max(0, r.amount.value - cost.value))
+            payload.int("reserved_micro", r.amount.value)
+        case .released(let reason, let status):
+            payload.string("reason", reason)
+            payload.int("released_micro", r.amount.value)
+            payload.int("status", Int64(status))
+        }
+        return payload.finish()
+    }
+
     public static func reserve(_ r: Reservation, _ db: SQLiteDatabase, nowMicros: Int64) throws {
-        try db.run(
+        try reserve(r, payload: reservationPayload(r), db, nowMicros: nowMicros)
+    }
+
+    public static func reserve(_ r: Reservation, payload: [UInt8], _ db: SQLiteDatabase, nowMicros: Int64) throws {
+        let insert = try db.statement(
             """
             INSERT INTO executions (id, agent_id, endpoint, model, state, reserved_micro, created_at)
             VALUES (?, ?, ?, ?, 'DISPATCHED', ?, ?)
-            """,
-            [.text(r.executionID), .integer(r.agentID), .text(r.endpoint), .text(r.model), .integer(r.amount.value), .integer(nowMicros)])
-        try db.run(
-            "INSERT INTO reservations (execution_id, agent_id, amount_micro, state, dispatched, created_at) VALUES (?, ?, ?, 'open', 1, ?)",
-            [.text(r.executionID), .integer(r.agentID), .integer(r.amount.value), .integer(nowMicros)])
-        try db.run("UPDATE agents SET reserved_micro = reserved_micro + ? WHERE id = ?", [.integer(r.amount.value), .integer(r.agentID)])
+            """)
+        try insert.bind(1, r.executionID)
+        try insert.bind(2, r.agentID)
+        try insert.bind(3, r.endpoint)
+        try insert.bind(4, r.model)
+        try insert.bind(5, r.amount.value)
+        try insert.bind(6, nowMicros)
+        try insert.runToCompletion()
         try EventLog.append(
-            LedgerEvent(
-                type: .reservation, agentID: r.agentID, agentName: r.agentName, executionID: r.executionID,
-                payload: .object([
-                    "amount_micro": .int(r.amount.value), "endpoint": .string(r.endpoint), "model": .string(r.model),
-                    "prompt_tokens_bound": .int(r.promptTokensBound), "completion_tokens_bound": .int(r.completionTokensBound),
-                ])),
+            LedgerEvent(type: .reservation, agentID: r.agentID, agentName: r.agentName, executionID: r.executionID, payloadText: payload),
             to: db, nowMicros: nowMicros)
+        db.agentCounterChanges.add(agentID: r.agentID, spentMicro: 0, reservedMicro: r.amount.value)
     }
 
-    /// Commits or releases an open reservation. Compare-and-set on the reservation's state: a
-    /// second settlement of the same execution changes nothing and throws.
+    /// Commits or releases an open reservation. Compare-and-set on the execution's state: a second
+    /// settlement of the same execution changes nothing and throws.
     public static func settle(_ r: Reservation, _ outcome: Outcome, _ db: SQLiteDatabase, nowMicros: Int64) throws {
-        try db.run(
-            "UPDATE reservations SET state = ?, settled_at = ? WHERE execution_id = ? AND state = 'open'",
-            [.text(outcome.reservationState), .integer(nowMicros), .text(r.executionID)])
-        guard db.changes == 1 else { throw SQLiteError(code: 0, message: "reservation \(r.executionID) is not open") }
+        try settle(r, outcome, payload: settlementPayload(r, outcome), db, nowMicros: nowMicros)
+    }
+
+    public static func settle(_ r: Reservation, _ outcome: Outcome, payload: [UInt8], _ db: SQLiteDatabase, nowMicros: Int64) throws {
+        let type: LedgerEventType
         switch outcome {
-        case .committed(let cost, let prompt, let completion, let estimated, let status, let reason):
-            try db.run(
+        case .committed(let cost, let prompt, let completion, let estimated, let status, _):
+            let update = try db.statement(
                 """
                 UPDATE executions SET state = 'COMMITTED', cost_micro = ?, prompt_tokens = ?, completion_tokens = ?,
-                    estimated = ?, status = ?, settled_at = ? WHERE id = ?
-                """,
-                [.integer(cost.value), .optional(prompt), .optional(completion), .bool(estimated), .integer(Int64(status)),
-                 .integer(nowMicros), .text(r.executionID)])
-            try db.run(
-                "UPDATE agents SET spent_micro = spent_micro + ?, reserved_micro = reserved_micro - ? WHERE id = ?",
-                [.integer(cost.value), .integer(r.amount.value), .integer(r.agentID)])
-            try EventLog.append(
-                LedgerEvent(
-                    type: .commit, agentID: r.agentID, agentName: r.agentName, executionID: r.executionID,
-                    payload: .object([
-                        "cost_micro": .int(cost.value), "reserved_micro": .int(r.amount.value),
-                        "released_micro": .int(max(0, r.amount.value - cost.value)),
-                        "overdraft_micro": .int(max(0, cost.value - r.amount.value)),
-                        "prompt_tokens": .optional(prompt), "completion_tokens": .optional(completion),
-                        "estimated": .bool(estimated), "reason": .optional(reason),
-                    ])),
-                to: db, nowMicros: nowMicros)
-        case .released(let reason, let status):
-            try db.run(
-                "UPDATE executions SET state = 'FAILED', status = ?, settled_at = ? WHERE id = ?",
-                [.integer(Int64(status)), .integer(nowMicros), .text(r.executionID)])
-            try db.run(
-                "UPDATE agents SET reserved_micro = reserved_micro - ? WHERE id = ?", [.integer(r.amount.value), .integer(r.agentID)])
-            try EventLog.append(
-                LedgerEvent(
-                    type: .release, agentID: r.agentID, agentName: r.agentName, executionID: r.executionID,
-                    payload: .object(["released_micro": .int(r.amount.value), "reason": .string(reason), "status": .int(Int64(status))])),
-                to: db, nowMicros: nowMicros)
+                    estimated = ?, status = ?, settled_at = ? WHERE id = ? AND state = 'DISPATCHED'
+                """)
+            try update.bind(1, cost.value)
+            try update.bind(2, prompt)
+            try update.bind(3, completion)
+            try update.bind(4, estimated ? 1 : 0)
+            try update.bind(5, Int64(status))
+            try update.bind(6, nowMicros)
+            try update.bind(7, r.executionID)
+            try update.runToCompletion()
+            type = .commit
+        case .released(_, let status):
+            let update = try db.statement(
+                "UPDATE executions SET state = 'FAILED', status = ?, settled_at = ? WHERE id = ? AND state = 'DISPATCHED'")
+            try update.bind(1, Int64(status))
+            try update.bind(2, nowMicros)
+            try update.bind(3, r.executionID)
+            try update.runToCompletion()
+            type = .release
         }
+        guard db.changes == 1 else { throw SQLiteError(code: 0, message: "reservation \(r.executionID) is not open") }
+        try EventLog.append(
+            LedgerEvent(type: type, agentID: r.agentID, agentName: r.agentName, executionID: r.executionID, payloadText: payload),
+            to: db, nowMicros: nowMicros)
+        let cost: Int64 = if case .committed(let cost, _, _, _, _, _) = outcome { cost.value } else { 0 }
+        db.agentCounterChanges.add(agentID: r.agentID, spentMicro: cost, reservedMicro: -r.amount.value)
     }
 
     /// A refused request: an execution row in state DENIED (when the agent is known) and the event.
@@ -122,21 +158,23 @@ extension ExecutionLedger {
     public static func recoverOpenReservations(_ db: SQLiteDatabase, nowMicros: Int64) throws -> Int {
         let open = try db.query(
             """
-            SELECT r.execution_id, r.agent_id, r.amount_micro, r.dispatched, a.name
-            FROM reservations r JOIN agents a ON a.id = r.agent_id WHERE r.state = 'open' ORDER BY r.created_at
+            SELECT e.id, e.agent_id, e.reserved_micro, e.state = 'DISPATCHED', a.name
+            FROM executions e JOIN agents a ON a.id = e.agent_id
+            WHERE e.state IN ('RESERVED', 'DISPATCHED') ORDER BY e.created_at, e.id
             """) { ($0.text(0), $0.int64(1), $0.int64(2), $0.bool(3), $0.text(4)) }
         for (executionID, agentID, amount, dispatched, name) in open {
-            try db.run("UPDATE reservations SET state = ?, settled_at = ? WHERE execution_id = ?",
-                       [.text(dispatched ? "recovered" : "released"), .integer(nowMicros), .text(executionID)])
             if dispatched {
                 try db.run(
-                    "UPDATE executions SET state = 'COMMITTED', cost_micro = ?, estimated = 1, settled_at = ? WHERE id = ?",
-                    [.integer(amount), .integer(nowMicros), .text(executionID)])
-                try db.run("UPDATE agents SET spent_micro = spent_micro + ?, reserved_micro = reserved_micro - ? WHERE id = ?",
-                           [.integer(amount), .integer(amount), .integer(agentID)])
+                    """
+                    UPDATE executions SET state = 'COMMITTED', cost_micro = reserved_micro, estimated = 1, recovered = 1,
+                        settled_at = ? WHERE id = ?
+                    """,
+                    [.integer(nowMicros), .text(executionID)])
+                db.agentCounterChanges.add(agentID: agentID, spentMicro: amount, reservedMicro: -amount)
             } else {
-                try db.run("UPDATE executions SET state = 'RELEASED', settled_at = ? WHERE id = ?", [.integer(nowMicros), .text(executionID)])
-                try db.run("UPDATE agents SET reserved_micro = reserved_micro - ? WHERE id = ?", [.integer(amount), .integer(agentID)])
+                try db.run("UPDATE executions SET state = 'RELEASED', recovered = 1, settled_at = ? WHERE id = ?",
+                           [.integer(nowMicros), .text(executionID)])
+                db.agentCounterChanges.add(agentID: agentID, spentMicro: 0, reservedMicro: -amount)
             }
             try EventLog.append(
                 LedgerEvent(type: .recovery, agentID: agentID, agentName: name, executionID: executionID, payload: .object([
@@ -146,14 +184,5 @@ extension ExecutionLedger {
                 to: db, nowMicros: nowMicros)
         }
         return open.count
-    }
-}
-
-extension ExecutionLedger.Outcome {
-    var reservationState: String {
-        switch self {
-        case .committed: return "committed"
-        case .released: return "released"
-        }
     }
 }

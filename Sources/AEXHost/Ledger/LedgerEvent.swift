@@ -4,14 +4,22 @@ public struct LedgerEvent: Sendable, Equatable {
     public var agentID: Int64?
     public var agentName: String?
     public var executionID: String?
-    public var payload: JSONValue
+    /// The payload's canonical JSON text (see `JSONValue`).
+    public var payloadText: [UInt8]
 
     public init(type: LedgerEventType, agentID: Int64?, agentName: String?, executionID: String? = nil, payload: JSONValue) {
+        var text = [UInt8]()
+        payload.write(into: &text)
+        self.init(type: type, agentID: agentID, agentName: agentName, executionID: executionID, payloadText: text)
+    }
+
+    /// `payloadText` must already be canonical (as `CanonicalJSONObject` writes it).
+    init(type: LedgerEventType, agentID: Int64?, agentName: String?, executionID: String?, payloadText: [UInt8]) {
         self.type = type
         self.agentID = agentID
         self.agentName = agentName
         self.executionID = executionID
-        self.payload = payload
+        self.payloadText = payloadText
     }
 }
 

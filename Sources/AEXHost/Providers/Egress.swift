@@ -13,8 +13,17 @@ final class Egress: EventSource, @unchecked Sendable {
     private var sockets: [Int32: CurlSocket] = [:]
     /// Depth of calls into libcurl in progress: handles must not be removed from inside its callbacks.
     private var insideLibcurl = 0
+    /// Finished transfers' easy handles, reset and kept for the next ones (creating one costs
+    /// several allocations; reuse keeps its buffers). At most `idleEasyHandlesMax`.
+    private var idleEasyHandles: [OpaquePointer] = []
+    static let idleEasyHandlesMax = 64
+    /// When the timerfd will fire (monotonic ms), nil when disarmed; see `scheduleTimeout`.
+    private var timerDeadlineMillis: Int64?
+    /// libcurl asked for an immediate timeout action from inside a call; run it on return.
+    private var timeoutActionDue = false
 
-    /// One transfer in flight. Owns its easy handle, header list and response buffer.
+    /// One transfer in flight. Owns its easy handle (until `retire` hands it back to the pool),
+    /// header list and response buffer.
     final class Transfer {
         let easy: OpaquePointer
         var headerList: UnsafeMutablePointer<curl_slist>?
@@ -41,8 +50,11 @@ final class Egress: EventSource, @unchecked Sendable {
             self.completion = completion
         }
 
+        /// Set once the easy handle went back to the pool.
+        var retired = false
+
         deinit {
-            curl_easy_cleanup(UnsafeMutableRawPointer(easy))
+            if !retired { curl_easy_cleanup(UnsafeMutableRawPointer(easy)) }
             if let headerList { curl_slist_free_all(headerList) }
         }
     }
@@ -100,8 +112,7 @@ final class Egress: EventSource, @unchecked Sendable {
         }
         aex_curl_multi_set_timer_callback(multi) { _, timeoutMilliseconds, userp in
             guard let userp else { return 0 }
-            let egress = Unmanaged<Egress>.fromOpaque(userp).takeUnretainedValue()
-            _ = aex_timerfd_arm_ms(egress.timerFD, timeoutMilliseconds)
+            Unmanaged<Egress>.fromOpaque(userp).takeUnretainedValue().scheduleTimeout(milliseconds: Int64(timeoutMilliseconds))
             return 0
         }
         aex_curl_multi_set_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0)
@@ -127,6 +138,7 @@ final class Egress: EventSource, @unchecked Sendable {
         for (key, transfer) in silent {
             transfers[key] = nil
             curl_multi_remove_handle(UnsafeMutableRawPointer(multi), key)
+            retire(transfer)
             transfer.completion(.timedOut)
         }
     }
@@ -134,7 +146,54 @@ final class Egress: EventSource, @unchecked Sendable {
     /// The timer fired.
     func handle(events: UInt32) {
         _ = aex_timerfd_drain(timerFD)
+        timerDeadlineMillis = nil
         socketAction(aex_curl_socket_timeout(), 0)
+    }
+
+    /// libcurl's timer callback. A re-arm costs a system call and libcurl asks several times per
+    /// transfer, so: -1 (no timeout) leaves the timer as it is, 0 runs the action as soon as the
+    /// current call into libcurl returns, and a later deadline than the armed one keeps the armed
+    /// one. An early firing is harmless: libcurl runs what is due and asks again.
+    private func scheduleTimeout(milliseconds: Int64) {
+        if milliseconds < 0 { return }
+        if milliseconds == 0 {
+            timeoutActionDue = true
+            return
+        }
+        let deadline = WallClock.monotonicMillis() + milliseconds
+        if let armed = timerDeadlineMillis, armed <= deadline { return }
+        if aex_timerfd_arm_ms(timerFD, Int(milliseconds)) == 0 { timerDeadlineMillis = deadline }
+    }
+
+    /// Runs the timeout actions libcurl asked for with a zero timeout (outside libcurl only).
+    private func runDueTimeoutActions() {
+        var rounds = 0
+        while timeoutActionDue, insideLibcurl == 0, rounds < 16 {
+            timeoutActionDue = false
+            rounds += 1
+            var running: Int32 = 0
+            insideLibcurl += 1
+            _ = curl_multi_socket_action(UnsafeMutableRawPointer(multi), aex_curl_socket_timeout(), 0, &running)
+            insideLibcurl -= 1
+            collectFinished()
+        }
+        if timeoutActionDue, insideLibcurl == 0 {
+            // Still asking after many rounds: let the loop breathe and come back through the timer.
+            timeoutActionDue = false
+            if aex_timerfd_arm_ms(timerFD, 0) == 0 { timerDeadlineMillis = WallClock.monotonicMillis() }
+        }
+    }
+
+    /// Takes a finished transfer's easy handle back into the pool.
+    private func retire(_ transfer: Transfer) {
+        guard !transfer.retired else { return }
+        transfer.retired = true
+        if idleEasyHandles.count < Self.idleEasyHandlesMax {
+            curl_easy_reset(UnsafeMutableRawPointer(transfer.easy))
+            idleEasyHandles.append(transfer.easy)
+        } else {
+            curl_easy_cleanup(UnsafeMutableRawPointer(transfer.easy))
+        }
     }
 
     var inFlight: Int { transfers.count }
@@ -147,11 +206,11 @@ final class Egress: EventSource, @unchecked Sendable {
     @discardableResult
     func start(_ request: UpstreamRequest, onData: ((UnsafeRawBufferPointer) -> StreamAction)? = nil,
                completion: @escaping (UpstreamResult) -> Void) -> Handle? {
-        guard let rawEasy = curl_easy_init() else {
+        guard let easy = idleEasyHandles.popLast() ?? curl_easy_init().map(OpaquePointer.init) else {
             completion(.unavailable("cannot create a transfer"))
             return nil
         }
-        let easy = OpaquePointer(rawEasy)
+        let rawEasy = UnsafeMutableRawPointer(easy)
         let transfer = Transfer(easy: easy, responseBytesMax: request.responseBytesMax, completion: completion)
         transfer.onData = onData
         let key = UnsafeMutableRawPointer(rawEasy)
@@ -159,9 +218,13 @@ final class Egress: EventSource, @unchecked Sendable {
         aex_curl_easy_set_string(rawEasy, CURLOPT_CUSTOMREQUEST, request.method)
         if request.method == "POST" || !request.body.isEmpty {
             aex_curl_easy_set_long(rawEasy, CURLOPT_POSTFIELDSIZE, request.body.count)
-            // COPYPOSTFIELDS copies the body now, so the array need not outlive this call.
-            (request.body + [0]).withUnsafeBytes { bytes in
-                _ = aex_curl_easy_set_pointer(rawEasy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress!))
+            // COPYPOSTFIELDS copies POSTFIELDSIZE bytes now, so the array need not outlive this call.
+            request.body.withUnsafeBytes { bytes in
+                if let base = bytes.baseAddress, bytes.count > 0 {
+                    _ = aex_curl_easy_set_pointer(rawEasy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: base))
+                } else {
+                    aex_curl_easy_set_string(rawEasy, CURLOPT_COPYPOSTFIELDS, "")
+                }
             }
         }
         var list: UnsafeMutablePointer<curl_slist>? = nil
@@ -216,9 +279,11 @@ final class Egress: EventSource, @unchecked Sendable {
         transfers[key] = transfer
         if curl_multi_add_handle(UnsafeMutableRawPointer(multi), rawEasy) != CURLM_OK {
             transfers[key] = nil
+            retire(transfer)
             completion(.unavailable("cannot start the transfer"))
             return nil
         }
+        runDueTimeoutActions()
         return Handle(key: key)
     }
 
@@ -231,6 +296,7 @@ final class Egress: EventSource, @unchecked Sendable {
         _ = aex_curl_easy_unpause(handle.key)
         insideLibcurl -= 1
         collectFinished()
+        runDueTimeoutActions()
     }
 
     /// Aborts a transfer; its completion is called with `.cancelled`. From inside a libcurl
@@ -244,6 +310,7 @@ final class Egress: EventSource, @unchecked Sendable {
         }
         transfers[handle.key] = nil
         curl_multi_remove_handle(UnsafeMutableRawPointer(multi), handle.key)
+        retire(transfer)
         transfer.completion(.cancelled)
     }
 
@@ -276,6 +343,7 @@ final class Egress: EventSource, @unchecked Sendable {
         _ = curl_multi_socket_action(UnsafeMutableRawPointer(multi), socket, mask, &running)
         insideLibcurl -= 1
         collectFinished()
+        runDueTimeoutActions()
     }
 
     private func collectFinished() {
@@ -285,7 +353,9 @@ final class Egress: EventSource, @unchecked Sendable {
             let code = aex_curl_msg_result(message)
             curl_multi_remove_handle(UnsafeMutableRawPointer(multi), easy)
             guard let transfer = transfers.removeValue(forKey: easy) else { continue }
-            transfer.completion(transfer.cancelRequested ? .cancelled : result(of: transfer, code: code))
+            let outcome = transfer.cancelRequested ? UpstreamResult.cancelled : result(of: transfer, code: code)
+            retire(transfer)
+            transfer.completion(outcome)
         }
     }
 

@@ -56,7 +56,7 @@ final class ProxyAPI: Sendable {
     // MARK: A governed call
 
     private func call(_ endpoint: Endpoint, _ request: HTTPRequest, agent: Agent, responder: HTTPResponder) {
-        let executionID = executionPrefix + String(executionCounter.add(1, ordering: .relaxed).newValue, radix: 16)
+        let executionID = newExecutionID()
         let snapshot = catalog.snapshot
         var plan: CallPlan
         do {
@@ -120,7 +120,8 @@ final class ProxyAPI: Sendable {
         let now = self.now
         let finalPlan = plan
         let body = request.body
-        writer.submit({ db in try ExecutionLedger.reserve(reservation, db, nowMicros: now()) }, on: responder.loop) { [self] result in
+        let payload = ExecutionLedger.reservationPayload(reservation)
+        writer.submit({ db in try ExecutionLedger.reserve(reservation, payload: payload, db, nowMicros: now()) }, on: responder.loop) { [self] result in
             switch result {
             case .success:
                 dispatch(finalPlan, plugin: plugin, body: body, reservation: reservation, responder: responder)
@@ -130,6 +131,13 @@ final class ProxyAPI: Sendable {
                 responder.respond(.error(500, code: "ledger_unavailable", message: "the ledger could not record the reservation"))
             }
         }
+    }
+
+    /// `exec_` + this process's random prefix + a zero-padded counter: unique, and increasing within
+    /// a process so the ledger's inserts land at the end of the index.
+    private func newExecutionID() -> String {
+        let counter = String(executionCounter.add(1, ordering: .relaxed).newValue, radix: 16)
+        return executionPrefix + String(repeating: "0", count: max(0, 12 - counter.count)) + counter
     }
 
     private func admit(_ plan: CallPlan, _ agent: Agent, _ amount: MicroUSD) -> AgentRegistry.Admission {
@@ -267,7 +275,8 @@ final class ProxyAPI: Sendable {
         let after = registry.settle(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount, cost: cost)
         inFlight.subtract(1, ordering: .relaxed)
         let now = self.now
-        writer.submit({ db in try ExecutionLedger.settle(reservation, outcome, db, nowMicros: now()) }, on: loop) { result in
+        let payload = ExecutionLedger.settlementPayload(reservation, outcome)
+        writer.submit({ db in try ExecutionLedger.settle(reservation, outcome, payload: payload, db, nowMicros: now()) }, on: loop) { result in
             if case .failure = result { then(after, false) } else { then(after, true) }
         }
     }

@@ -1,7 +1,7 @@
 /// Versioned schema migrations, applied in order inside one transaction each; the applied version
 /// is `PRAGMA user_version`. Migrations are append-only: never edit one that has shipped.
 public enum Migrations {
-    public static let all: [(version: Int, sql: String)] = [(1, version1)]
+    public static let all: [(version: Int, sql: String)] = [(1, version1), (2, version2)]
 
     public static var latestVersion: Int { all.last?.version ?? 0 }
 
@@ -132,5 +132,70 @@ public enum Migrations {
         ended_at INTEGER,
         exit_code INTEGER
     );
+    """
+
+    /// Version 2, for the cost per governed call:
+    /// - `executions` is clustered by its id (no rowid table beside a primary-key index) and gains
+    ///   `recovered`; its open rows (`RESERVED`, `DISPATCHED`) are the open reservations, indexed.
+    /// - `reservations` becomes a view of those open rows: one row per call instead of two.
+    /// - `event_log` drops `prev_hash`: it is the previous row's `hash`, and the chain is checked
+    ///   against that row anyway.
+    static let version2 = """
+    CREATE TABLE executions_v2 (
+        id TEXT PRIMARY KEY,
+        agent_id INTEGER NOT NULL REFERENCES agents (id),
+        endpoint TEXT NOT NULL,
+        model TEXT,
+        state TEXT NOT NULL
+            CHECK (state IN ('RESERVED', 'DISPATCHED', 'COMMITTED', 'RELEASED', 'DENIED', 'FAILED')),
+        reserved_micro INTEGER NOT NULL DEFAULT 0 CHECK (reserved_micro >= 0),
+        cost_micro INTEGER,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        estimated INTEGER NOT NULL DEFAULT 0,
+        recovered INTEGER NOT NULL DEFAULT 0,
+        status INTEGER,
+        idempotency_key TEXT,
+        request_sha256 TEXT,
+        created_at INTEGER NOT NULL,
+        settled_at INTEGER
+    ) WITHOUT ROWID;
+    INSERT INTO executions_v2 (id, agent_id, endpoint, model, state, reserved_micro, cost_micro, prompt_tokens,
+        completion_tokens, estimated, recovered, status, idempotency_key, request_sha256, created_at, settled_at)
+    SELECT e.id, e.agent_id, e.endpoint, e.model,
+        CASE WHEN r.state = 'open' AND r.dispatched = 0 THEN 'RESERVED' ELSE e.state END,
+        e.reserved_micro, e.cost_micro, e.prompt_tokens, e.completion_tokens, e.estimated,
+        coalesce(r.state = 'recovered', 0), e.status, e.idempotency_key, e.request_sha256, e.created_at, e.settled_at
+    FROM executions e LEFT JOIN reservations r ON r.execution_id = e.id;
+    DROP TABLE reservations;
+    DROP TABLE executions;
+    ALTER TABLE executions_v2 RENAME TO executions;
+    CREATE INDEX executions_open ON executions (agent_id) WHERE state IN ('RESERVED', 'DISPATCHED');
+    CREATE UNIQUE INDEX executions_idempotency ON executions (agent_id, endpoint, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    CREATE VIEW reservations (execution_id, agent_id, amount_micro, dispatched, created_at) AS
+        SELECT id, agent_id, reserved_micro, state = 'DISPATCHED', created_at
+        FROM executions WHERE state IN ('RESERVED', 'DISPATCHED');
+
+    CREATE TABLE event_log_v2 (
+        seq INTEGER PRIMARY KEY,
+        ts_micros INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        agent_id INTEGER,
+        agent_name TEXT,
+        execution_id TEXT,
+        payload TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    INSERT INTO event_log_v2 SELECT seq, ts_micros, type, agent_id, agent_name, execution_id, payload, hash FROM event_log;
+    DROP TRIGGER event_log_no_update;
+    DROP TRIGGER event_log_no_delete;
+    DROP TABLE event_log;
+    ALTER TABLE event_log_v2 RENAME TO event_log;
+    CREATE INDEX event_log_agent ON event_log (agent_id, seq);
+    CREATE TRIGGER event_log_no_update BEFORE UPDATE ON event_log
+        BEGIN SELECT RAISE(ABORT, 'event_log is append-only'); END;
+    CREATE TRIGGER event_log_no_delete BEFORE DELETE ON event_log
+        BEGIN SELECT RAISE(ABORT, 'event_log is append-only'); END;
     """
 }

@@ -11,6 +11,11 @@ public final class SQLiteDatabase {
     /// The event log's last (seq, hash) as this connection last wrote or read it; nil when unknown.
     /// Whoever rolls back on this connection must clear it (the rolled-back entries are gone).
     var eventLogHead: EventLog.Head?
+    /// Agent counter changes made in the open transaction, written once per agent just before it
+    /// commits (see `StoreWriter`); a rolled-back savepoint or transaction drops its own.
+    var agentCounterChanges = AgentCounterChanges()
+    /// The hot statements, prepared once, by the address of their static text.
+    private var staticCache: [UInt: SQLiteStatement] = [:]
 
     /// Process-wide set-up, once, before the first connection.
     private static let configured: Void = { _ = aex_sqlite_disable_memory_statistics() }()
@@ -33,6 +38,7 @@ public final class SQLiteDatabase {
 
     deinit {
         cache.removeAll()
+        staticCache.removeAll()
         sqlite3_close_v2(handle)
     }
 
@@ -69,6 +75,17 @@ public final class SQLiteDatabase {
         var rows: [T] = []
         while try statement.step() { rows.append(try row(statement)) }
         return rows
+    }
+
+    /// A prepared statement for static SQL text, cached by the text's address: the writer's hot
+    /// statements skip hashing their text. Reset it before binding (`bind(_:_:)` does not).
+    public func statement(_ sql: StaticString) throws(SQLiteError) -> SQLiteStatement {
+        let key = UInt(bitPattern: sql.utf8Start)
+        if let statement = staticCache[key] { return statement }
+        let text = sql.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }
+        let statement = try prepare(text)
+        staticCache[key] = statement
+        return statement
     }
 
     private func cached(_ sql: String) throws(SQLiteError) -> SQLiteStatement {

@@ -38,6 +38,48 @@ public final class SQLiteStatement {
         }
     }
 
+    /// Binds one parameter (1-based). The hot paths bind this way: no array of values, no copy of
+    /// the statement text, strings copied once by SQLite.
+    public func bind(_ index: Int32, _ value: Int64) throws(SQLiteError) {
+        try check(sqlite3_bind_int64(handle, index, value))
+    }
+
+    public func bind(_ index: Int32, _ value: Int64?) throws(SQLiteError) {
+        try check(value.map { sqlite3_bind_int64(handle, index, $0) } ?? sqlite3_bind_null(handle, index))
+    }
+
+    public func bind(_ index: Int32, _ text: String?) throws(SQLiteError) {
+        guard var text else { return try check(sqlite3_bind_null(handle, index)) }
+        let rc = text.withUTF8 { bindText(index, $0) }
+        try check(rc)
+    }
+
+    /// Binds UTF-8 bytes as text.
+    public func bind(_ index: Int32, utf8 bytes: [UInt8]) throws(SQLiteError) {
+        let rc = bytes.withUnsafeBufferPointer { bindText(index, $0) }
+        try check(rc)
+    }
+
+    /// Steps to the end, then resets (keeping the bindings' slots for the next run).
+    public func runToCompletion() throws(SQLiteError) {
+        defer { sqlite3_reset(handle) }
+        while try step() {}
+    }
+
+    /// SQLite copies the bytes. An empty buffer may have no address; it still binds '' (not NULL).
+    private func bindText(_ index: Int32, _ utf8: UnsafeBufferPointer<UInt8>) -> Int32 {
+        guard let base = utf8.baseAddress, utf8.count > 0 else {
+            return sqlite3_bind_text(handle, index, "", 0, aex_sqlite_transient())
+        }
+        return UnsafeRawPointer(base).withMemoryRebound(to: CChar.self, capacity: utf8.count) {
+            sqlite3_bind_text(handle, index, $0, Int32(utf8.count), aex_sqlite_transient())
+        }
+    }
+
+    private func check(_ rc: Int32) throws(SQLiteError) {
+        if rc != SQLITE_OK { throw SQLiteError(code: rc, message: database.lastErrorMessage) }
+    }
+
     /// Ends the current execution so the statement can run again (and releases its read snapshot).
     public func reset() {
         sqlite3_reset(handle)

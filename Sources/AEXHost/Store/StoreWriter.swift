@@ -159,7 +159,7 @@ public final class StoreWriter: Sendable {
 
     private static func commit(_ batch: [PendingOperation], db: SQLiteDatabase) {
         do {
-            try db.run("BEGIN IMMEDIATE")
+            try db.statement("BEGIN IMMEDIATE").runToCompletion()
         } catch {
             let failures: [@Sendable (Result<Void, any Error>) -> Void] = batch.map { operation in { _ in operation.fail(error) } }
             deliver(failures, batch, .failure(error))
@@ -168,11 +168,13 @@ public final class StoreWriter: Sendable {
         let finishers = batch.map { $0.run(db) }
         let committed: Result<Void, any Error>
         do {
-            try db.run("COMMIT")
+            try db.flushAgentCounterChanges()
+            try db.statement("COMMIT").runToCompletion()
             committed = .success(())
         } catch {
             try? db.run("ROLLBACK")
             db.eventLogHead = nil
+            db.agentCounterChanges.discard()
             committed = .failure(error)
         }
         deliver(finishers, batch, committed)
@@ -197,18 +199,20 @@ public final class StoreWriter: Sendable {
 
     private static func inSavepoint<T>(_ db: SQLiteDatabase, _ work: () throws -> T) -> Result<T, any Error> {
         do {
-            try db.run("SAVEPOINT op")
+            try db.statement("SAVEPOINT op").runToCompletion()
         } catch {
             return .failure(error)
         }
+        let counterMark = db.agentCounterChanges.mark
         do {
             let value = try work()
-            try db.run("RELEASE op")
+            try db.statement("RELEASE op").runToCompletion()
             return .success(value)
         } catch {
             try? db.run("ROLLBACK TO op")
             try? db.run("RELEASE op")
             db.eventLogHead = nil
+            db.agentCounterChanges.rollback(to: counterMark)
             return .failure(error)
         }
     }

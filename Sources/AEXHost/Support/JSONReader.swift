@@ -26,7 +26,11 @@ public struct JSONReader {
     private func failure(_ reason: String) -> Failure { Failure(offset: index, reason: reason) }
 
     private mutating func skipWhitespace() {
-        while index < bytes.count, [0x20, 0x09, 0x0a, 0x0d].contains(bytes[index]) { index += 1 }
+        while index < bytes.count {
+            let byte = bytes[index]
+            guard byte == 0x20 || byte == 0x0a || byte == 0x0d || byte == 0x09 else { return }
+            index += 1
+        }
     }
 
     private mutating func value(depth: Int) throws(Failure) -> JSONValue {
@@ -83,6 +87,23 @@ public struct JSONReader {
 
     private mutating func string() throws(Failure) -> String {
         index += 1
+        // Fast path: no escape before the closing quote (nearly every string): one validated copy.
+        let start = index
+        let plainEnd: Int? = bytes.withUnsafeBufferPointer { buffer in
+            var at = start
+            while at < buffer.count {
+                let byte = buffer[at]
+                if byte == UInt8(ascii: "\"") { return at }
+                if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
+                at += 1
+            }
+            return nil
+        }
+        if let plainEnd {
+            guard let text = String(validating: bytes[start..<plainEnd], as: UTF8.self) else { throw failure("invalid UTF-8") }
+            index = plainEnd + 1
+            return text
+        }
         var out = [UInt8]()
         while true {
             guard index < bytes.count else { throw failure("unterminated string") }

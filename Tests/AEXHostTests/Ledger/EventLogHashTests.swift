@@ -47,10 +47,12 @@ import Testing
         }
         let third = try writer.perform { db in try EventLog.append(event, to: db, nowMicros: 3) }
         let rows = try writer.perform { db in
-            try db.query("SELECT seq, prev_hash, hash FROM event_log ORDER BY seq") { ($0.int64(0), $0.text(1), $0.text(2)) }
+            try db.query("SELECT seq, ts_micros, hash FROM event_log ORDER BY seq") { ($0.int64(0), $0.int64(1), $0.text(2)) }
         }
         #expect(rows.map(\.0) == [1, 2])
-        #expect(rows[1].1 == rows[0].2, "the entry after the rollback links to the surviving head")
+        let relinked = EventLog.entryHash(seq: 2, tsMicros: rows[1].1, type: "config_reload", agentID: nil, agentName: nil, executionID: nil,
+                                          payload: .object([:]), previousHash: rows[0].2)
+        #expect(rows[1].2 == relinked, "the entry after the rollback links to the surviving head")
         #expect(third.seq == 2)
     }
 }

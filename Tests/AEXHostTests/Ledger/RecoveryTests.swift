@@ -19,7 +19,7 @@ import Testing
         try writer.perform { db in
             try ExecutionLedger.reserve(reservation("dispatched", 70), db, nowMicros: 1)
             try ExecutionLedger.reserve(reservation("waiting", 30), db, nowMicros: 2)
-            try db.run("UPDATE reservations SET dispatched = 0 WHERE execution_id = 'waiting'")
+            try db.run("UPDATE executions SET state = 'RESERVED' WHERE id = 'waiting'")
             try ExecutionLedger.reserve(reservation("settled", 5), db, nowMicros: 3)
             try ExecutionLedger.settle(reservation("settled", 5), .released(reason: "test", status: 500), db, nowMicros: 4)
         }
@@ -30,9 +30,11 @@ import Testing
         }
         #expect(counters?.0 == 70 && counters?.1 == 0, "dispatched charged at the reserved amount, the other released")
         let states = try writer.perform { db in
-            try db.query("SELECT execution_id, state FROM reservations ORDER BY execution_id") { "\($0.text(0))=\($0.text(1))" }
+            try db.query("SELECT id, state, recovered FROM executions ORDER BY id") { "\($0.text(0))=\($0.text(1))/\($0.int64(2))" }
         }
-        #expect(states == ["dispatched=recovered", "settled=released", "waiting=released"])
+        #expect(states == ["dispatched=COMMITTED/1", "settled=FAILED/0", "waiting=RELEASED/1"])
+        let open = try writer.perform { db in try db.query("SELECT count(*) FROM reservations") { $0.int64(0) }.first }
+        #expect(open == 0, "no reservation left open")
         let events = try writer.perform { db in try db.query("SELECT count(*) FROM event_log WHERE type = 'recovery'") { $0.int64(0) }.first }
         #expect(events == 2)
     }

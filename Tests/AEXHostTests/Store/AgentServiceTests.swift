@@ -54,8 +54,8 @@ import Testing
         #expect(reused.agent.id != created.agent.id, "a deleted name may be reused; the old row stays")
 
         let events = try writer.perform { db in
-            try db.query("SELECT seq, type, agent_id, payload, prev_hash, hash, ts_micros, agent_name, execution_id FROM event_log ORDER BY seq") {
-                ($0.int64(0), $0.text(1), $0.optionalInt64(2), $0.text(3), $0.text(4), $0.text(5), $0.int64(6), $0.optionalText(7), $0.optionalText(8))
+            try db.query("SELECT seq, type, agent_id, payload, hash, ts_micros, agent_name, execution_id FROM event_log ORDER BY seq") {
+                ($0.int64(0), $0.text(1), $0.optionalInt64(2), $0.text(3), $0.text(4), $0.int64(5), $0.optionalText(6), $0.optionalText(7))
             }
         }
         #expect(events.map(\.1) == [
@@ -63,13 +63,12 @@ import Testing
         ])
         var previous = EventLog.genesisHash
         for event in events {
-            #expect(event.4 == previous)
             let payload = try JSONReader.parse(Array(event.3.utf8))
             let recomputed = EventLog.entryHash(
-                seq: event.0, tsMicros: event.6, type: event.1, agentID: event.2, agentName: event.7, executionID: event.8,
+                seq: event.0, tsMicros: event.5, type: event.1, agentID: event.2, agentName: event.6, executionID: event.7,
                 payload: payload, previousHash: previous)
-            #expect(event.5 == recomputed)
-            previous = event.5
+            #expect(event.4 == recomputed)
+            previous = event.4
         }
         #expect(!events.contains { $0.3.contains(token) || $0.3.contains(newToken) }, "tokens never reach the ledger")
     }

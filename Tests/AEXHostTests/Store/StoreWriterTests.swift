@@ -11,7 +11,7 @@ import Testing
         let writer = try StoreWriter(path: path)
         defer { writer.stop() }
         let tables = try writer.perform { db in
-            try db.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") { $0.text(0) }
+            try db.query("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name") { $0.text(0) }
         }
         for table in ["agents", "event_log", "executions", "pids", "rate_windows", "reservations", "tool_plugins"] {
             #expect(tables.contains(table))
@@ -20,6 +20,42 @@ import Testing
         #expect(version == Int64(Migrations.latestVersion))
         let mode = try writer.perform { db in try db.query("PRAGMA journal_mode") { $0.text(0) }.first }
         #expect(mode == "wal")
+    }
+
+    /// A version-1 database keeps its executions, open reservations and ledger across version 2.
+    @Test func version2KeepsVersion1Data() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/aex.db"
+        do {
+            let db = try SQLiteDatabase(path: path)
+            try db.execute(Migrations.version1)
+            try db.execute("PRAGMA user_version = 1")
+            try db.execute("""
+                INSERT INTO agents (id, name, state, budget_micro, reserved_micro, rpm, token_sha256, token_prefix, created_at, updated_at)
+                    VALUES (1, 'bot', 'active', 1000, 30, 10, 'x', 'aex_x', 1, 1);
+                INSERT INTO executions (id, agent_id, endpoint, state, reserved_micro, created_at) VALUES
+                    ('a', 1, 'chat/completions', 'DISPATCHED', 10, 1), ('b', 1, 'chat/completions', 'DISPATCHED', 20, 2),
+                    ('c', 1, 'chat/completions', 'COMMITTED', 5, 3), ('d', 1, 'chat/completions', 'COMMITTED', 7, 4);
+                INSERT INTO reservations (execution_id, agent_id, amount_micro, state, dispatched, created_at) VALUES
+                    ('a', 1, 10, 'open', 1, 1), ('b', 1, 20, 'open', 0, 2), ('c', 1, 5, 'committed', 1, 3), ('d', 1, 7, 'recovered', 1, 4);
+                INSERT INTO event_log (seq, ts_micros, type, payload, prev_hash, hash) VALUES (1, 5, 'config_reload', '{}', 'p', 'h');
+                """)
+        }
+        let writer = try StoreWriter(path: path)
+        defer { writer.stop() }
+        let executions = try writer.perform { db in
+            try db.query("SELECT id, state, recovered FROM executions ORDER BY id") { "\($0.text(0)) \($0.text(1)) \($0.int64(2))" }
+        }
+        #expect(executions == ["a DISPATCHED 0", "b RESERVED 0", "c COMMITTED 0", "d COMMITTED 1"])
+        let open = try writer.perform { db in
+            try db.query("SELECT execution_id, amount_micro, dispatched FROM reservations ORDER BY execution_id") {
+                "\($0.text(0)) \($0.int64(1)) \($0.int64(2))"
+            }
+        }
+        #expect(open == ["a 10 1", "b 20 0"])
+        let events = try writer.perform { db in try db.query("SELECT seq, hash FROM event_log") { "\($0.int64(0)) \($0.text(1))" } }
+        #expect(events == ["1 h"])
+        #expect(throws: (any Error).self) { try writer.perform { db in try db.execute("DELETE FROM event_log") } }
     }
 
     @Test func refusesADatabaseFromTheFuture() throws {
