@@ -75,7 +75,8 @@ public enum DaemonRunner {
         let agents = AgentService(writer: writer, registry: registry)
         let proxy = ProxyAPI(catalog: catalog, plugins: plugins, registry: registry, writer: writer, settings: proxySettings, loopCount: loopCount)
         let configuration = ConfigurationAPI(catalog: catalog, writer: writer, logger: logger)
-        let gateway = Gateway(adminToken: adminToken, agents: agents, proxy: proxy, configuration: configuration)
+        let gateway = Gateway(adminToken: adminToken, agents: agents, proxy: proxy, configuration: configuration,
+                              ledger: LedgerAPI(databasePath: home.databasePath))
         let server = try HTTPServer(host: options.host, port: options.port, loopCount: loopCount, limits: limits, handler: gateway)
         server.start()
 

@@ -5,15 +5,17 @@ public final class Gateway: HTTPHandler {
     private let admin: AdminAPI
     private let proxy: ProxyAPI?
     private let configuration: ConfigurationAPI?
+    private let ledger: LedgerAPI?
     private let healthResponse: HTTPResponse
     private let now: @Sendable () -> Int64
 
     init(adminToken: String, agents: AgentService, proxy: ProxyAPI? = nil, configuration: ConfigurationAPI? = nil,
-         now: @escaping @Sendable () -> Int64 = WallClock.nowMicros) {
+         ledger: LedgerAPI? = nil, now: @escaping @Sendable () -> Int64 = WallClock.nowMicros) {
         authenticator = Authenticator(adminToken: adminToken, registry: agents.registry)
         admin = AdminAPI(agents: agents)
         self.proxy = proxy
         self.configuration = configuration
+        self.ledger = ledger
         healthResponse = .json(200, .object(["status": .string("ok"), "version": .string(AEXVersion.current)]))
         self.now = now
     }
@@ -33,6 +35,9 @@ public final class Gateway: HTTPHandler {
             }
             if let configuration, path == "/admin/reload_config" || path == "/admin/models" {
                 return configuration.handle(request, responder: responder)
+            }
+            if let ledger, path == "/admin/replay" {
+                return ledger.handle(request, responder: responder)
             }
             return notFound(request, responder)
         }

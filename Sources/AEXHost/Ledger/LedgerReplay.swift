@@ -1,0 +1,61 @@
+/// Every agent's spent and reserved, recomputed from ledger events alone (SPEC §10). Pure: feed it
+/// the events in sequence order.
+///
+/// reservation: reserved += amount_micro · commit: reserved −= reserved_micro, spent += cost_micro ·
+/// release: reserved −= released_micro · recovery: reserved −= amount_micro, and spent +=
+/// amount_micro when the decision was "charged". Other events move no money.
+public struct LedgerReplay: Sendable {
+    public struct Balance: Sendable, Equatable {
+        public var spentMicro: Int64 = 0
+        public var reservedMicro: Int64 = 0
+    }
+
+    /// A money event whose payload lacks what the replay needs.
+    public struct Malformed: Error, Sendable, Equatable {
+        public let reason: String
+    }
+
+    public private(set) var balances: [Int64: Balance] = [:]
+
+    public init() {}
+
+    public mutating func apply(type: String, agentID: Int64?, payloadText: [UInt8]) throws(Malformed) {
+        guard let event = LedgerEventType(rawValue: type) else { return }
+        switch event {
+        case .reservation, .commit, .release, .recovery: break
+        case .agentCreated:
+            if let agentID, balances[agentID] == nil { balances[agentID] = Balance() }
+            return
+        default: return
+        }
+        guard let agentID else { throw Malformed(reason: "a \(type) event without an agent") }
+        guard case .object(let payload)? = try? JSONReader.parse(payloadText) else {
+            throw Malformed(reason: "a \(type) event whose payload is not a JSON object")
+        }
+        func amount(_ key: String) throws(Malformed) -> Int64 {
+            guard case .int(let value)? = payload[key], value >= 0 else {
+                throw Malformed(reason: "a \(type) event without a whole non-negative '\(key)'")
+            }
+            return value
+        }
+        var balance = balances[agentID] ?? Balance()
+        switch event {
+        case .reservation:
+            balance.reservedMicro &+= try amount("amount_micro")
+        case .commit:
+            balance.reservedMicro &-= try amount("reserved_micro")
+            balance.spentMicro &+= try amount("cost_micro")
+        case .release:
+            balance.reservedMicro &-= try amount("released_micro")
+        default:  // recovery
+            let value = try amount("amount_micro")
+            balance.reservedMicro &-= value
+            switch payload["decision"] {
+            case .string("charged")?: balance.spentMicro &+= value
+            case .string("released")?: break
+            default: throw Malformed(reason: "a recovery event without a decision")
+            }
+        }
+        balances[agentID] = balance
+    }
+}
