@@ -117,3 +117,21 @@ def test_management_waits_for_the_single_writer(daemon):
     [t.join() for t in threads]
     assert results == [0] * 8
     assert len(daemon.json("agent", "list")) == 8
+
+
+def test_durability_is_full_by_default_and_configurable(aex):
+    def listening_durability():
+        records = [json.loads(line) for line in (aex.home / "logs" / "daemon.log").read_text().splitlines() if line.startswith("{")]
+        return [r["fields"]["durability"] for r in records if r["msg"] == "daemon listening"][-1]
+
+    aex.start()
+    assert listening_durability() == "full"
+    aex.stop()
+    aex.env["AEX_DURABILITY"] = "normal"
+    aex.start()
+    assert listening_durability() == "normal"
+    aex.stop()
+    aex.env["AEX_DURABILITY"] = "sometimes"
+    result = aex.run("daemon", "start", "--port", "0")
+    assert result.returncode == 1
+    assert "AEX_DURABILITY must be 'full' or 'normal'" in result.stderr + result.stdout
