@@ -3,10 +3,14 @@
 #   direct  wrk → nginx answering a fixed chat.completion (the "fast provider")
 #   nginx   wrk → nginx plain reverse proxy (upstream keepalive) → direct
 #   aex     wrk → AEX with full governance (auth, policy, rate limit, reservation, settlement,
-#           ledger) → direct
+#           ledger) → direct, with the default durability (synchronous=FULL: no acknowledged
+#           commit lost on power loss)
+#   aex-nor the same with AEX_DURABILITY=normal: what the default durability costs
 # Every request is a POST with a ~1 KB chat body unique per request (bench/chat_body.lua). Several
 # alternating rounds at 50 connections (req/s, p50, p99, non-2xx; ratio AEX/nginx-proxy), then at one
 # connection for the latency AEX adds (p50 of aex minus p50 of direct; medians over rounds).
+# Then: ledger appends per second during the AEX runs, the ledger's bytes per governed request
+# (indexes included), and `aex ledger verify` over everything the runs wrote.
 #   bench/proxy.sh [ROUNDS] [SECONDS]      (defaults: 3 rounds of 5 s)
 #   AEX_BIN=path/to/aex bench/proxy.sh     (use an existing build instead of scripts/setup.sh release)
 set -euo pipefail
@@ -36,6 +40,7 @@ export AEX_HOME="$work/aex"
 nginx_pid=""
 cleanup() {
     "$aex" daemon stop >/dev/null 2>&1 || true
+    AEX_HOME="$work/aex-normal" "$aex" daemon stop >/dev/null 2>&1 || true
     if [ -f "$work/nginx.pid" ]; then kill "$(cat "$work/nginx.pid")" 2>/dev/null || true; fi
     if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null || true; fi
     rm -rf "$work"
@@ -126,6 +131,15 @@ aex_port="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["por
 token="$("$aex" agent create bench 1000000 100000000 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
 export BENCH_TOKEN="$token" BENCH_MODEL="bench-model"
 
+# (d) the same AEX with AEX_DURABILITY=normal, its own home; the same agent token works nowhere
+# else, so its wrk runs get their own.
+AEX_HOME="$work/aex-normal" "$aex" init >/dev/null
+cp "$AEX_HOME/config/models.yaml" "$work/aex-normal/config/models.yaml"
+AEX_HOME="$work/aex-normal" AEX_DURABILITY=normal "$aex" daemon start --port 0 >/dev/null
+normal_port="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$work/aex-normal/daemon.json")"
+normal_token="$(AEX_HOME="$work/aex-normal" "$aex" agent create bench 1000000 100000000 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
+ledger_seq() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True).execute("SELECT coalesce(max(seq), 0) FROM event_log").fetchone()[0])' "$AEX_HOME/aex.db"; }
+
 # Check every target once before measuring.
 probe_body='{"model":"bench-model","max_tokens":64,"messages":[{"role":"user","content":"probe"}]}'
 for target in "direct:$direct_port" "nginx:$proxy_port" "aex:$aex_port"; do
@@ -148,8 +162,8 @@ grep -q '"model":"bench-model"' "$work/probe.body" || grep -q '"model": "bench-m
 
 # wrk prints "Requests/sec:  N", "50%  X(us|ms|s)" and "99% ..." with --latency, and
 # "Non-2xx or 3xx responses: N" / "Socket errors: connect A, read B, write C, timeout D" when any.
-run_wrk() { # port threads connections -> "rps p50_ms p99_ms non2xx socket_errors requests"
-    wrk -t"$2" -c"$3" -d"${seconds}s" --latency -s bench/chat_body.lua "http://127.0.0.1:$1/v1/chat/completions" | awk '
+run_wrk() { # port threads connections [token] -> "rps p50_ms p99_ms non2xx socket_errors requests"
+    BENCH_TOKEN="${4:-$BENCH_TOKEN}" wrk -t"$2" -c"$3" -d"${seconds}s" --latency -s bench/chat_body.lua "http://127.0.0.1:$1/v1/chat/completions" | awk '
         function ms(v,   unit) { unit = v; gsub(/[0-9.]/, "", unit); sub(/[a-z]+$/, "", v);
                                  return (unit == "us") ? v / 1000 : (unit == "s") ? v * 1000 : (unit == "m") ? v * 60000 : v }
         /Requests\/sec/ { rps = $2 }
@@ -161,7 +175,8 @@ run_wrk() { # port threads connections -> "rps p50_ms p99_ms non2xx socket_error
         END { printf "%.0f %.3f %.3f %d %d %d\n", rps, p50, p99, bad, errors, requests }'
 }
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-port_of() { case "$1" in direct) echo "$direct_port" ;; nginx) echo "$proxy_port" ;; aex) echo "$aex_port" ;; esac; }
+port_of() { case "$1" in direct) echo "$direct_port" ;; nginx) echo "$proxy_port" ;; aex) echo "$aex_port" ;; aex-nor) echo "$normal_port" ;; esac; }
+token_of() { case "$1" in aex-nor) echo "$normal_token" ;; *) echo "$token" ;; esac; }
 
 spent_before="$("$aex" agent inspect bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["spent_micro"])')"
 aex_ok=0
@@ -171,8 +186,10 @@ printf '%-6s %-12s %-7s %12s %10s %10s %8s %8s\n' round connections server req/s
 for round in $(seq "$rounds"); do
     for setting in "2 $connections" "1 1"; do
         read -r threads conns <<<"$setting"
-        for server in direct nginx aex; do
-            result="$(run_wrk "$(port_of "$server")" "$threads" "$conns")"
+        for server in direct nginx aex aex-nor; do
+            [ "$server" = aex ] && seq_before="$(ledger_seq)"
+            result="$(run_wrk "$(port_of "$server")" "$threads" "$conns" "$(token_of "$server")")"
+            [ "$server" = aex ] && echo "$(( $(ledger_seq) - seq_before ))" >> "$work/appends"
             echo "$result" >> "$work/$server.$conns"
             read -r rps p50 p99 bad errors requests <<<"$result"
             if [ "$server" = aex ]; then aex_ok=$(( aex_ok + requests - bad )); fi
@@ -186,7 +203,7 @@ echo
 echo "medians over $rounds rounds"
 printf '%-12s %-7s %12s %10s %10s %10s\n' connections server req/s p50_ms p99_ms non2xx
 for conns in "$connections" 1; do
-    for server in direct nginx aex; do
+    for server in direct nginx aex aex-nor; do
         file="$work/$server.$conns"
         printf '%-12s %-7s %12s %10s %10s %10s\n' "$conns" "$server" "$(column_median 1 "$file")" \
             "$(column_median 2 "$file")" "$(column_median 3 "$file")" "$(awk '{ s += $4 } END { print s + 0 }' "$file")"
@@ -195,6 +212,7 @@ done
 
 aex_rps="$(column_median 1 "$work/aex.$connections")"
 nginx_rps="$(column_median 1 "$work/nginx.$connections")"
+normal_rps="$(column_median 1 "$work/aex-nor.$connections")"
 aex_p50_1="$(column_median 2 "$work/aex.1")"
 direct_p50_1="$(column_median 2 "$work/direct.1")"
 nginx_p50_1="$(column_median 2 "$work/nginx.1")"
@@ -204,6 +222,14 @@ awk -v a="$aex_rps" -v n="$nginx_rps" -v c="$connections" \
 awk -v a="$aex_p50_1" -v d="$direct_p50_1" -v n="$nginx_p50_1" \
     'BEGIN { printf "added latency at 1 connection (p50 minus direct p50 of %.3f ms): AEX +%.3f ms (%.0f us), nginx-proxy +%.3f ms (%.0f us)\n",
              d, a - d, (a - d) * 1000, n - d, (n - d) * 1000 }'
+
+awk -v a="$aex_rps" -v n="$normal_rps" \
+    'BEGIN { printf "durability: AEX with synchronous=FULL (default) %s req/s, with NORMAL %s req/s: FULL costs %.0f%%\n", a, n, (n > 0 ? (1 - a / n) * 100 : 0) }'
+awk -v s="$seconds" '{ total += $1; runs += 1 } END { printf "ledger appends during the AEX runs (default durability): %.0f events/s (%d events in %d runs of %d s)\n", total / (runs * s), total, runs, s }' "$work/appends"
+python3 bench/ledger_size.py "$AEX_HOME/aex.db"
+verify_started="$(date +%s.%N)"
+verify_output="$("$aex" ledger verify)" || { echo "proxy bench: aex ledger verify failed" >&2; exit 1; }
+echo "$verify_output (in $(awk -v a="$verify_started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s)"
 
 spent_after="$("$aex" agent inspect bench --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["spent_micro"], d["reserved_micro"])')"
 read -r spent reserved <<<"$spent_after"

@@ -22,8 +22,8 @@ def recheck_chain(db_path):
                   "payload": json.loads(payload), "prev_hash": previous, "seq": seq, "ts_micros": ts, "type": kind}
         canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         assert seq == expected_seq, f"entry {seq} follows {expected_seq - 1}"
-        assert hashlib.sha256(canonical.encode()).hexdigest() == stored, f"entry {seq} does not match its hash"
-        previous, expected_seq, count = stored, seq + 1, count + 1
+        assert hashlib.sha256(canonical.encode()).digest() == stored, f"entry {seq} does not match its hash"
+        previous, expected_seq, count = stored.hex(), seq + 1, count + 1
     db.close()
     return count
 

@@ -119,7 +119,7 @@ def test_slow_reader_keeps_memory_bounded(proxy):
     assert received > 2_000_000, "the whole answer arrives once the client reads"
     assert wait_until(lambda: proxy.balance("bot")["reserved_micro"] == 0, 5)
     commits = [p for t, p in ledger_events(proxy, "bot") if t == "commit"]
-    assert '"reason":null' in commits[-1] and '"estimated":false' in commits[-1], "the stream ended normally, with usage"
+    assert '"reason"' not in commits[-1] and '"estimated"' not in commits[-1], "the stream ended normally, with usage"
 
 
 def test_responses_stream_shows_the_alias_and_costs_the_same(proxy):

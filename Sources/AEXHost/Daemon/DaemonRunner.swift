@@ -73,7 +73,9 @@ public enum DaemonRunner {
         if recovered > 0 { logger.warn("resolved reservations left open by a stopped process", ["count": .int(Int64(recovered))]) }
         let registry = try AgentService.loadRegistry(writer)
         let agents = AgentService(writer: writer, registry: registry)
-        let proxy = ProxyAPI(catalog: catalog, plugins: plugins, registry: registry, writer: writer, settings: proxySettings, loopCount: loopCount)
+        let lastExecution = try writer.perform { db in try ExecutionIDs.last(db) }
+        let proxy = ProxyAPI(catalog: catalog, plugins: plugins, registry: registry, writer: writer, settings: proxySettings, loopCount: loopCount,
+                             executionIDs: ExecutionIDs(startingAfter: lastExecution, nowMicros: WallClock.nowMicros()))
         let configuration = ConfigurationAPI(catalog: catalog, writer: writer, logger: logger)
         let gateway = Gateway(adminToken: adminToken, agents: agents, proxy: proxy, configuration: configuration,
                               ledger: LedgerAPI(databasePath: home.databasePath))

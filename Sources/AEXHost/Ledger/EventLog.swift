@@ -2,9 +2,10 @@
 /// its transaction, so entries are appended in commit order and a rolled-back operation leaves no
 /// entry and no gap.
 ///
-/// Chain: `hash = sha256_hex(canonical_json({"agent_id", "agent_name", "execution_id", "payload",
+/// Chain: `hash = sha256(canonical_json({"agent_id", "agent_name", "execution_id", "payload",
 /// "prev_hash", "seq", "ts_micros", "type"}))` where `payload` is the entry's payload as a JSON value
-/// and absent ids are `null`; the first entry's `prev_hash` is 64 zeros. See `JSONValue` for the
+/// and absent ids are `null`; `prev_hash` is the previous entry's hash as 64 lower-case hex digits,
+/// 64 zeros for the first entry. `event_log.hash` stores the 32 bytes. See `JSONValue` for the
 /// canonical form.
 public enum EventLog {
     public static let genesisHash = String(repeating: "0", count: 64)
@@ -17,7 +18,7 @@ public enum EventLog {
     public static func head(_ db: SQLiteDatabase) throws -> Head {
         if let cached = db.eventLogHead { return cached }
         let head = try db.query("SELECT seq, hash FROM event_log ORDER BY seq DESC LIMIT 1") {
-            Head(seq: $0.int64(0), hash: $0.text(1))
+            Head(seq: $0.int64(0), hash: Hex.encode($0.bytes(1)))
         }.first ?? Head(seq: 0, hash: genesisHash)
         db.eventLogHead = head
         return head
@@ -27,7 +28,7 @@ public enum EventLog {
     public static func append(_ event: LedgerEvent, to db: SQLiteDatabase, nowMicros: Int64) throws -> Head {
         let previous = try head(db)
         let seq = previous.seq + 1
-        let hash = entryHash(
+        let digest = entryDigest(
             seq: seq, tsMicros: nowMicros, type: event.type.rawValue, agentID: event.agentID,
             agentName: event.agentName, executionID: event.executionID, payloadText: event.payloadText,
             previousHash: previous.hash)
@@ -40,9 +41,9 @@ public enum EventLog {
         try insert.bind(5, event.agentName)
         try insert.bind(6, event.executionID)
         try insert.bind(7, utf8: event.payloadText)
-        try insert.bind(8, hash)
+        try insert.bind(8, blob: digest)
         try insert.runToCompletion()
-        let head = Head(seq: seq, hash: hash)
+        let head = Head(seq: seq, hash: Hex.encode(digest))
         db.eventLogHead = head
         return head
     }
@@ -63,6 +64,15 @@ public enum EventLog {
         seq: Int64, tsMicros: Int64, type: String, agentID: Int64?, agentName: String?, executionID: String?,
         payloadText: [UInt8], previousHash: String
     ) -> String {
+        Hex.encode(entryDigest(seq: seq, tsMicros: tsMicros, type: type, agentID: agentID, agentName: agentName,
+                               executionID: executionID, payloadText: payloadText, previousHash: previousHash))
+    }
+
+    /// The hash as its 32 bytes (how `event_log.hash` stores it).
+    static func entryDigest(
+        seq: Int64, tsMicros: Int64, type: String, agentID: Int64?, agentName: String?, executionID: String?,
+        payloadText: [UInt8], previousHash: String
+    ) -> [UInt8] {
         var record = [UInt8]()
         record.reserveCapacity(payloadText.count + 256)
         func key(_ name: String) {
@@ -79,6 +89,6 @@ public enum EventLog {
         key("ts_micros"); CanonicalJSONObject.appendDecimal(tsMicros, to: &record)
         key("type"); JSONValue.writeString(type, into: &record)
         record.append(UInt8(ascii: "}"))
-        return SHA256.hex(record)
+        return SHA256.digest(record)
     }
 }

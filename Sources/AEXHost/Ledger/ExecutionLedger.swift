@@ -47,13 +47,13 @@ public enum ExecutionLedger {
         var payload = CanonicalJSONObject()
         switch outcome {
         case .committed(let cost, let prompt, let completion, let estimated, _, let reason):
+            // What was released (reserved − cost) and any overdraft (cost − reserved) follow from
+            // these two amounts; they are not repeated. `reason` only when the call ended early.
             payload.int("completion_tokens", completion)
             payload.int("cost_micro", cost.value)
-            payload.bool("estimated", estimated)
-            payload.int("overdraft_micro", max(0, cost.value - r.amount.value))
+            if estimated { payload.bool("estimated", true) }
             payload.int("prompt_tokens", prompt)
-            payload.string("reason", reason)
-            payload.int("released_micro", max(0, r.amount.value - cost.value))
+            if let reason { payload.string("reason", reason) }
             payload.int("reserved_micro", r.amount.value)
         case .released(let reason, let status):
             payload.string("reason", reason)

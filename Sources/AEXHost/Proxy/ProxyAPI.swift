@@ -15,12 +15,13 @@ final class ProxyAPI: Sendable {
     private let settings: ProxySettings
     private let egress: PerLoop<Egress>
     private let inFlight = Atomic<Int>(0)
-    private let executionCounter = Atomic<UInt64>(0)
-    private let executionPrefix = "exec_" + Hex.encode(SecureRandom.bytes(6)) + "_"
+    private let executionIDs: ExecutionIDs
     private let now: @Sendable () -> Int64
 
     init(catalog: ModelCatalog, plugins: ProviderPlugins, registry: AgentRegistry, writer: StoreWriter,
-         settings: ProxySettings, loopCount: Int, now: @escaping @Sendable () -> Int64 = WallClock.nowMicros) {
+         settings: ProxySettings, loopCount: Int, executionIDs: ExecutionIDs,
+         now: @escaping @Sendable () -> Int64 = WallClock.nowMicros) {
+        self.executionIDs = executionIDs
         self.catalog = catalog
         self.plugins = plugins
         self.registry = registry
@@ -56,7 +57,7 @@ final class ProxyAPI: Sendable {
     // MARK: A governed call
 
     private func call(_ endpoint: Endpoint, _ request: HTTPRequest, agent: Agent, responder: HTTPResponder) {
-        let executionID = newExecutionID()
+        let executionID = executionIDs.make()
         let snapshot = catalog.snapshot
         var plan: CallPlan
         do {
@@ -131,13 +132,6 @@ final class ProxyAPI: Sendable {
                 responder.respond(.error(500, code: "ledger_unavailable", message: "the ledger could not record the reservation"))
             }
         }
-    }
-
-    /// `exec_` + this process's random prefix + a zero-padded counter: unique, and increasing within
-    /// a process so the ledger's inserts land at the end of the index.
-    private func newExecutionID() -> String {
-        let counter = String(executionCounter.add(1, ordering: .relaxed).newValue, radix: 16)
-        return executionPrefix + String(repeating: "0", count: max(0, 12 - counter.count)) + counter
     }
 
     private func admit(_ plan: CallPlan, _ agent: Agent, _ amount: MicroUSD) -> AgentRegistry.Admission {

@@ -1,7 +1,19 @@
 /// Versioned schema migrations, applied in order inside one transaction each; the applied version
 /// is `PRAGMA user_version`. Migrations are append-only: never edit one that has shipped.
 public enum Migrations {
-    public static let all: [(version: Int, sql: String)] = [(1, version1), (2, version2)]
+    /// One migration: SQL, optionally with a step in Swift (for what SQL alone cannot do) between
+    /// its two parts, all in one transaction.
+    public struct Migration: Sendable {
+        let version: Int
+        let sql: String
+        var code: (@Sendable (SQLiteDatabase) throws -> Void)? = nil
+        var sqlAfterCode = ""
+    }
+
+    public static let all: [Migration] = [
+        Migration(version: 1, sql: version1),
+        Migration(version: 2, sql: version2, code: convertEventHashesToBytes, sqlAfterCode: version2AfterHashes),
+    ]
 
     public static var latestVersion: Int { all.last?.version ?? 0 }
 
@@ -15,6 +27,10 @@ public enum Migrations {
             try db.execute("BEGIN IMMEDIATE")
             do {
                 try db.execute(migration.sql)
+                if let code = migration.code {
+                    try code(db)
+                    try db.execute(migration.sqlAfterCode)
+                }
                 try db.execute("PRAGMA user_version = \(migration.version)")
                 try db.execute("COMMIT")
             } catch {
@@ -138,8 +154,8 @@ public enum Migrations {
     /// - `executions` is clustered by its id (no rowid table beside a primary-key index) and gains
     ///   `recovered`; its open rows (`RESERVED`, `DISPATCHED`) are the open reservations, indexed.
     /// - `reservations` becomes a view of those open rows: one row per call instead of two.
-    /// - `event_log` drops `prev_hash`: it is the previous row's `hash`, and the chain is checked
-    ///   against that row anyway.
+    /// - `event_log` drops `prev_hash` (it is the previous row's `hash`, and the chain is checked
+    ///   against that row anyway) and keeps `hash` as its 32 bytes instead of 64 hex digits.
     static let version2 = """
     CREATE TABLE executions_v2 (
         id TEXT PRIMARY KEY,
@@ -185,9 +201,26 @@ public enum Migrations {
         agent_name TEXT,
         execution_id TEXT,
         payload TEXT NOT NULL,
-        hash TEXT NOT NULL
+        hash BLOB NOT NULL
     );
     INSERT INTO event_log_v2 SELECT seq, ts_micros, type, agent_id, agent_name, execution_id, payload, hash FROM event_log;
+    """
+
+    /// Version 2's hex hashes become bytes (SQLite 3.40 has no `unhex`).
+    static func convertEventHashesToBytes(_ db: SQLiteDatabase) throws {
+        let rows = try db.query("SELECT seq, hash FROM event_log_v2 WHERE typeof(hash) = 'text'") { ($0.int64(0), $0.text(1)) }
+        let update = try db.prepare("UPDATE event_log_v2 SET hash = ? WHERE seq = ?")
+        for (seq, hex) in rows {
+            guard let bytes = Hex.decode(hex), bytes.count == 32 else {
+                throw StoreError.migrationFailed("event_log entry \(seq) has a malformed hash")
+            }
+            try update.bind(1, blob: bytes)
+            try update.bind(2, seq)
+            try update.runToCompletion()
+        }
+    }
+
+    static let version2AfterHashes = """
     DROP TRIGGER event_log_no_update;
     DROP TRIGGER event_log_no_delete;
     DROP TABLE event_log;

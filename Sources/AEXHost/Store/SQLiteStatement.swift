@@ -60,6 +60,14 @@ public final class SQLiteStatement {
         try check(rc)
     }
 
+    /// Binds bytes as a blob (SQLite copies them).
+    public func bind(_ index: Int32, blob bytes: [UInt8]) throws(SQLiteError) {
+        let rc = bytes.withUnsafeBytes { buffer in
+            sqlite3_bind_blob(handle, index, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buffer.count), aex_sqlite_transient())
+        }
+        try check(rc)
+    }
+
     /// Steps to the end, then resets (keeping the bindings' slots for the next run).
     public func runToCompletion() throws(SQLiteError) {
         defer { sqlite3_reset(handle) }

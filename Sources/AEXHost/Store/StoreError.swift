@@ -2,6 +2,7 @@
 public enum StoreError: Error, CustomStringConvertible, Sendable {
     case schemaTooNew(found: Int, supported: Int)
     case writerStopped
+    case migrationFailed(String)
 
     public var description: String {
         switch self {
@@ -9,6 +10,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
             return "database schema version \(found) is newer than this aex supports (\(supported)); upgrade aex"
         case .writerStopped:
             return "the database writer has stopped"
+        case .migrationFailed(let reason):
+            return "the database could not be upgraded: \(reason)"
         }
     }
 }

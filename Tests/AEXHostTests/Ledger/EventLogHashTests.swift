@@ -47,7 +47,7 @@ import Testing
         }
         let third = try writer.perform { db in try EventLog.append(event, to: db, nowMicros: 3) }
         let rows = try writer.perform { db in
-            try db.query("SELECT seq, ts_micros, hash FROM event_log ORDER BY seq") { ($0.int64(0), $0.int64(1), $0.text(2)) }
+            try db.query("SELECT seq, ts_micros, hash FROM event_log ORDER BY seq") { ($0.int64(0), $0.int64(1), Hex.encode($0.bytes(2))) }
         }
         #expect(rows.map(\.0) == [1, 2])
         let relinked = EventLog.entryHash(seq: 2, tsMicros: rows[1].1, type: "config_reload", agentID: nil, agentName: nil, executionID: nil,

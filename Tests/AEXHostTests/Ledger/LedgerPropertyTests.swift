@@ -41,7 +41,7 @@ import Testing
             let rows = try db.query(
                 "SELECT seq, ts_micros, type, agent_id, agent_name, execution_id, payload, hash FROM event_log WHERE seq > ? ORDER BY seq",
                 [.integer(head.seq)]) { row in
-                (row.int64(0), row.int64(1), row.text(2), row.optionalInt64(3), row.optionalText(4), row.optionalText(5), row.bytes(6), row.text(7))
+                (row.int64(0), row.int64(1), row.text(2), row.optionalInt64(3), row.optionalText(4), row.optionalText(5), row.bytes(6), Hex.encode(row.bytes(7)))
             }
             for (seq, ts, type, agentID, agentName, executionID, payload, hash) in rows {
                 guard seq == head.seq + 1 else { return "entry \(seq) follows \(head.seq)" }

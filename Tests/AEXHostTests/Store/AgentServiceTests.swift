@@ -55,7 +55,7 @@ import Testing
 
         let events = try writer.perform { db in
             try db.query("SELECT seq, type, agent_id, payload, hash, ts_micros, agent_name, execution_id FROM event_log ORDER BY seq") {
-                ($0.int64(0), $0.text(1), $0.optionalInt64(2), $0.text(3), $0.text(4), $0.int64(5), $0.optionalText(6), $0.optionalText(7))
+                ($0.int64(0), $0.text(1), $0.optionalInt64(2), $0.text(3), Hex.encode($0.bytes(4)), $0.int64(5), $0.optionalText(6), $0.optionalText(7))
             }
         }
         #expect(events.map(\.1) == [

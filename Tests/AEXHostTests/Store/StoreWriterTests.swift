@@ -38,7 +38,7 @@ import Testing
                     ('c', 1, 'chat/completions', 'COMMITTED', 5, 3), ('d', 1, 'chat/completions', 'COMMITTED', 7, 4);
                 INSERT INTO reservations (execution_id, agent_id, amount_micro, state, dispatched, created_at) VALUES
                     ('a', 1, 10, 'open', 1, 1), ('b', 1, 20, 'open', 0, 2), ('c', 1, 5, 'committed', 1, 3), ('d', 1, 7, 'recovered', 1, 4);
-                INSERT INTO event_log (seq, ts_micros, type, payload, prev_hash, hash) VALUES (1, 5, 'config_reload', '{}', 'p', 'h');
+                INSERT INTO event_log (seq, ts_micros, type, payload, prev_hash, hash) VALUES (1, 5, 'config_reload', '{}', 'p', '\(String(repeating: "0f", count: 32))');
                 """)
         }
         let writer = try StoreWriter(path: path)
@@ -53,8 +53,10 @@ import Testing
             }
         }
         #expect(open == ["a 10 1", "b 20 0"])
-        let events = try writer.perform { db in try db.query("SELECT seq, hash FROM event_log") { "\($0.int64(0)) \($0.text(1))" } }
-        #expect(events == ["1 h"])
+        let events = try writer.perform { db in
+            try db.query("SELECT seq, typeof(hash), hash FROM event_log") { "\($0.int64(0)) \($0.text(1)) \(Hex.encode($0.bytes(2)))" }
+        }
+        #expect(events == ["1 blob \(String(repeating: "0f", count: 32))"], "hex hashes become their bytes")
         #expect(throws: (any Error).self) { try writer.perform { db in try db.execute("DELETE FROM event_log") } }
     }
 

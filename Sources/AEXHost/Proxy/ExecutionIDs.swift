@@ -1,0 +1,37 @@
+import Synchronization
+
+/// Execution ids: `exec_` and 14 lower-case hex digits of a number that only grows, across restarts
+/// too — it starts at the larger of the clock in microseconds and the last id in the database, plus
+/// one. So ids are unique without a random part, short, and each new `executions` row lands at the
+/// end of its index.
+final class ExecutionIDs: Sendable {
+    static let prefix = "exec_"
+    static let digits = 14
+
+    private let next: Atomic<UInt64>
+
+    init(startingAfter last: UInt64?, nowMicros: Int64) {
+        next = Atomic(max(UInt64(max(nowMicros, 0)), (last ?? 0) &+ 1))
+    }
+
+    func make() -> String { Self.format(next.add(1, ordering: .relaxed).oldValue) }
+
+    static func format(_ number: UInt64) -> String {
+        let hex = String(number, radix: 16)
+        return prefix + String(repeating: "0", count: max(0, digits - hex.count)) + hex
+    }
+
+    static func number(_ id: String) -> UInt64? {
+        guard id.utf8.count == prefix.utf8.count + digits, id.hasPrefix(prefix) else { return nil }
+        return UInt64(id.dropFirst(prefix.count), radix: 16)
+    }
+
+    /// The largest id of this form in the database (start-up).
+    static func last(_ db: SQLiteDatabase) throws -> UInt64? {
+        try db.query(
+            """
+            SELECT id FROM executions WHERE id >= 'exec_00000000000000' AND id <= 'exec_ffffffffffffff' AND length(id) = 19
+            ORDER BY id DESC LIMIT 1
+            """) { number($0.text(0)) }.first ?? nil
+    }
+}
