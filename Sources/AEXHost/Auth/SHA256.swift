@@ -4,10 +4,9 @@ import CCrypto
 public enum SHA256 {
     public static func digest(_ bytes: some Collection<UInt8>) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
-        let input = Array(bytes)
-        input.withUnsafeBufferPointer { buffer in
-            _ = CCrypto.SHA256(buffer.baseAddress, buffer.count, &out)
-        }
+        let hashed = bytes.withContiguousStorageIfAvailable { buffer in aex_sha256(buffer.baseAddress, buffer.count, &out) }
+            ?? Array(bytes).withUnsafeBufferPointer { buffer in aex_sha256(buffer.baseAddress, buffer.count, &out) }
+        precondition(hashed == 1, "libcrypto could not compute SHA-256")
         return out
     }
 
