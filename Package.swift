@@ -31,6 +31,8 @@ let package = Package(
             exclude: folderReadmes
         ),
         .executableTarget(name: "aex", dependencies: ["AEXHost"], path: "Sources/aex"),
+        // The ledger writer's capacity on its own (bench/proxy.sh runs it after the HTTP rounds).
+        .executableTarget(name: "aex-ledger-bench", dependencies: ["AEXHost"], path: "bench/LedgerAppends"),
 
         // Plugins: dynamic libraries that depend on the ABI header only.
         .target(name: "OpenAICompatible", dependencies: ["AEXPluginAPI"], path: "Plugins/OpenAICompatible", exclude: ["README.md"]),

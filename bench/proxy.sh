@@ -10,7 +10,8 @@
 # alternating rounds at 50 connections (req/s, p50, p99, non-2xx; ratio AEX/nginx-proxy), then at one
 # connection for the latency AEX adds (p50 of aex minus p50 of direct; medians over rounds).
 # Then: ledger appends per second during the AEX runs, the ledger's bytes per governed request
-# (indexes included), and `aex ledger verify` over everything the runs wrote.
+# (indexes included), `aex ledger verify` over everything the runs wrote, and the ledger writer's
+# own capacity (bench/LedgerAppends: reserve + commit pairs with no HTTP, FULL and NORMAL).
 #   bench/proxy.sh [ROUNDS] [SECONDS]      (defaults: 3 rounds of 5 s)
 #   AEX_BIN=path/to/aex bench/proxy.sh     (use an existing build instead of scripts/setup.sh release)
 set -euo pipefail
@@ -230,6 +231,15 @@ python3 bench/ledger_size.py "$AEX_HOME/aex.db"
 verify_started="$(date +%s.%N)"
 verify_output="$("$aex" ledger verify)" || { echo "proxy bench: aex ledger verify failed" >&2; exit 1; }
 echo "$verify_output (in $(awk -v a="$verify_started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s)"
+
+# The ledger writer on its own, same machine, same run: its capacity against what the proxy used.
+ledger_bench="$(dirname "$aex")/aex-ledger-bench"
+if [ -x "$ledger_bench" ]; then
+    "$ledger_bench" "$work" "$seconds" "$connections"
+else
+    echo "proxy bench: $ledger_bench is missing (scripts/setup.sh release builds it)" >&2
+    exit 1
+fi
 
 spent_after="$("$aex" agent inspect bench --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["spent_micro"], d["reserved_micro"])')"
 read -r spent reserved <<<"$spent_after"

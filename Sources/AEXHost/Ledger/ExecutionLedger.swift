@@ -20,6 +20,18 @@ public enum ExecutionLedger {
         public var amount: MicroUSD
         public var promptTokensBound: Int64
         public var completionTokensBound: Int64
+
+        public init(executionID: String, agentID: Int64, agentName: String, endpoint: String, model: String, amount: MicroUSD,
+                    promptTokensBound: Int64, completionTokensBound: Int64) {
+            self.executionID = executionID
+            self.agentID = agentID
+            self.agentName = agentName
+            self.endpoint = endpoint
+            self.model = model
+            self.amount = amount
+            self.promptTokensBound = promptTokensBound
+            self.completionTokensBound = completionTokensBound
+        }
     }
 
     public enum Outcome: Sendable {
