@@ -11,7 +11,7 @@ public final class AgentRegistry: Sendable {
 
     /// The result of `admit`.
     public enum Admission: Sendable, Equatable {
-        case admitted(Agent)
+        case admitted
         case rateLimited(retryAfterSeconds: Int)
         case budgetExceeded(remaining: MicroUSD)
         case gone
@@ -44,34 +44,37 @@ public final class AgentRegistry: Sendable {
     /// admission and adds `amount` to reserved. A refusal changes nothing.
     public func admit(agentID: Int64, name: String, amount: MicroUSD, tokens: Int64, nowMillis: Int64) -> Admission {
         state.withLock { state in
-            guard var agent = state.byName[name], agent.id == agentID else { return .gone }
-            let committed = agent.spent.value.addingReportingOverflow(agent.reserved.value)
+            // Read and changed in place: copying an `Agent` retains every string and list it holds.
+            guard let index = state.byName.index(forKey: name), state.byName.values[index].id == agentID else { return .gone }
+            let (spent, reserved, budget) = (state.byName.values[index].spent.value, state.byName.values[index].reserved.value,
+                                             state.byName.values[index].budget.value)
+            let committed = spent.addingReportingOverflow(reserved)
             let total = committed.partialValue.addingReportingOverflow(amount.value)
-            if committed.overflow || total.overflow || total.partialValue > agent.budget.value {
-                return .budgetExceeded(remaining: agent.remaining)
+            if committed.overflow || total.overflow || total.partialValue > budget {
+                return .budgetExceeded(remaining: MicroUSD(budget &- spent &- reserved))
             }
             // Mutated in place (a copy would duplicate the whole window on every call).
+            let (rpm, tpm) = (state.byName.values[index].rpm, state.byName.values[index].tpm)
             if let retryAfter = state.rateWindows[agentID, default: RateWindow()]
-                .admit(nowMillis: nowMillis, rpm: agent.rpm, tpm: agent.tpm, tokens: tokens) {
+                .admit(nowMillis: nowMillis, rpm: rpm, tpm: tpm, tokens: tokens) {
                 return .rateLimited(retryAfterSeconds: retryAfter)
             }
-            agent.reserved = MicroUSD(agent.reserved.value + amount.value)
-            state.byName[name] = agent
-            return .admitted(agent)
+            state.byName.values[index].reserved = MicroUSD(reserved + amount.value)
+            return .admitted
         }
     }
 
     /// Ends a reservation: reserved −= `reserved`, spent += `cost` (a cost above the reservation is
-    /// an overdraft, recorded by the caller). Returns the agent after the change.
+    /// an overdraft, recorded by the caller). Returns the agent's remaining budget after the change
+    /// (nil when the agent is gone).
     @discardableResult
-    public func settle(agentID: Int64, name: String, reserved: MicroUSD, cost: MicroUSD) -> Agent? {
+    public func settle(agentID: Int64, name: String, reserved: MicroUSD, cost: MicroUSD) -> MicroUSD? {
         state.withLock { state in
-            guard var agent = state.byName[name], agent.id == agentID else { return nil }
-            agent.reserved = MicroUSD(agent.reserved.value - reserved.value)
-            agent.spent = MicroUSD(agent.spent.value &+ cost.value)
-            assert(agent.reserved.value >= 0, "reserved went negative")
-            state.byName[name] = agent
-            return agent
+            guard let index = state.byName.index(forKey: name), state.byName.values[index].id == agentID else { return nil }
+            state.byName.values[index].reserved = MicroUSD(state.byName.values[index].reserved.value - reserved.value)
+            state.byName.values[index].spent = MicroUSD(state.byName.values[index].spent.value &+ cost.value)
+            assert(state.byName.values[index].reserved.value >= 0, "reserved went negative")
+            return state.byName.values[index].remaining
         }
     }
 

@@ -119,17 +119,18 @@ final class ProxyAPI: Sendable {
             executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpoint.rawValue, model: plan.alias,
             amount: amount, promptTokensBound: plan.request.promptTokensBound, completionTokensBound: plan.completionTokensBound)
         let now = self.now
-        let finalPlan = plan
-        let body = request.body
+        let governed = GovernedCall(plan: plan, plugin: plugin, body: request.body, reservation: reservation, responder: responder)
         let payload = ExecutionLedger.reservationPayload(reservation)
-        writer.submit({ db in try ExecutionLedger.reserve(reservation, payload: payload, db, nowMicros: now()) }, on: responder.loop) { [self] result in
+        writer.submit({ db in try ExecutionLedger.reserve(governed.reservation, payload: payload, db, nowMicros: now()) },
+                      on: responder.loop) { [self] result in
             switch result {
             case .success:
-                dispatch(finalPlan, plugin: plugin, body: body, reservation: reservation, responder: responder)
+                dispatch(governed)
             case .failure:
+                let reservation = governed.reservation
                 registry.settle(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount, cost: .zero)
                 inFlight.subtract(1, ordering: .relaxed)
-                responder.respond(.error(500, code: "ledger_unavailable", message: "the ledger could not record the reservation"))
+                governed.responder.respond(.error(500, code: "ledger_unavailable", message: "the ledger could not record the reservation"))
             }
         }
     }
@@ -152,21 +153,22 @@ final class ProxyAPI: Sendable {
     }
 
     /// Loop thread: the reservation is durable; call the provider (or take the plugin's local answer).
-    private func dispatch(_ plan: CallPlan, plugin: PluginLibrary, body: [UInt8], reservation: ExecutionLedger.Reservation, responder: HTTPResponder) {
+    private func dispatch(_ call: GovernedCall) {
+        let plan = call.plan
         let built: ProviderOutput
         do {
-            built = try PluginCall.buildRequest(plugin, plan, body: body, maxOutputTokens: plan.addsOutputLimit ? plan.completionTokensBound : 0)
+            built = try PluginCall.buildRequest(call.plugin, plan, body: call.body, maxOutputTokens: plan.addsOutputLimit ? plan.completionTokensBound : 0)
         } catch {
-            return settle(plan, reservation, .released(reason: error.message, status: 502),
-                          answer: .error(502, code: "provider_plugin_error", message: error.message), responder: responder)
+            return settle(call, .released(reason: error.message, status: 502),
+                          answer: .error(502, code: "provider_plugin_error", message: error.message))
         }
         if let status = built.localStatus {
-            return finishAnswer(plan, reservation, status: status, contentType: built.localContentType, body: built.body,
-                                prompt: built.promptTokens, completion: built.completionTokens, responder: responder)
+            return finishAnswer(call, status: status, contentType: built.localContentType, body: built.body,
+                                prompt: built.promptTokens, completion: built.completionTokens)
         }
         guard let path = built.path else {
-            return settle(plan, reservation, .released(reason: "plugin described no request", status: 502),
-                          answer: .error(502, code: "provider_plugin_error", message: "the provider plugin described no request"), responder: responder)
+            return settle(call, .released(reason: "plugin described no request", status: 502),
+                          answer: .error(502, code: "provider_plugin_error", message: "the provider plugin described no request"))
         }
         var headers = built.headers.filter { $0.0.lowercased() != "authorization" }
         if let key = plan.apiKey { headers.append(("Authorization", "Bearer \(key)")) }
@@ -174,104 +176,101 @@ final class ProxyAPI: Sendable {
             method: built.method, url: plan.provider.baseURL + path, headers: headers, body: built.body,
             connectTimeoutMilliseconds: plan.provider.connectTimeoutSeconds * 1_000,
             totalTimeoutMilliseconds: plan.provider.timeoutSeconds * 1_000, responseBytesMax: settings.upstreamResponseBytesMax)
+        let loop = call.responder.loop
         let loopEgress: Egress
         do {
-            loopEgress = try egress.value(for: responder.loop) {
-                let created = try Egress(loop: responder.loop)
+            loopEgress = try egress.value(for: loop) {
+                let created = try Egress(loop: loop)
                 try created.activate()
                 return created
             }
         } catch {
-            return settle(plan, reservation, .released(reason: "egress unavailable", status: 502),
-                          answer: .error(502, code: "upstream_unavailable", message: "cannot reach providers: \(error)"), responder: responder)
+            return settle(call, .released(reason: "egress unavailable", status: 502),
+                          answer: .error(502, code: "upstream_unavailable", message: "cannot reach providers: \(error)"))
         }
         if plan.request.stream {
             var streaming = upstream
             streaming.idleTimeoutSeconds = plan.provider.timeoutSeconds
-            return StreamRelay(proxy: self, plan: plan, plugin: plugin, body: body, reservation: reservation,
-                               responder: responder, egress: loopEgress).start(streaming)
+            return StreamRelay(proxy: self, plan: plan, plugin: call.plugin, body: call.body, reservation: call.reservation,
+                               responder: call.responder, egress: loopEgress).start(streaming)
         }
-        loopEgress.start(upstream) { [self] result in
-            switch result {
-            case .response(let status, let contentType, let upstreamBody) where (200..<300).contains(status):
-                do {
-                    let translated = try PluginCall.translateResponse(plugin, plan, body: body, status: status, upstreamBody: upstreamBody)
-                    finishAnswer(plan, reservation, status: status, contentType: contentType ?? "application/json", body: translated.body,
-                                 prompt: translated.promptTokens, completion: translated.completionTokens, responder: responder)
-                } catch let failure as PluginCall.Failure {
-                    // The provider answered and may bill: charge the reservation, marked estimated.
-                    settle(plan, reservation, .committed(cost: reservation.amount, promptTokens: nil, completionTokens: nil, estimated: true, status: 502),
-                           answer: .error(502, code: "provider_plugin_error", message: failure.message), responder: responder)
-                } catch {
-                    settle(plan, reservation, .committed(cost: reservation.amount, promptTokens: nil, completionTokens: nil, estimated: true, status: 502),
-                           answer: .error(502, code: "provider_plugin_error", message: "\(error)"), responder: responder)
-                }
-            case .response(let status, let contentType, let upstreamBody):
-                settle(plan, reservation, .released(reason: "provider answered \(status)", status: status),
-                       answer: Self.relay(status: status, contentType: contentType, body: upstreamBody), responder: responder)
-            case .unavailable(let detail):
-                settle(plan, reservation, .released(reason: "provider unreachable: \(detail)", status: 502),
-                       answer: .error(502, code: "upstream_unavailable", message: "provider '\(plan.provider.name)' is unreachable: \(detail)"),
-                       responder: responder)
-            case .timedOut:
-                settle(plan, reservation, .released(reason: "provider timed out", status: 504),
-                       answer: .error(504, code: "upstream_timeout", message: "provider '\(plan.provider.name)' did not answer in \(plan.provider.timeoutSeconds) s"),
-                       responder: responder)
-            case .cancelled:
-                settle(plan, reservation, .released(reason: "cancelled", status: 499),
-                       answer: .error(502, code: "upstream_unavailable", message: "the call was cancelled"), responder: responder)
-            case .tooLarge:
-                settle(plan, reservation, .released(reason: "provider answer too large", status: 502),
-                       answer: .error(502, code: "upstream_unavailable", message: "the provider's answer exceeded \(settings.upstreamResponseBytesMax) bytes"),
-                       responder: responder)
+        loopEgress.start(upstream) { [self] result in answered(call, result) }
+    }
+
+    /// Loop thread: the provider's answer (or its absence) to a non-streamed call.
+    private func answered(_ call: GovernedCall, _ result: UpstreamResult) {
+        let provider = call.plan.provider
+        switch result {
+        case .response(let status, let contentType, let upstreamBody) where (200..<300).contains(status):
+            do {
+                let translated = try PluginCall.translateResponse(call.plugin, call.plan, body: call.body, status: status, upstreamBody: upstreamBody)
+                finishAnswer(call, status: status, contentType: contentType ?? "application/json", body: translated.body,
+                             prompt: translated.promptTokens, completion: translated.completionTokens)
+            } catch {
+                // The provider answered and may bill: charge the reservation, marked estimated.
+                settle(call, .committed(cost: call.reservation.amount, promptTokens: nil, completionTokens: nil, estimated: true, status: 502),
+                       answer: .error(502, code: "provider_plugin_error", message: error.message))
             }
+        case .response(let status, let contentType, let upstreamBody):
+            settle(call, .released(reason: "provider answered \(status)", status: status),
+                   answer: Self.relay(status: status, contentType: contentType, body: upstreamBody))
+        case .unavailable(let detail):
+            settle(call, .released(reason: "provider unreachable: \(detail)", status: 502),
+                   answer: .error(502, code: "upstream_unavailable", message: "provider '\(provider.name)' is unreachable: \(detail)"))
+        case .timedOut:
+            settle(call, .released(reason: "provider timed out", status: 504),
+                   answer: .error(504, code: "upstream_timeout", message: "provider '\(provider.name)' did not answer in \(provider.timeoutSeconds) s"))
+        case .cancelled:
+            settle(call, .released(reason: "cancelled", status: 499),
+                   answer: .error(502, code: "upstream_unavailable", message: "the call was cancelled"))
+        case .tooLarge:
+            settle(call, .released(reason: "provider answer too large", status: 502),
+                   answer: .error(502, code: "upstream_unavailable", message: "the provider's answer exceeded \(settings.upstreamResponseBytesMax) bytes"))
         }
     }
 
     /// A successful answer: cost from the reported usage, or the reserved bound when usage is missing.
-    private func finishAnswer(_ plan: CallPlan, _ reservation: ExecutionLedger.Reservation, status: Int, contentType: String?, body: [UInt8],
-                              prompt: Int64?, completion: Int64?, responder: HTTPResponder) {
-        var cost = reservation.amount
+    private func finishAnswer(_ call: GovernedCall, status: Int, contentType: String?, body: [UInt8], prompt: Int64?, completion: Int64?) {
+        var cost = call.reservation.amount
         var estimated = true
-        let completionTokens = completion ?? (plan.endpoint == .embeddings ? 0 : nil)
+        let completionTokens = completion ?? (call.plan.endpoint == .embeddings ? 0 : nil)
         if let prompt, let completionTokens,
-           let actual = try? plan.model.pricing.cost(promptTokens: prompt, completionTokens: completionTokens) {
+           let actual = try? call.plan.model.pricing.cost(promptTokens: prompt, completionTokens: completionTokens) {
             cost = actual
             estimated = false
         }
         let answer = HTTPResponse(status: status, headers: [("content-type", contentType ?? "application/json")], body: body)
-        settle(plan, reservation, .committed(cost: cost, promptTokens: prompt, completionTokens: completion, estimated: estimated, status: status),
-               answer: answer, responder: responder)
+        settle(call, .committed(cost: cost, promptTokens: prompt, completionTokens: completion, estimated: estimated, status: status),
+               answer: answer)
     }
 
     /// Settles in memory and in the ledger, then answers (with the money headers on success).
-    private func settle(_ plan: CallPlan, _ reservation: ExecutionLedger.Reservation, _ outcome: ExecutionLedger.Outcome,
-                        answer: HTTPResponse, responder: HTTPResponder) {
-        commitSettlement(reservation, outcome, loop: responder.loop) { after, recorded in
+    private func settle(_ call: GovernedCall, _ outcome: ExecutionLedger.Outcome, answer: HTTPResponse) {
+        commitSettlement(call.reservation, outcome, loop: call.responder.loop) { remaining, recorded in
             guard recorded else {
-                return responder.respond(.error(500, code: "ledger_unavailable", message: "the ledger could not record the settlement"))
+                return call.responder.respond(.error(500, code: "ledger_unavailable", message: "the ledger could not record the settlement"))
             }
             var headed = answer
-            headed.headers.append(("x-aex-execution-id", reservation.executionID))
+            headed.headers.append(("x-aex-execution-id", call.reservation.executionID))
             if case .committed(let cost, _, _, _, _, _) = outcome {
                 headed.headers.append(("x-aex-cost-micro", String(cost.value)))
-                if let after { headed.headers.append(("x-aex-budget-remaining-micro", String(after.remaining.value))) }
+                if let remaining { headed.headers.append(("x-aex-budget-remaining-micro", String(remaining.value))) }
             }
-            responder.respond(headed)
+            call.responder.respond(headed)
         }
     }
 
     /// Ends a reservation: in memory at once, in the ledger through the writer; `then` runs on
     /// `loop` after the commit (`recorded` false when the ledger refused it).
     func commitSettlement(_ reservation: ExecutionLedger.Reservation, _ outcome: ExecutionLedger.Outcome, loop: EventLoop,
-                          then: @escaping @Sendable (_ after: Agent?, _ recorded: Bool) -> Void) {
+                          then: @escaping @Sendable (_ remaining: MicroUSD?, _ recorded: Bool) -> Void) {
         let cost: MicroUSD = if case .committed(let cost, _, _, _, _, _) = outcome { cost } else { .zero }
-        let after = registry.settle(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount, cost: cost)
+        let remaining = registry.settle(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount, cost: cost)
         inFlight.subtract(1, ordering: .relaxed)
         let now = self.now
         let payload = ExecutionLedger.settlementPayload(reservation, outcome)
         writer.submit({ db in try ExecutionLedger.settle(reservation, outcome, payload: payload, db, nowMicros: now()) }, on: loop) { result in
-            if case .failure = result { then(after, false) } else { then(after, true) }
+            if case .failure = result { then(remaining, false) } else { then(remaining, true) }
         }
     }
 
