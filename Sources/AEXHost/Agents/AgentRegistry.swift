@@ -31,12 +31,15 @@ public final class AgentRegistry: Sendable {
     /// constant-time comparison of SHA-256 digests.
     public func agent(holding token: String) -> Agent? {
         let prefix = Token.displayPrefix(token)
-        let candidates = state.withLock { state in
-            (state.namesByTokenPrefix[prefix] ?? []).compactMap { state.byName[$0] }
+        let presented = Token.digestHex(token)
+        // Compared in place; only the match is copied out (an `Agent` copy retains all it holds).
+        return state.withLock { state in
+            for name in state.namesByTokenPrefix[prefix] ?? [] {
+                guard let index = state.byName.index(forKey: name) else { continue }
+                if ConstantTime.equal(state.byName.values[index].tokenSHA256, presented) { return state.byName.values[index] }
+            }
+            return nil
         }
-        guard !candidates.isEmpty else { return nil }
-        let presented = Array(Token.digestHex(token).utf8)
-        return candidates.first { ConstantTime.equal(Array($0.tokenSHA256.utf8), presented) }
     }
 
     /// Rate limit and budget together, atomically: admits the call only if the agent (same id) is

@@ -10,11 +10,18 @@ public struct Authenticator: Sendable {
     }
 
     /// The token from `Authorization: Bearer <token>`, or nil when absent or another scheme.
+    /// Byte-wise: this runs on every request.
     public static func bearerToken(_ header: String?) -> String? {
         guard let header else { return nil }
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingSpaces
+        let bytes = header.utf8
+        var index = bytes.startIndex
+        while index != bytes.endIndex, bytes[index] == 0x20 || bytes[index] == 0x09 { index = bytes.index(after: index) }
+        for expected in "bearer".utf8 {
+            guard index != bytes.endIndex, bytes[index] | 0x20 == expected else { return nil }
+            index = bytes.index(after: index)
+        }
+        guard index != bytes.endIndex, bytes[index] == 0x20 || bytes[index] == 0x09 else { return nil }
+        let token = header[index...].trimmingSpaces
         return token.isEmpty ? nil : token
     }
 

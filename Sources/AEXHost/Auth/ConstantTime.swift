@@ -9,5 +9,10 @@ public enum ConstantTime {
         }
     }
 
-    public static func equal(_ a: String, _ b: String) -> Bool { equal(Array(a.utf8), Array(b.utf8)) }
+    public static func equal(_ a: String, _ b: String) -> Bool {
+        var (a, b) = (a, b)
+        return a.withUTF8 { pa in
+            b.withUTF8 { pb in pa.count == pb.count && CRYPTO_memcmp(pa.baseAddress, pb.baseAddress, pa.count) == 0 }
+        }
+    }
 }

@@ -40,6 +40,12 @@ import Testing
         #expect(Authenticator.bearerToken("Basic abc") == nil)
         #expect(Authenticator.bearerToken("Bearer") == nil)
         #expect(Authenticator.bearerToken(nil) == nil)
+        #expect(Authenticator.bearerToken("BEARER\tabc") == "abc")
+        #expect(Authenticator.bearerToken("  Bearer abc") == "abc")
+        #expect(Authenticator.bearerToken("Bearerabc") == nil)
+        #expect(Authenticator.bearerToken("Bearer \t ") == nil)
+        #expect(Authenticator.bearerToken("Bear") == nil)
+        #expect(Authenticator.bearerToken("Bearer a b") == "a b", "the rest is the token; its shape is checked later")
     }
 
     @Test func authenticatorSeparatesScopesAndHonoursExpiry() {
