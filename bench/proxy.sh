@@ -139,6 +139,15 @@ cp "$AEX_HOME/config/models.yaml" "$work/aex-normal/config/models.yaml"
 AEX_HOME="$work/aex-normal" AEX_DURABILITY=normal "$aex" daemon start --port 0 >/dev/null
 normal_port="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$work/aex-normal/daemon.json")"
 normal_token="$(AEX_HOME="$work/aex-normal" "$aex" agent create bench 1000000 100000000 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
+aex_pid="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$AEX_HOME/daemon.json")"
+clock_ticks="$(getconf CLK_TCK)"
+# CPU ticks of AEX's threads so far, summed by role: aex-writer, aex-loop (all loops), other.
+cpu_by_role() {
+    for task in /proc/"$aex_pid"/task/*; do
+        printf '%s %s\n' "$(cat "$task/comm")" "$(awk '{ print $14 + $15 }' "$task/stat")"
+    done | awk '{ role = ($1 == "aex-writer") ? "writer" : ($1 ~ /^aex-loop-/) ? "loops" : "other"; ticks[role] += $2 }
+                END { printf "%d %d %d\n", ticks["writer"], ticks["loops"], ticks["other"] }'
+}
 ledger_seq() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True).execute("SELECT coalesce(max(seq), 0) FROM event_log").fetchone()[0])' "$AEX_HOME/aex.db"; }
 
 # Check every target once before measuring.
@@ -188,9 +197,13 @@ for round in $(seq "$rounds"); do
     for setting in "2 $connections" "1 1"; do
         read -r threads conns <<<"$setting"
         for server in direct nginx aex aex-nor; do
-            [ "$server" = aex ] && seq_before="$(ledger_seq)"
+            if [ "$server" = aex ]; then seq_before="$(ledger_seq)"; read -r w0 l0 o0 <<<"$(cpu_by_role)"; fi
             result="$(run_wrk "$(port_of "$server")" "$threads" "$conns" "$(token_of "$server")")"
-            [ "$server" = aex ] && echo "$(( $(ledger_seq) - seq_before ))" >> "$work/appends"
+            if [ "$server" = aex ]; then
+                echo "$(( $(ledger_seq) - seq_before ))" >> "$work/appends"
+                read -r w1 l1 o1 <<<"$(cpu_by_role)"
+                [ "$conns" = "$connections" ] && echo "$(( w1 - w0 )) $(( l1 - l0 )) $(( o1 - o0 )) $(echo "$result" | cut -d' ' -f6)" >> "$work/cpu"
+            fi
             echo "$result" >> "$work/$server.$conns"
             read -r rps p50 p99 bad errors requests <<<"$result"
             if [ "$server" = aex ]; then aex_ok=$(( aex_ok + requests - bad )); fi
@@ -226,6 +239,9 @@ awk -v a="$aex_p50_1" -v d="$direct_p50_1" -v n="$nginx_p50_1" \
 
 awk -v a="$aex_rps" -v n="$normal_rps" \
     'BEGIN { printf "durability: AEX with synchronous=FULL (default) %s req/s, with NORMAL %s req/s: FULL costs %.0f%%\n", a, n, (n > 0 ? (1 - a / n) * 100 : 0) }'
+awk -v hz="$clock_ticks" -v c="$connections" '{ w += $1; l += $2; o += $3; n += $4 }
+    END { if (n > 0) printf "AEX CPU per call at %d connections: %.1f us (event loops %.1f, ledger writer %.1f, other threads %.1f)\n",
+                            c, (w + l + o) * 1e6 / hz / n, l * 1e6 / hz / n, w * 1e6 / hz / n, o * 1e6 / hz / n }' "$work/cpu"
 awk -v s="$seconds" '{ total += $1; runs += 1 } END { printf "ledger appends during the AEX runs (default durability): %.0f events/s (%d events in %d runs of %d s)\n", total / (runs * s), total, runs, s }' "$work/appends"
 python3 bench/ledger_size.py "$AEX_HOME/aex.db"
 verify_started="$(date +%s.%N)"

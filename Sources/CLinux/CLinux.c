@@ -229,3 +229,10 @@ int aex_wait_signal(void) {
     }
     return sig;
 }
+
+int aex_set_thread_name(const char *name) {
+    char truncated[16];
+    strncpy(truncated, name, sizeof truncated - 1);
+    truncated[sizeof truncated - 1] = '\0';
+    return pthread_setname_np(pthread_self(), truncated);
+}

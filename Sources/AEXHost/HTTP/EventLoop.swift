@@ -62,11 +62,11 @@ public final class EventLoop: @unchecked Sendable {
 
     func start(name: String) {
         let thread = Thread { [self] in
+            _ = aex_set_thread_name(name)
             threadID.store(UInt(bitPattern: Int(bitPattern: pthread_self())), ordering: .relaxed)
             run()
             finished.signal()
         }
-        thread.name = name
         thread.stackSize = 1 << 20
         thread.start()
     }

@@ -1,3 +1,4 @@
+import CLinux
 import Dispatch
 import Foundation
 import Synchronization
@@ -44,6 +45,7 @@ public final class StoreWriter: Sendable {
         let opened = DispatchSemaphore(value: 0)
         let openError = Mutex<(any Error)?>(nil)
         let thread = Thread { [shared] in
+            _ = aex_set_thread_name("aex-writer")
             let db: SQLiteDatabase
             do {
                 db = try SQLiteDatabase(path: path)
@@ -61,7 +63,6 @@ public final class StoreWriter: Sendable {
             StoreWriter.runLoop(db: db, shared: shared)
             shared.stopped.signal()
         }
-        thread.name = "aex-store-writer"
         thread.start()
         opened.wait()
         if let error = openError.withLock({ $0 }) { throw error }

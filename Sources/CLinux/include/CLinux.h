@@ -64,4 +64,7 @@ int aex_block_daemon_signals(void);
 /// Waits for SIGINT, SIGTERM or SIGHUP; returns the signal number.
 int aex_wait_signal(void);
 
+/// Names the calling thread (as `ps -L`, `top -H` and /proc/…/comm show it); at most 15 bytes kept.
+int aex_set_thread_name(const char *name);
+
 #endif
