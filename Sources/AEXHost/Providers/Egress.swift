@@ -52,6 +52,8 @@ final class Egress: EventSource, @unchecked Sendable {
 
         /// Set once the easy handle went back to the pool.
         var retired = false
+        /// Unique within its `Egress` (see `Handle`).
+        var serial: UInt64 = 0
 
         deinit {
             if !retired { curl_easy_cleanup(UnsafeMutableRawPointer(easy)) }
@@ -141,6 +143,7 @@ final class Egress: EventSource, @unchecked Sendable {
             retire(transfer)
             transfer.completion(.timedOut)
         }
+        runDueTimeoutActions()
     }
 
     /// The timer fired.
@@ -198,8 +201,19 @@ final class Egress: EventSource, @unchecked Sendable {
 
     var inFlight: Int { transfers.count }
 
-    /// Identifies a transfer for `resume` and `cancel`.
-    struct Handle: Hashable, @unchecked Sendable { fileprivate let key: UnsafeMutableRawPointer }  // an identity, used on the loop only
+    /// Identifies a transfer for `resume` and `cancel`: its easy handle and its serial number, since
+    /// easy handles are reused — a stale handle must never reach the transfer that reuses its easy.
+    struct Handle: Hashable, @unchecked Sendable {  // an identity, used on the loop only
+        fileprivate let key: UnsafeMutableRawPointer
+        fileprivate let serial: UInt64
+    }
+    private var nextSerial: UInt64 = 0
+
+    /// The live transfer `handle` names, if it still runs.
+    private func transfer(_ handle: Handle) -> Transfer? {
+        guard let transfer = transfers[handle.key], transfer.serial == handle.serial else { return nil }
+        return transfer
+    }
 
     /// Starts a transfer; `completion` runs on this loop exactly once (not after `cancel`).
     /// With `onData`, the body of a 2xx answer goes to it chunk by chunk instead of being collected.
@@ -212,6 +226,8 @@ final class Egress: EventSource, @unchecked Sendable {
         }
         let rawEasy = UnsafeMutableRawPointer(easy)
         let transfer = Transfer(easy: easy, responseBytesMax: request.responseBytesMax, completion: completion)
+        nextSerial &+= 1
+        transfer.serial = nextSerial
         transfer.onData = onData
         let key = UnsafeMutableRawPointer(rawEasy)
         aex_curl_easy_set_string(rawEasy, CURLOPT_URL, request.url)
@@ -284,12 +300,12 @@ final class Egress: EventSource, @unchecked Sendable {
             return nil
         }
         runDueTimeoutActions()
-        return Handle(key: key)
+        return Handle(key: key, serial: transfer.serial)
     }
 
     /// Resumes a paused stream (libcurl delivers the held chunk again, possibly at once).
     func resume(_ handle: Handle) {
-        guard let transfer = transfers[handle.key] else { return }
+        guard let transfer = transfer(handle) else { return }
         transfer.paused = false
         transfer.lastByteAtMillis = WallClock.monotonicMillis()
         insideLibcurl += 1
@@ -302,7 +318,7 @@ final class Egress: EventSource, @unchecked Sendable {
     /// Aborts a transfer; its completion is called with `.cancelled`. From inside a libcurl
     /// callback (where a handle must not be removed) the removal waits for the next loop turn.
     func cancel(_ handle: Handle) {
-        guard let transfer = transfers[handle.key] else { return }
+        guard let transfer = transfer(handle) else { return }
         if insideLibcurl > 0 {
             transfer.cancelRequested = true
             loop.execute { [self] in cancel(handle) }
@@ -312,6 +328,7 @@ final class Egress: EventSource, @unchecked Sendable {
         curl_multi_remove_handle(UnsafeMutableRawPointer(multi), handle.key)
         retire(transfer)
         transfer.completion(.cancelled)
+        runDueTimeoutActions()
     }
 
     // MARK: libcurl callbacks and actions

@@ -155,7 +155,8 @@ public enum Migrations {
     ///   `recovered`; its open rows (`RESERVED`, `DISPATCHED`) are the open reservations, indexed.
     /// - `reservations` becomes a view of those open rows: one row per call instead of two.
     /// - `event_log` drops `prev_hash` (it is the previous row's `hash`, and the chain is checked
-    ///   against that row anyway) and keeps `hash` as its 32 bytes instead of 64 hex digits.
+    ///   against that row anyway), keeps `hash` as its 32 bytes instead of 64 hex digits, and loses
+    ///   its per-agent index (two index entries per call; per-agent listings are rare and scan).
     static let version2 = """
     CREATE TABLE executions_v2 (
         id TEXT PRIMARY KEY,
@@ -225,7 +226,6 @@ public enum Migrations {
     DROP TRIGGER event_log_no_delete;
     DROP TABLE event_log;
     ALTER TABLE event_log_v2 RENAME TO event_log;
-    CREATE INDEX event_log_agent ON event_log (agent_id, seq);
     CREATE TRIGGER event_log_no_update BEFORE UPDATE ON event_log
         BEGIN SELECT RAISE(ABORT, 'event_log is append-only'); END;
     CREATE TRIGGER event_log_no_delete BEFORE DELETE ON event_log
