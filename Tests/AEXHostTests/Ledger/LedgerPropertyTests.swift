@@ -10,18 +10,6 @@ import Testing
     static let steps = 10_000
     static let agentCount = 4
 
-    /// SplitMix64: small, fast, and the same sequence for the same seed everywhere.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     struct Open {
         var reservation: ExecutionLedger.Reservation
     }
@@ -58,7 +46,7 @@ import Testing
     @Test func randomSequencesKeepEveryInvariant() throws {
         let seed = ProcessInfo.processInfo.environment["AEX_PROPERTY_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
         print("ledger property test: seed \(seed) (rerun with AEX_PROPERTY_SEED=\(seed))")
-        var random = Generator(state: seed)
+        var random = SeededGenerator(seed: seed)
         let dir = TemporaryDirectory()
         let path = dir.path + "/aex.db"
         var writer = try StoreWriter(path: path, durability: .normal)

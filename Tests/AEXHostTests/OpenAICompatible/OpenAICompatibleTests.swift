@@ -234,7 +234,7 @@ private func withScan<T>(_ body: String, _ f: (UnsafeRawBufferPointer, JSONTopLe
     /// 10,000 mutated request and response bodies: never a trap, and whatever is accepted rewrites
     /// into an object that scans again and carries the provider model.
     @Test func seededFuzzNeverCrashes() {
-        var rng = SplitMix64(seed: 0xAE_C0FF_EE)
+        var rng = SeededGenerator(seed: 0xAE_C0FF_EE)
         let seeds = [
             #"{"model":"gpt-4o","messages":[{"role":"user","content":"hi \"there\" {x}"}],"stream":true,"stream_options":{"include_usage":false},"max_tokens":10}"#,
             #"{"id":"c","model":"m","choices":[{"message":{"content":"[]{}\\"}}],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#,
@@ -285,18 +285,6 @@ private func withScan<T>(_ body: String, _ f: (UnsafeRawBufferPointer, JSONTopLe
     }
 }
 
-/// A small deterministic generator for the fuzz test.
-private struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 private extension String {
     func replacingFirst(_ target: String, with replacement: String) -> String {
