@@ -17,10 +17,8 @@ final class Egress: EventSource, @unchecked Sendable {
     /// several allocations; reuse keeps its buffers). At most `idleEasyHandlesMax`.
     private var idleEasyHandles: [OpaquePointer] = []
     static let idleEasyHandlesMax = 64
-    /// When the timerfd will fire (monotonic ms), nil when disarmed; see `scheduleTimeout`.
-    private var timerDeadlineMillis: Int64?
-    /// libcurl asked for an immediate timeout action from inside a call; run it on return.
-    private var timeoutActionDue = false
+    /// When the timerfd is armed for libcurl (see `CurlTimer`).
+    private var timer = CurlTimer()
 
     /// One transfer in flight. Owns its easy handle (until `retire` hands it back to the pool),
     /// header list and response buffer.
@@ -149,30 +147,26 @@ final class Egress: EventSource, @unchecked Sendable {
     /// The timer fired.
     func handle(events: UInt32) {
         _ = aex_timerfd_drain(timerFD)
-        timerDeadlineMillis = nil
+        timer.fired()
         socketAction(aex_curl_socket_timeout(), 0)
+        perform(timer.afterTimeouts(now: WallClock.monotonicMillis()))
     }
 
-    /// libcurl's timer callback. A re-arm costs a system call and libcurl asks several times per
-    /// transfer, so: -1 (no timeout) leaves the timer as it is, 0 runs the action as soon as the
-    /// current call into libcurl returns, and a later deadline than the armed one keeps the armed
-    /// one. An early firing is harmless: libcurl runs what is due and asks again.
+    /// libcurl's timer callback.
     private func scheduleTimeout(milliseconds: Int64) {
-        if milliseconds < 0 { return }
-        if milliseconds == 0 {
-            timeoutActionDue = true
-            return
-        }
-        let deadline = WallClock.monotonicMillis() + milliseconds
-        if let armed = timerDeadlineMillis, armed <= deadline { return }
-        if aex_timerfd_arm_ms(timerFD, Int(milliseconds)) == 0 { timerDeadlineMillis = deadline }
+        perform(timer.requested(milliseconds: milliseconds, now: WallClock.monotonicMillis()))
+    }
+
+    private func perform(_ action: CurlTimer.Action) {
+        guard case .arm(let milliseconds) = action else { return }
+        if aex_timerfd_arm_ms(timerFD, Int(milliseconds)) == 0 { timer.armed(deadline: WallClock.monotonicMillis() + milliseconds) }
     }
 
     /// Runs the timeout actions libcurl asked for with a zero timeout (outside libcurl only).
     private func runDueTimeoutActions() {
         var rounds = 0
-        while timeoutActionDue, insideLibcurl == 0, rounds < 16 {
-            timeoutActionDue = false
+        while timer.actionDue, insideLibcurl == 0, rounds < 16 {
+            timer.actionDue = false
             rounds += 1
             var running: Int32 = 0
             insideLibcurl += 1
@@ -180,10 +174,10 @@ final class Egress: EventSource, @unchecked Sendable {
             insideLibcurl -= 1
             collectFinished()
         }
-        if timeoutActionDue, insideLibcurl == 0 {
+        if timer.actionDue, insideLibcurl == 0 {
             // Still asking after many rounds: let the loop breathe and come back through the timer.
-            timeoutActionDue = false
-            if aex_timerfd_arm_ms(timerFD, 0) == 0 { timerDeadlineMillis = WallClock.monotonicMillis() }
+            timer.actionDue = false
+            if aex_timerfd_arm_ms(timerFD, 0) == 0 { timer.armed(deadline: WallClock.monotonicMillis()) }
         }
     }
 
