@@ -58,7 +58,7 @@ enum LedgerCLI {
 
     private static func runHead(_ db: SQLiteDatabase, _ arguments: ParsedArguments) throws -> Int32 {
         let head = try db.query("SELECT seq, hash FROM event_log ORDER BY seq DESC LIMIT 1") {
-            EventLog.Head(seq: $0.int64(0), hash: Hex.encode($0.bytes(1)))
+            EventLog.Head(seq: $0.int64(0), hash: EventLog.storedHash($0, 1))
         }.first ?? EventLog.Head(seq: 0, hash: EventLog.genesisHash)
         if arguments.flag("--json") {
             Console.out(JSONValue.object(["seq": .int(head.seq), "hash": .string(head.hash)]).canonicalText)
@@ -92,7 +92,7 @@ enum LedgerCLI {
             ORDER BY seq DESC LIMIT ?
             """, values) { row in
             (seq: row.int64(0), ts: row.int64(1), type: row.text(2), agentID: row.optionalInt64(3), agent: row.optionalText(4),
-             execution: row.optionalText(5), payload: row.text(6), hash: Hex.encode(row.bytes(7)))
+             execution: row.optionalText(5), payload: row.text(6), hash: EventLog.storedHash(row, 7))
         }.reversed()
         if arguments.flag("--json") {
             Console.out(JSONValue.array(rows.map { row in

@@ -15,10 +15,16 @@ public enum EventLog {
         public var hash: String
     }
 
+    /// A row's `hash` as 64 hex digits: stored as 32 bytes (schema 2), or as hex text by a database
+    /// not yet upgraded (read-only commands may meet one).
+    static func storedHash(_ row: SQLiteStatement, _ column: Int32) -> String {
+        row.isText(column) ? row.text(column) : Hex.encode(row.bytes(column))
+    }
+
     public static func head(_ db: SQLiteDatabase) throws -> Head {
         if let cached = db.eventLogHead { return cached }
         let head = try db.query("SELECT seq, hash FROM event_log ORDER BY seq DESC LIMIT 1") {
-            Head(seq: $0.int64(0), hash: Hex.encode($0.bytes(1)))
+            Head(seq: $0.int64(0), hash: storedHash($0, 1))
         }.first ?? Head(seq: 0, hash: genesisHash)
         db.eventLogHead = head
         return head

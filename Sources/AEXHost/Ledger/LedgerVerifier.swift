@@ -56,7 +56,7 @@ public enum LedgerVerifier {
             let type = rows.text(2)
             let agentID = rows.optionalInt64(3)
             let payload = rows.bytes(6)
-            let stored = Hex.encode(rows.bytes(7))
+            let stored = EventLog.storedHash(rows, 7)
             let recomputed = EventLog.entryHash(
                 seq: seq, tsMicros: rows.int64(1), type: type, agentID: agentID, agentName: rows.optionalText(4),
                 executionID: rows.optionalText(5), payloadText: payload, previousHash: previousHash)

@@ -113,6 +113,9 @@ public final class SQLiteStatement {
 
     public func text(_ column: Int32) -> String { optionalText(column) ?? "" }
 
+    /// Whether the column holds text (as opposed to a blob, a number or NULL).
+    public func isText(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_TEXT }
+
     /// A text or blob column's bytes.
     public func bytes(_ column: Int32) -> [UInt8] {
         let count = Int(sqlite3_column_bytes(handle, column))

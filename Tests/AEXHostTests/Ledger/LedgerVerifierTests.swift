@@ -119,6 +119,27 @@ import Testing
         #expect(try verify(path, expectHead: rewritten).problems.contains { $0.contains("rewritten") })
     }
 
+    /// `aex ledger verify` reads a database that no writer has upgraded yet (hashes as hex text).
+    @Test func aVersion1DatabaseVerifiesReadOnly() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/aex.db"
+        do {
+            let db = try SQLiteDatabase(path: path)
+            try db.execute(Migrations.version1)
+            try db.execute("PRAGMA user_version = 1")
+            var previous = EventLog.genesisHash
+            for seq in Int64(1)...3 {
+                let hash = EventLog.entryHash(seq: seq, tsMicros: seq, type: "config_reload", agentID: nil, agentName: nil,
+                                              executionID: nil, payload: .object([:]), previousHash: previous)
+                try db.run("INSERT INTO event_log (seq, ts_micros, type, payload, prev_hash, hash) VALUES (?, ?, 'config_reload', '{}', ?, ?)",
+                           [.integer(seq), .integer(seq), .text(previous), .text(hash)])
+                previous = hash
+            }
+        }
+        let report = try verify(path)
+        #expect(report.ok && report.events == 3, "\(report.problems)")
+    }
+
     @Test func headTextIsSeqColonHash() {
         let hash = String(repeating: "ab", count: 32)
         #expect(LedgerVerifier.parseHead("12:\(hash)") == EventLog.Head(seq: 12, hash: hash))
