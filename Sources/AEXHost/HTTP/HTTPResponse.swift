@@ -48,7 +48,8 @@ public struct HTTPResponse: Sendable {
         HTTPResponseHead.writeHeader("content-length", String(body.count), into: &out)
         HTTPResponseHead.writeHeader("x-request-id", requestID, into: &out)
         if !keepAlive { HTTPResponseHead.writeHeader("connection", "close", into: &out) }
-        out.append(contentsOf: [0x0d, 0x0a])
+        out.append(0x0d)
+        out.append(0x0a)
         if includeBody { out.append(contentsOf: body) }
         return out
     }

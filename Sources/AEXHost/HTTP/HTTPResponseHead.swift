@@ -33,15 +33,24 @@ public struct HTTPResponseHead: Sendable {
     static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
 
     static func writeStatusLine(_ status: Int, into out: inout [UInt8]) {
+        if status == 200 { return out.append(contentsOf: statusLine200) }
         out.append(contentsOf: "HTTP/1.1 \(status) \(reason(status))\r\n".utf8)
     }
 
+    private static let statusLine200 = Array("HTTP/1.1 200 OK\r\n".utf8)
+
     static func writeHeader(_ name: String, _ value: String, into out: inout [UInt8]) {
         out.append(contentsOf: name.utf8)
-        out.append(contentsOf: [0x3a, 0x20])
+        out.append(0x3a)
+        out.append(0x20)
         // Header injection guard: CR and LF never reach the wire.
-        for byte in value.utf8 where byte != 0x0d && byte != 0x0a { out.append(byte) }
-        out.append(contentsOf: [0x0d, 0x0a])
+        if value.utf8.contains(where: { $0 == 0x0d || $0 == 0x0a }) {
+            for byte in value.utf8 where byte != 0x0d && byte != 0x0a { out.append(byte) }
+        } else {
+            out.append(contentsOf: value.utf8)
+        }
+        out.append(0x0d)
+        out.append(0x0a)
     }
 
     static func reason(_ status: Int) -> String {
