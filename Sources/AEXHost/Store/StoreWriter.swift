@@ -171,6 +171,7 @@ public final class StoreWriter: Sendable {
         do {
             try db.flushAgentCounterChanges()
             try db.statement("COMMIT").runToCompletion()
+            db.agentCounterChanges.discard()
             committed = .success(())
         } catch {
             try? db.run("ROLLBACK")

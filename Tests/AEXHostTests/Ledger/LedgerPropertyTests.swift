@@ -143,6 +143,7 @@ import Testing
                 #expect(throws: (any Error).self) {
                     try writer.perform { db -> Int in
                         try ExecutionLedger.reserve(r, db, nowMicros: now)
+                        _ = try AgentTable.live(db)  // applies the counter change early, inside the savepoint
                         throw StoreError.writerStopped
                     }
                 }
