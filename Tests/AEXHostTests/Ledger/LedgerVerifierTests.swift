@@ -10,12 +10,9 @@ import Testing
         let path = dir.path + "/aex.db"
         let writer = try StoreWriter(path: path)
         defer { writer.stop() }
+        let bot = try TestAgents.create(writer, name: "bot", budgetMicro: 1_000_000)
+        let other = try TestAgents.create(writer, name: "other", budgetMicro: 1_000_000)
         let agents = AgentService(writer: writer, registry: try AgentService.loadRegistry(writer))
-        var settings = AgentSettings()
-        settings.budget = MicroUSD(1_000_000)
-        settings.rpm = 100
-        let bot = try agents.executeAndWait(.create(name: "bot", settings: settings)).get().agent
-        let other = try agents.executeAndWait(.create(name: "other", settings: settings)).get().agent
         @Sendable func reservation(_ id: String, _ agent: Agent, _ amount: Int64) -> ExecutionLedger.Reservation {
             ExecutionLedger.Reservation(executionID: id, agentID: agent.id, agentName: agent.name, endpoint: "chat/completions",
                                         model: "m", amount: MicroUSD(amount), promptTokensBound: 10, completionTokensBound: 10)

@@ -6,11 +6,7 @@ import Testing
         let dir = TemporaryDirectory()
         let writer = try StoreWriter(path: dir.path + "/aex.db")
         defer { writer.stop() }
-        let agents = AgentService(writer: writer, registry: try AgentService.loadRegistry(writer))
-        var settings = AgentSettings()
-        settings.budget = MicroUSD(1_000)
-        settings.rpm = 10
-        let agent = try agents.executeAndWait(.create(name: "bot", settings: settings)).get().agent
+        let agent = try TestAgents.create(writer, name: "bot", budgetMicro: 1_000)
         let agentID = agent.id
         @Sendable func reservation(_ id: String, _ amount: Int64) -> ExecutionLedger.Reservation {
             ExecutionLedger.Reservation(executionID: id, agentID: agentID, agentName: "bot", endpoint: "chat/completions", model: "m",

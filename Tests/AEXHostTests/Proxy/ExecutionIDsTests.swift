@@ -26,11 +26,7 @@ import Testing
         let dir = TemporaryDirectory()
         let writer = try StoreWriter(path: dir.path + "/aex.db")
         defer { writer.stop() }
-        let agents = AgentService(writer: writer, registry: try AgentService.loadRegistry(writer))
-        var settings = AgentSettings()
-        settings.budget = MicroUSD(1_000)
-        settings.rpm = 10
-        let agent = try agents.executeAndWait(.create(name: "bot", settings: settings)).get().agent
+        let agent = try TestAgents.create(writer, name: "bot", budgetMicro: 1_000)
         #expect(try writer.perform { db in try ExecutionIDs.last(db) } == nil)
         for id in ["exec_0000000000000a", "exec_000000000000ff", "exec_1a2b3c4d5e6f_999"] {
             let reservation = ExecutionLedger.Reservation(executionID: id, agentID: agent.id, agentName: "bot", endpoint: "chat/completions",
