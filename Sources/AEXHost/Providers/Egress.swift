@@ -176,9 +176,15 @@ final class Egress: EventSource, @unchecked Sendable {
         }
         if timer.actionDue, insideLibcurl == 0 {
             // Still asking after many rounds: let the loop breathe and come back through the timer.
-            timer.actionDue = false
-            if aex_timerfd_arm_ms(timerFD, 0) == 0 { timer.armed(deadline: WallClock.monotonicMillis()) }
+            runDueTimeoutActionsNextTurn()
         }
+    }
+
+    /// The zero-timeout actions run at the loop's next turn, through the timerfd.
+    private func runDueTimeoutActionsNextTurn() {
+        guard timer.actionDue else { return }
+        timer.actionDue = false
+        if aex_timerfd_arm_ms(timerFD, 0) == 0 { timer.armed(deadline: WallClock.monotonicMillis()) }
     }
 
     /// Takes a finished transfer's easy handle back into the pool.
@@ -293,7 +299,10 @@ final class Egress: EventSource, @unchecked Sendable {
             completion(.unavailable("cannot start the transfer"))
             return nil
         }
-        runDueTimeoutActions()
+        // A call's transfer starts at once (and may even finish here: its completion must tolerate
+        // that). A stream's waits for the loop's next turn, so its consumer holds the handle
+        // before the first chunk can arrive and can cancel or pause from its very first callback.
+        if onData == nil { runDueTimeoutActions() } else { runDueTimeoutActionsNextTurn() }
         return Handle(key: key, serial: transfer.serial)
     }
 
