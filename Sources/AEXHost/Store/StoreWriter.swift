@@ -4,23 +4,74 @@ import Foundation
 import Synchronization
 
 /// The one thread that writes the database. Callers queue operations; the writer drains everything
-/// queued into one transaction (group commit), runs each operation inside its own savepoint (so a
-/// failing operation rolls back alone), commits, and only then calls the completions, on the writer
-/// thread. Completions must not block: an event loop's completion posts itself back to its loop.
+/// queued into one transaction (group commit), commits, and only then calls the completions, on the
+/// writer thread or handed to their event loop. Completions must not block.
+///
+/// A failing operation rolls back alone. The writer first runs a batch without savepoints (they cost
+/// more than a ledger operation's own statements); when an operation throws, it rolls the whole
+/// transaction back and runs the batch again with a savepoint per operation. Operations are
+/// therefore run at most twice and must not change anything outside the database (and the
+/// connection's own caches) before they return.
 ///
 /// Invariants: exactly one `StoreWriter` per database per process, and one process holding the
-/// home's writer lock; an operation's completion runs after its effects are durable (per
+/// home's writer lock; an operation's completion runs once, after its effects are durable (per
 /// `Durability`) or with the error that undid them.
 public final class StoreWriter: Sendable {
     public static let batchOperationsMax = 1_024
 
-    private struct PendingOperation: Sendable {
-        /// Runs the work inside the open transaction; returns what to do once the commit is known.
-        let run: @Sendable (SQLiteDatabase) -> @Sendable (Result<Void, any Error>) -> Void
+    /// One queued operation. Created by a submitter, run and completed by the writer thread, then
+    /// possibly completed on an event loop (handed over through `EventLoop.execute`, which orders
+    /// the writer's accesses before the loop's).
+    private class PendingOperation: @unchecked Sendable {
         /// Where the completion runs: this event loop, or (nil) the writer thread.
         let loop: EventLoop?
-        /// The completion with an error, without running the work (the transaction never began).
-        let fail: @Sendable (any Error) -> Void
+
+        init(loop: EventLoop?) { self.loop = loop }
+
+        /// Runs the work inside the open transaction and keeps its outcome; false when it threw.
+        func run(_ db: SQLiteDatabase) -> Bool { fatalError("subclass") }
+
+        /// Replaces the kept outcome with `error` (the operation's effects were undone).
+        func fail(_ error: any Error) { fatalError("subclass") }
+
+        /// Calls the completion: with the kept outcome once the transaction committed, else with
+        /// `transactionError` (which also covers a transaction that never began).
+        func complete(transactionError: (any Error)?) { fatalError("subclass") }
+    }
+
+    private final class Operation<T: Sendable>: PendingOperation, @unchecked Sendable {
+        private let work: @Sendable (SQLiteDatabase) throws -> T
+        private let completion: @Sendable (Result<T, any Error>) -> Void
+        private var outcome: Result<T, any Error>?
+
+        init(work: @escaping @Sendable (SQLiteDatabase) throws -> T, loop: EventLoop?,
+             completion: @escaping @Sendable (Result<T, any Error>) -> Void) {
+            self.work = work
+            self.completion = completion
+            super.init(loop: loop)
+        }
+
+        override func run(_ db: SQLiteDatabase) -> Bool {
+            do {
+                outcome = .success(try work(db))
+                return true
+            } catch {
+                outcome = .failure(error)
+                return false
+            }
+        }
+
+        override func fail(_ error: any Error) { outcome = .failure(error) }
+
+        override func complete(transactionError: (any Error)?) {
+            if let transactionError {
+                completion(.failure(transactionError))
+            } else if let outcome {
+                completion(outcome)
+            } else {
+                completion(.failure(StoreError.writerStopped))
+            }
+        }
     }
 
     private struct Queue {
@@ -89,15 +140,7 @@ public final class StoreWriter: Sendable {
         _ work: @escaping @Sendable (SQLiteDatabase) throws -> T, loop: EventLoop?,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
-        let operation = PendingOperation(run: { db in
-            let outcome: Result<T, any Error> = StoreWriter.inSavepoint(db) { try work(db) }
-            return { committed in
-                switch committed {
-                case .success: completion(outcome)
-                case .failure(let error): completion(.failure(error))
-                }
-            }
-        }, loop: loop, fail: { error in completion(.failure(error)) })
+        let operation = Operation(work: work, loop: loop, completion: completion)
         let accepted = shared.queue.withLock { state -> Bool in
             guard !state.stopping else { return false }
             state.operations.append(operation)
@@ -142,11 +185,13 @@ public final class StoreWriter: Sendable {
         while true {
             shared.wakeup.wait()
             while true {
-                let (batch, stopping) = shared.queue.withLock { state in
-                    let count = min(state.operations.count, batchOperationsMax)
-                    let batch = Array(state.operations.prefix(count))
-                    state.operations.removeFirst(count)
-                    return (batch, state.stopping)
+                let (batch, stopping) = shared.queue.withLock { state -> ([PendingOperation], Bool) in
+                    if state.operations.count <= batchOperationsMax {
+                        defer { state.operations.removeAll(keepingCapacity: true) }
+                        return (state.operations, state.stopping)
+                    }
+                    defer { state.operations.removeFirst(batchOperationsMax) }
+                    return (Array(state.operations.prefix(batchOperationsMax)), state.stopping)
                 }
                 if batch.isEmpty {
                     if stopping { return }
@@ -160,62 +205,72 @@ public final class StoreWriter: Sendable {
 
     private static func commit(_ batch: [PendingOperation], db: SQLiteDatabase) {
         do {
-            try db.statement("BEGIN IMMEDIATE").runToCompletion()
-        } catch {
-            let failures: [@Sendable (Result<Void, any Error>) -> Void] = batch.map { operation in { _ in operation.fail(error) } }
-            deliver(failures, batch, .failure(error))
-            return
-        }
-        let finishers = batch.map { $0.run(db) }
-        let committed: Result<Void, any Error>
-        do {
+            try begin(db)
+            if !batch.allSatisfy({ $0.run(db) }) {
+                // An operation threw, perhaps half-way: undo the batch, then run it again with each
+                // operation in its own savepoint so that only the failing ones are undone.
+                rollback(db)
+                try begin(db)
+                for operation in batch { runInSavepoint(operation, db) }
+            }
             try db.flushAgentCounterChanges()
             try db.statement("COMMIT").runToCompletion()
             db.agentCounterChanges.discard()
-            committed = .success(())
         } catch {
-            try? db.run("ROLLBACK")
-            db.eventLogHead = nil
-            db.agentCounterChanges.discard()
-            committed = .failure(error)
+            rollback(db)
+            return deliver(batch, transactionError: error)
         }
-        deliver(finishers, batch, committed)
+        deliver(batch, transactionError: nil)
     }
 
-    /// Runs writer-thread completions here and hands each loop its completions in one task.
-    private static func deliver(
-        _ finishers: [@Sendable (Result<Void, any Error>) -> Void], _ batch: [PendingOperation], _ committed: Result<Void, any Error>
-    ) {
-        var byLoop: [ObjectIdentifier: (EventLoop, [@Sendable (Result<Void, any Error>) -> Void])] = [:]
-        for (finish, operation) in zip(finishers, batch) {
-            if let loop = operation.loop {
-                byLoop[ObjectIdentifier(loop), default: (loop, [])].1.append(finish)
+    private static func begin(_ db: SQLiteDatabase) throws {
+        try db.statement("BEGIN IMMEDIATE").runToCompletion()
+    }
+
+    /// Ends the open transaction, if any, without its changes, and forgets what the connection
+    /// cached from it.
+    private static func rollback(_ db: SQLiteDatabase) {
+        try? db.run("ROLLBACK")
+        db.eventLogHead = nil
+        db.agentCounterChanges.discard()
+    }
+
+    /// Completes writer-thread operations here and hands each loop its completions in one task.
+    private static func deliver(_ batch: [PendingOperation], transactionError: (any Error)?) {
+        var byLoop: [(loop: EventLoop, operations: [PendingOperation])] = []
+        for operation in batch {
+            guard let loop = operation.loop else {
+                operation.complete(transactionError: transactionError)
+                continue
+            }
+            if let index = byLoop.firstIndex(where: { $0.loop === loop }) {
+                byLoop[index].operations.append(operation)
             } else {
-                finish(committed)
+                byLoop.append((loop, [operation]))
             }
         }
-        for (loop, group) in byLoop.values {
-            loop.execute { for finish in group { finish(committed) } }
+        for (loop, operations) in byLoop {
+            loop.execute { for operation in operations { operation.complete(transactionError: transactionError) } }
         }
     }
 
-    private static func inSavepoint<T>(_ db: SQLiteDatabase, _ work: () throws -> T) -> Result<T, any Error> {
+    private static func runInSavepoint(_ operation: PendingOperation, _ db: SQLiteDatabase) {
         do {
             try db.statement("SAVEPOINT op").runToCompletion()
         } catch {
-            return .failure(error)
+            return operation.fail(error)  // it cannot be isolated, so it does not run
         }
         let counterMark = db.agentCounterChanges.mark
-        do {
-            let value = try work()
-            try db.statement("RELEASE op").runToCompletion()
-            return .success(value)
-        } catch {
-            try? db.run("ROLLBACK TO op")
-            try? db.run("RELEASE op")
-            db.eventLogHead = nil
-            db.agentCounterChanges.rollback(to: counterMark)
-            return .failure(error)
+        if operation.run(db) {
+            do {
+                return try db.statement("RELEASE op").runToCompletion()
+            } catch {
+                operation.fail(error)
+            }
         }
+        try? db.run("ROLLBACK TO op")
+        try? db.run("RELEASE op")
+        db.eventLogHead = nil
+        db.agentCounterChanges.rollback(to: counterMark)
     }
 }
