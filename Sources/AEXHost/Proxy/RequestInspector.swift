@@ -1,5 +1,6 @@
 /// Reads a client's request body into a `CallRequest`, refusing what is not a valid request of the
-/// endpoint (→ 400 `invalid_request`). Pure.
+/// endpoint (→ 400 `invalid_request`). Pure. Reads the body through a `JSONTape` (no tree of
+/// values): this runs on every call.
 public enum RequestInspector {
     public struct Invalid: Error, Equatable, Sendable {
         public let message: String
@@ -7,122 +8,141 @@ public enum RequestInspector {
     }
 
     public static func inspect(_ endpoint: Endpoint, body: [UInt8]) throws(Invalid) -> CallRequest {
-        let root: JSONValue
+        let tape: JSONTape
         do {
-            root = try JSONReader.parse(body)
+            tape = try JSONTape.parse(body)
         } catch {
             throw Invalid("the body is not valid JSON: \(error.reason) at byte \(error.offset)")
         }
-        guard case .object(let object) = root else { throw Invalid("the body must be a JSON object") }
+        let root = JSONTape.root
+        guard tape.kind(root) == .object else { throw Invalid("the body must be a JSON object") }
         var request = CallRequest()
-        switch object["model"] {
-        case nil, .null?: break
-        case .string(let model)?: request.model = model
-        default: throw Invalid("'model' must be a string")
+        if let model = tape.member(root, "model"), tape.kind(model) != .null {
+            guard tape.kind(model) == .string else { throw Invalid("'model' must be a string") }
+            request.model = tape.string(model)
         }
-        switch object["stream"] {
-        case nil, .null?: break
-        case .bool(let flag)?: request.stream = flag
-        default: throw Invalid("'stream' must be a boolean")
+        if let stream = tape.member(root, "stream"), tape.kind(stream) != .null {
+            guard let flag = bool(tape, stream) else { throw Invalid("'stream' must be a boolean") }
+            request.stream = flag
         }
-        switch object["stream_options"] {
-        case nil, .null?: break
-        case .object(let options)?:
-            if case .bool(let flag)? = options["include_usage"] { request.streamUsageRequested = flag }
-        default: throw Invalid("'stream_options' must be an object")
+        if let options = tape.member(root, "stream_options"), tape.kind(options) != .null {
+            guard tape.kind(options) == .object else { throw Invalid("'stream_options' must be an object") }
+            if let include = tape.member(options, "include_usage"), let flag = bool(tape, include) { request.streamUsageRequested = flag }
         }
-        for key in ["max_tokens", "max_completion_tokens", "max_output_tokens"] {
-            switch object[key] {
-            case nil, .null?: continue
-            case .int(let value)? where value >= 1:
-                request.requestedMaxTokens = min(request.requestedMaxTokens ?? value, value)
-            default: throw Invalid("'\(key)' must be a positive integer")
-            }
+        for (key, name) in [(tape.member(root, "max_tokens"), "max_tokens"),
+                            (tape.member(root, "max_completion_tokens"), "max_completion_tokens"),
+                            (tape.member(root, "max_output_tokens"), "max_output_tokens")] {
+            guard let key, tape.kind(key) != .null else { continue }
+            guard let value = tape.int(key), value >= 1 else { throw Invalid("'\(name)' must be a positive integer") }
+            request.requestedMaxTokens = min(request.requestedMaxTokens ?? value, value)
         }
         switch endpoint {
-        case .chatCompletions:
-            guard case .array(let messages)? = object["messages"] else { throw Invalid("'messages' must be a list of messages") }
-            guard !messages.isEmpty else { throw Invalid("'messages' must not be empty") }
-            for message in messages {
-                guard case .object(let fields) = message else { throw Invalid("each message must be an object") }
-                guard case .string? = fields["role"] else { throw Invalid("each message needs a string 'role'") }
-                switch fields["content"] {
-                case nil, .null?, .string?: break
-                case .array(let parts)?:
-                    for part in parts {
-                        guard case .object(let partFields) = part else { throw Invalid("content parts must be objects") }
-                        if case .string(let type)? = partFields["type"], type == "image_url" || type == "input_image" {
-                            request.hasImages = true
-                        }
-                    }
-                default: throw Invalid("message 'content' must be a string, a list of parts or null")
-                }
-                request.promptBytes &+= stringBytes(message)
-                request.itemCount += 1
-            }
-        case .embeddings:
-            switch object["input"] {
-            case .string(let text)?:
-                request.promptBytes = Int64(text.utf8.count)
-                request.itemCount = 1
-            case .array(let items)? where !items.isEmpty:
-                for item in items {
-                    switch item {
-                    case .string(let text): request.promptBytes &+= Int64(text.utf8.count)
-                    case .array(let tokens): request.promptBytes &+= Int64(tokens.count)  // token ids: one token each
-                    case .int: request.promptBytes &+= 1
-                    default: throw Invalid("'input' items must be strings or token lists")
-                    }
-                    request.itemCount += 1
-                }
-            default: throw Invalid("'input' must be a non-empty string or list")
-            }
-        case .responses:
-            switch object["input"] {
-            case .string(let text)?:
-                request.promptBytes = Int64(text.utf8.count)
-                request.itemCount = 1
-            case .array(let items)? where !items.isEmpty:
-                for item in items {
-                    guard case .object(let fields) = item else { throw Invalid("'input' items must be objects") }
-                    if case .array(let parts)? = fields["content"] {
-                        for case .object(let part) in parts {
-                            if case .string(let type)? = part["type"], type == "input_image" || type == "image_url" { request.hasImages = true }
-                        }
-                    }
-                    request.promptBytes &+= stringBytes(item)
-                    request.itemCount += 1
-                }
-            default: throw Invalid("'input' must be a non-empty string or list")
-            }
-            if case .string(let instructions)? = object["instructions"] { request.promptBytes &+= Int64(instructions.utf8.count) }
+        case .chatCompletions: try readMessages(tape, into: &request)
+        case .embeddings: try readEmbeddingInput(tape, into: &request)
+        case .responses: try readResponsesInput(tape, into: &request)
         }
-        if let tools = object["tools"] ?? object["functions"] {
-            guard case .array(let list) = tools else { throw Invalid("'tools' must be a list") }
-            request.usesTools = !list.isEmpty
-            for tool in list {
-                guard case .object(let fields) = tool else { throw Invalid("each tool must be an object") }
-                if case .object(let function)? = fields["function"], case .string(let name)? = function["name"] {
-                    request.toolNames.append(name)
-                } else if case .string(let name)? = fields["name"] {
-                    request.toolNames.append(name)
-                } else if case .string(let type)? = fields["type"] {
-                    request.toolNames.append(type)
+        if let tools = tape.member(root, "tools") ?? tape.member(root, "functions") {
+            guard tape.kind(tools) == .array else { throw Invalid("'tools' must be a list") }
+            request.usesTools = tape.nodes[tools].count > 0
+            try tape.forEachItem(tools) { (tool: Int) throws(Invalid) in
+                guard tape.kind(tool) == .object else { throw Invalid("each tool must be an object") }
+                if let function = tape.member(tool, "function"), tape.kind(function) == .object,
+                   let name = tape.member(function, "name"), tape.kind(name) == .string {
+                    request.toolNames.append(tape.string(name))
+                } else if let name = tape.member(tool, "name"), tape.kind(name) == .string {
+                    request.toolNames.append(tape.string(name))
+                } else if let type = tape.member(tool, "type"), tape.kind(type) == .string {
+                    request.toolNames.append(tape.string(type))
                 }
             }
-            request.promptBytes &+= Int64(tools.canonicalText.utf8.count)  // tool schemas become prompt, keys and all
+            // Tool schemas become prompt, keys and all: their canonical text is counted.
+            request.promptBytes &+= Int64(tape.value(tools).canonicalText.utf8.count)
         }
         return request
     }
 
-    /// UTF-8 bytes of every string value inside a value (keys are structure, covered by the
-    /// per-item overhead).
-    static func stringBytes(_ value: JSONValue) -> Int64 {
-        switch value {
-        case .string(let text): return Int64(text.utf8.count)
-        case .array(let items): return items.reduce(0) { $0 &+ stringBytes($1) }
-        case .object(let members): return members.values.reduce(0) { $0 &+ stringBytes($1) }
-        default: return 0
+    private static func bool(_ tape: JSONTape, _ node: Int) -> Bool? {
+        switch tape.kind(node) {
+        case .true: true
+        case .false: false
+        default: nil
         }
+    }
+
+    private static func readMessages(_ tape: JSONTape, into request: inout CallRequest) throws(Invalid) {
+        guard let messages = tape.member(JSONTape.root, "messages"), tape.kind(messages) == .array else {
+            throw Invalid("'messages' must be a list of messages")
+        }
+        guard tape.nodes[messages].count > 0 else { throw Invalid("'messages' must not be empty") }
+        try tape.forEachItem(messages) { (message: Int) throws(Invalid) in
+            guard tape.kind(message) == .object else { throw Invalid("each message must be an object") }
+            guard let role = tape.member(message, "role"), tape.kind(role) == .string else {
+                throw Invalid("each message needs a string 'role'")
+            }
+            if let content = tape.member(message, "content") {
+                switch tape.kind(content) {
+                case .null, .string: break
+                case .array:
+                    try tape.forEachItem(content) { (part: Int) throws(Invalid) in
+                        guard tape.kind(part) == .object else { throw Invalid("content parts must be objects") }
+                        if isImagePart(tape, part) { request.hasImages = true }
+                    }
+                default: throw Invalid("message 'content' must be a string, a list of parts or null")
+                }
+            }
+            request.promptBytes &+= tape.stringValueBytes(message)
+            request.itemCount += 1
+        }
+    }
+
+    private static func readEmbeddingInput(_ tape: JSONTape, into request: inout CallRequest) throws(Invalid) {
+        let input = tape.member(JSONTape.root, "input")
+        if let input, tape.kind(input) == .string {
+            request.promptBytes = Int64(tape.nodes[input].count)
+            request.itemCount = 1
+            return
+        }
+        guard let input, tape.kind(input) == .array, tape.nodes[input].count > 0 else {
+            throw Invalid("'input' must be a non-empty string or list")
+        }
+        try tape.forEachItem(input) { (item: Int) throws(Invalid) in
+            switch tape.kind(item) {
+            case .string: request.promptBytes &+= Int64(tape.nodes[item].count)
+            case .array: request.promptBytes &+= Int64(tape.nodes[item].count)  // token ids: one token each
+            case .integer: request.promptBytes &+= 1
+            default: throw Invalid("'input' items must be strings or token lists")
+            }
+            request.itemCount += 1
+        }
+    }
+
+    private static func readResponsesInput(_ tape: JSONTape, into request: inout CallRequest) throws(Invalid) {
+        let input = tape.member(JSONTape.root, "input")
+        if let input, tape.kind(input) == .string {
+            request.promptBytes = Int64(tape.nodes[input].count)
+            request.itemCount = 1
+        } else if let input, tape.kind(input) == .array, tape.nodes[input].count > 0 {
+            try tape.forEachItem(input) { (item: Int) throws(Invalid) in
+                guard tape.kind(item) == .object else { throw Invalid("'input' items must be objects") }
+                if let content = tape.member(item, "content"), tape.kind(content) == .array {
+                    tape.forEachItem(content) { part in
+                        if tape.kind(part) == .object, isImagePart(tape, part) { request.hasImages = true }
+                    }
+                }
+                request.promptBytes &+= tape.stringValueBytes(item)
+                request.itemCount += 1
+            }
+        } else {
+            throw Invalid("'input' must be a non-empty string or list")
+        }
+        if let instructions = tape.member(JSONTape.root, "instructions"), tape.kind(instructions) == .string {
+            request.promptBytes &+= Int64(tape.nodes[instructions].count)
+        }
+    }
+
+    /// A content part whose `type` is an image (chat's `image_url`, the Responses API's `input_image`).
+    private static func isImagePart(_ tape: JSONTape, _ part: Int) -> Bool {
+        guard let type = tape.member(part, "type") else { return false }
+        return tape.textEquals(type, "image_url") || tape.textEquals(type, "input_image")
     }
 }

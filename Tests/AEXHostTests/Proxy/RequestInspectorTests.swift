@@ -1,0 +1,200 @@
+import Foundation
+import Testing
+@testable import AEXHost
+
+/// The tape-based `RequestInspector` against the tree-based reference on seeded random bodies:
+/// well-formed requests of every endpoint, wrong field types, escapes and non-ASCII text, duplicate
+/// keys, and the same bodies damaged byte by byte. Both must accept the same bodies with the same
+/// `CallRequest`, and refuse the same bodies with the same message (byte offsets aside).
+@Suite struct RequestInspectorTests {
+    static let cases = 20_000
+
+    @Test func agreesWithTheTreeReferenceOnRandomBodies() throws {
+        let seed = ProcessInfo.processInfo.environment["AEX_PROPERTY_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
+        print("RequestInspectorTests seed \(seed) (AEX_PROPERTY_SEED to repeat)")
+        var random = SeededGenerator(seed: seed)
+        var accepted = 0
+        var disagreements = 0
+        for number in 0..<Self.cases where disagreements < 5 {
+            let endpoint = [Endpoint.chatCompletions, .embeddings, .responses].randomElement(using: &random)!
+            var body = Array(BodyGenerator.body(endpoint, &random).utf8)
+            if Int.random(in: 0..<3, using: &random) == 0 { BodyGenerator.damage(&body, &random) }
+            let tape = Result { () throws(RequestInspector.Invalid) in try RequestInspector.inspect(endpoint, body: body) }
+            let tree = Result { () throws(RequestInspector.Invalid) in try TreeRequestInspector.inspect(endpoint, body: body) }
+            switch (tape, tree) {
+            case (.success(let a), .success(let b)) where a == b:
+                accepted += 1
+            case (.failure(let a), .failure(let b)) where withoutOffset(a.message) == withoutOffset(b.message):
+                break
+            default:
+                disagreements += 1
+                Issue.record("case \(number) seed \(seed): tape \(tape), tree \(tree) for \(String(decoding: body, as: UTF8.self))")
+            }
+        }
+        #expect(accepted > Self.cases / 10, "the generator produces enough valid requests (\(accepted))")
+    }
+
+    @Test func countsEscapedAndNonASCIITextByItsUTF8Bytes() throws {
+        let body = #"{"messages":[{"role":"user","content":"a\n\u00e9\ud83d\ude00é"}]}"#
+        let request = try RequestInspector.inspect(.chatCompletions, body: Array(body.utf8))
+        #expect(request.promptBytes == 4 + 1 + 1 + 2 + 4 + 2)
+    }
+
+    @Test func refusesDuplicateKeysIncludingEscapedOnesAndInLargeObjects() {
+        #expect(throws: RequestInspector.Invalid.self) {
+            try RequestInspector.inspect(.chatCompletions, body: Array(#"{"model":"a","mod\u0065l":"b","messages":[]}"#.utf8))
+        }
+        var members = (0..<100).map { "\"k\($0)\":\($0)" }
+        members.append(#""k7":1"#)
+        let large = "{" + members.joined(separator: ",") + #","messages":[{"role":"user"}]}"#
+        #expect(throws: RequestInspector.Invalid.self) { try RequestInspector.inspect(.chatCompletions, body: Array(large.utf8)) }
+        members.removeLast()
+        let distinct = "{" + members.joined(separator: ",") + #","messages":[{"role":"user"}]}"#
+        #expect((try? RequestInspector.inspect(.chatCompletions, body: Array(distinct.utf8))) != nil)
+    }
+
+    private func withoutOffset(_ message: String) -> String {
+        guard let range = message.range(of: " at byte ") else { return message }
+        return String(message[..<range.lowerBound])
+    }
+}
+
+/// The tape's own reading of JSON against `JSONReader`: same documents accepted, same reasons.
+@Suite struct JSONTapeTests {
+    @Test func acceptsAndRefusesWhatTheReaderDoes() {
+        var random = SeededGenerator(seed: 0x7A9E)
+        for _ in 0..<20_000 {
+            var body = Array(BodyGenerator.body(.chatCompletions, &random).utf8)
+            BodyGenerator.damage(&body, &random)
+            let tape = Result { () throws(JSONReader.Failure) in try JSONTape.parse(body) }
+            let tree = Result { () throws(JSONReader.Failure) in try JSONReader.parse(body) }
+            switch (tape, tree) {
+            case (.success(let tape), .success(let value)):
+                #expect(tape.value(JSONTape.root) == value)
+            case (.failure(let a), .failure(let b)):
+                #expect(a.reason == b.reason, "\(String(decoding: body, as: UTF8.self))")
+            default:
+                Issue.record("tape \(tape) vs reader \(tree) for \(String(decoding: body, as: UTF8.self))")
+            }
+        }
+    }
+
+    @Test func validatesUTF8LikeTheStandardLibrary() {
+        var random = SeededGenerator(seed: 0x0F8)
+        for _ in 0..<100_000 {
+            let bytes = (0..<Int.random(in: 1...4, using: &random)).map { _ in
+                switch Int.random(in: 0..<4, using: &random) {
+                case 0: UInt8.random(in: 0x80...0xBF, using: &random)
+                case 1: UInt8.random(in: 0...0x7F, using: &random)
+                default: UInt8.random(in: 0x80...0xFF, using: &random)
+                }
+            }
+            let expected = String(validating: bytes, as: UTF8.self) != nil
+            var at = 0
+            while at < bytes.count, let length = bytes[at] < 0x80 ? 1 : JSONTape.utf8SequenceLength(bytes, at: at) { at += length }
+            #expect((at == bytes.count) == expected, "\(bytes)")
+        }
+    }
+}
+
+/// Random request bodies: mostly well-formed with plausible fields, sometimes with wrong types.
+enum BodyGenerator {
+    static let texts = ["", "hello", "héllo wörld", "a\\nb", "\\u00e9t\\u00e9", "\\ud83d\\ude00", "tab\\there", "q\\\"uote", "日本語", "\\/"]
+
+    static func body(_ endpoint: Endpoint, _ random: inout SeededGenerator) -> String {
+        var members: [String] = []
+        func maybe(_ odds: Int, _ member: @autoclosure () -> String) {
+            if Int.random(in: 0..<odds, using: &random) == 0 { members.append(member()) }
+        }
+        maybe(2, #""model":\#(scalar(&random, preferString: true))"#)
+        maybe(4, #""stream":\#(scalar(&random))"#)
+        maybe(6, #""stream_options":\#(Bool.random(using: &random) ? #"{"include_usage":\#(scalar(&random))}"# : scalar(&random))"#)
+        for key in ["max_tokens", "max_completion_tokens", "max_output_tokens"] { maybe(4, #""\#(key)":\#(number(&random))"#) }
+        switch endpoint {
+        case .chatCompletions: maybe(1, #""messages":\#(messages(&random))"#)
+        case .embeddings: maybe(1, #""input":\#(input(&random, items: { embeddingItem(&$0) }))"#)
+        case .responses:
+            maybe(1, #""input":\#(input(&random, items: { message(&$0) }))"#)
+            maybe(3, #""instructions":\#(scalar(&random, preferString: true))"#)
+        }
+        maybe(4, #""\#(Bool.random(using: &random) ? "tools" : "functions")":\#(tools(&random))"#)
+        maybe(8, #""model":"dup""#)
+        members.shuffle(using: &random)
+        return "{" + members.joined(separator: Bool.random(using: &random) ? "," : " ,\n ") + "}"
+    }
+
+    static func scalar(_ random: inout SeededGenerator, preferString: Bool = false) -> String {
+        if preferString, Int.random(in: 0..<4, using: &random) != 0 { return string(&random) }
+        return [string(&random), number(&random), "true", "false", "null", "[]", "{}"].randomElement(using: &random)!
+    }
+
+    static func string(_ random: inout SeededGenerator) -> String {
+        "\"" + (0..<Int.random(in: 0...3, using: &random)).map { _ in texts.randomElement(using: &random)! }.joined() + "\""
+    }
+
+    static func number(_ random: inout SeededGenerator) -> String {
+        ["1", "0", "-3", "256", "4096", "1.5", "2e3", "9223372036854775807", "9223372036854775808", "\"12\"", "null", "-0"]
+            .randomElement(using: &random)!
+    }
+
+    static func messages(_ random: inout SeededGenerator) -> String {
+        if Int.random(in: 0..<12, using: &random) == 0 { return scalar(&random) }
+        return "[" + (0..<Int.random(in: 0...4, using: &random)).map { _ in message(&random) }.joined(separator: ",") + "]"
+    }
+
+    static func message(_ random: inout SeededGenerator) -> String {
+        if Int.random(in: 0..<15, using: &random) == 0 { return scalar(&random) }
+        var fields: [String] = []
+        if Int.random(in: 0..<10, using: &random) != 0 { fields.append(#""role":\#(Int.random(in: 0..<8, using: &random) == 0 ? scalar(&random) : string(&random))"#) }
+        switch Int.random(in: 0..<6, using: &random) {
+        case 0: break
+        case 1: fields.append(#""content":\#(scalar(&random))"#)
+        case 2, 3: fields.append(#""content":\#(string(&random))"#)
+        default: fields.append(#""content":[\#((0..<Int.random(in: 0...3, using: &random)).map { _ in part(&random) }.joined(separator: ","))]"#)
+        }
+        if Int.random(in: 0..<5, using: &random) == 0 { fields.append(#""name":\#(string(&random))"#) }
+        fields.shuffle(using: &random)
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    static func part(_ random: inout SeededGenerator) -> String {
+        if Int.random(in: 0..<10, using: &random) == 0 { return scalar(&random) }
+        let type = ["\"text\"", "\"image_url\"", "\"input_image\"", "\"image\\u005furl\"", "3"].randomElement(using: &random)!
+        return #"{"type":\#(type),"text":\#(string(&random)),"detail":{"x":[1,\#(string(&random))]}}"#
+    }
+
+    static func input(_ random: inout SeededGenerator, items: (inout SeededGenerator) -> String) -> String {
+        switch Int.random(in: 0..<5, using: &random) {
+        case 0: return scalar(&random, preferString: true)
+        case 1: return "[]"
+        default: return "[" + (0..<Int.random(in: 1...3, using: &random)).map { _ in items(&random) }.joined(separator: ",") + "]"
+        }
+    }
+
+    static func embeddingItem(_ random: inout SeededGenerator) -> String {
+        [string(&random), "[1,2,3]", "[]", "7", "1.5", "null", "{}"].randomElement(using: &random)!
+    }
+
+    static func tools(_ random: inout SeededGenerator) -> String {
+        if Int.random(in: 0..<8, using: &random) == 0 { return scalar(&random) }
+        let tool = [#"{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}"#,
+                    #"{"name":"lookup","description":"Find \u00e9"}"#, #"{"type":"web_search"}"#, #"{"other":1}"#, "3"]
+        return "[" + (0..<Int.random(in: 0...2, using: &random)).map { _ in tool.randomElement(using: &random)! }.joined(separator: ",") + "]"
+    }
+
+    /// Truncates, flips, inserts or removes bytes: mostly invalid JSON, sometimes a different valid body.
+    static func damage(_ body: inout [UInt8], _ random: inout SeededGenerator) {
+        guard !body.isEmpty else { return }
+        for _ in 0..<Int.random(in: 1...3, using: &random) {
+            let at = Int.random(in: 0..<body.count, using: &random)
+            switch Int.random(in: 0..<5, using: &random) {
+            case 0: body.removeSubrange(at...)
+            case 1: body[at] = UInt8.random(in: 0...255, using: &random)
+            case 2: body.insert([UInt8]("{}[]\",:\\ 0e-.tn\u{7f}".utf8).randomElement(using: &random)!, at: at)
+            case 3: body.insert(contentsOf: [0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xED, 0xA0, 0x80, 0xF4, 0x90][Int.random(in: 0..<9, using: &random)...].prefix(2), at: at)
+            default: body.remove(at: at)
+            }
+            if body.isEmpty { return }
+        }
+    }
+}
