@@ -52,6 +52,7 @@ enum PluginHostTable {
     }
 
     static func string(_ view: aex_bytes) -> String {
-        String(decoding: bytes(view), as: UTF8.self)
+        guard let base = view.bytes, view.length > 0 else { return "" }
+        return String(decoding: UnsafeBufferPointer(start: base, count: view.length), as: UTF8.self)
     }
 }

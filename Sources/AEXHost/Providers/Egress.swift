@@ -19,12 +19,14 @@ final class Egress: EventSource, @unchecked Sendable {
     static let idleEasyHandlesMax = 64
     /// When the timerfd is armed for libcurl (see `CurlTimer`).
     private var timer = CurlTimer()
+    /// Header lists built for recent transfers, most recent last (at most `CurlHeaderList.cachedMax`).
+    private var headerLists: [CurlHeaderList] = []
 
-    /// One transfer in flight. Owns its easy handle (until `retire` hands it back to the pool),
-    /// header list and response buffer.
+    /// One transfer in flight. Owns its easy handle (until `retire` hands it back to the pool) and
+    /// response buffer, and holds its (shared) header list.
     final class Transfer {
         let easy: OpaquePointer
-        var headerList: UnsafeMutablePointer<curl_slist>?
+        var headerList: CurlHeaderList?
         var body: [UInt8] = []
         var contentType: String?
         let responseBytesMax: Int
@@ -55,7 +57,6 @@ final class Egress: EventSource, @unchecked Sendable {
 
         deinit {
             if !retired { curl_easy_cleanup(UnsafeMutableRawPointer(easy)) }
-            if let headerList { curl_slist_free_all(headerList) }
         }
     }
 
@@ -243,11 +244,9 @@ final class Egress: EventSource, @unchecked Sendable {
                 }
             }
         }
-        var list: UnsafeMutablePointer<curl_slist>? = nil
-        for (name, value) in request.headers { list = curl_slist_append(list, "\(name): \(value)") }
-        list = curl_slist_append(list, "Expect:")  // no 100-continue round trip
-        transfer.headerList = list
-        aex_curl_easy_set_slist(rawEasy, CURLOPT_HTTPHEADER, list)
+        let headerList = headerList(sending: request.headers)
+        transfer.headerList = headerList
+        aex_curl_easy_set_slist(rawEasy, CURLOPT_HTTPHEADER, headerList.list)
         aex_curl_easy_set_long(rawEasy, CURLOPT_NOSIGNAL, 1)
         aex_curl_easy_set_long(rawEasy, CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeoutMilliseconds)
         if let idle = request.idleTimeoutSeconds {
@@ -304,6 +303,14 @@ final class Egress: EventSource, @unchecked Sendable {
         // before the first chunk can arrive and can cancel or pause from its very first callback.
         if onData == nil { runDueTimeoutActions() } else { runDueTimeoutActionsNextTurn() }
         return Handle(key: key, serial: transfer.serial)
+    }
+
+    private func headerList(sending headers: [(String, String)]) -> CurlHeaderList {
+        if let index = headerLists.lastIndex(where: { $0.sends(headers) }) { return headerLists[index] }
+        let built = CurlHeaderList(headers)
+        if headerLists.count >= CurlHeaderList.cachedMax { headerLists.removeFirst() }
+        headerLists.append(built)
+        return built
     }
 
     /// Resumes a paused stream (libcurl delivers the held chunk again, possibly at once).

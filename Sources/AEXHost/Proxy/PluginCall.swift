@@ -59,13 +59,14 @@ enum PluginCall {
     }
 
     private static func withCall<T>(_ plan: CallPlan, body: [UInt8], maxOutputTokens: Int64, _ run: (UnsafePointer<aex_call>) -> T) -> T {
-        let alias = Array(plan.alias.utf8)
-        let providerModel = Array(plan.model.providerModel.utf8)
-        let type = Array(plan.provider.type.utf8)
+        // Native strings lend their UTF-8 in place (no copy for the plugin's borrowed views).
+        var alias = plan.alias
+        var providerModel = plan.model.providerModel
+        var type = plan.provider.type
         return body.withUnsafeBufferPointer { bodyView in
-            alias.withUnsafeBufferPointer { aliasView in
-                providerModel.withUnsafeBufferPointer { modelView in
-                    type.withUnsafeBufferPointer { typeView in
+            alias.withUTF8 { aliasView in
+                providerModel.withUTF8 { modelView in
+                    type.withUTF8 { typeView in
                         var call = aex_call(
                             struct_size: UInt32(MemoryLayout<aex_call>.size), endpoint: plan.endpoint.abiValue,
                             body: aex_bytes(bytes: bodyView.baseAddress, length: bodyView.count),
