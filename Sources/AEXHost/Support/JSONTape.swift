@@ -10,19 +10,46 @@ struct JSONTape {
         case object, array, key, string, integer, number, `true`, `false`, null
     }
 
+    /// 20 bytes: offsets are stored as `Int32` (a document is refused beyond `bytesMax`), so a
+    /// hostile body of tiny values costs at most ten times its size in nodes.
     struct Node {
         var kind: Kind
         /// Strings and keys: the text holds at least one escape.
         var escaped = false
+        private var start32: Int32
+        private var end32: Int32
+        private var next32: Int32 = 0
+        private var count32: Int32 = 0
+
+        init(kind: Kind, escaped: Bool = false, start: Int, end: Int, count: Int = 0) {
+            self.kind = kind
+            self.escaped = escaped
+            start32 = Int32(start)
+            end32 = Int32(end)
+            count32 = Int32(count)
+        }
+
         /// Strings and keys: the first byte after the opening quote; other values: their first byte.
-        var start: Int
+        var start: Int { Int(start32) }
         /// Strings and keys: the closing quote; other values: one past their last byte.
-        var end: Int
+        var end: Int {
+            get { Int(end32) }
+            set { end32 = Int32(newValue) }
+        }
         /// Index of the node after this value and everything inside it.
-        var next = 0
+        var next: Int {
+            get { Int(next32) }
+            set { next32 = Int32(newValue) }
+        }
         /// Objects: members; arrays: items; strings and keys: UTF-8 bytes once unescaped.
-        var count = 0
+        var count: Int {
+            get { Int(count32) }
+            set { count32 = Int32(newValue) }
+        }
     }
+
+    /// The largest document read (request bodies are far smaller: `HTTPParserLimits.bodyBytesMax`).
+    static let bytesMax = Int(Int32.max) - 1
 
     /// Objects with more members than this check duplicate keys with a set instead of comparing
     /// each key with the earlier ones (bounded work for hostile bodies).
@@ -34,7 +61,8 @@ struct JSONTape {
 
     static func parse(_ bytes: [UInt8]) throws(JSONReader.Failure) -> JSONTape {
         var tape = JSONTape(bytes: bytes)
-        tape.nodes.reserveCapacity(max(16, bytes.count / 16))
+        guard bytes.count <= bytesMax else { throw JSONReader.Failure(offset: 0, reason: "document too large") }
+        tape.nodes.reserveCapacity(64)
         try tape.value(depth: 0)
         tape.skipWhitespace()
         guard tape.index == bytes.count else { throw tape.failure("unexpected data after the value") }

@@ -101,6 +101,45 @@ import Testing
         #expect(throws: StoreError.self) { try writer.perform { _ in 1 } }
     }
 
+    /// A batch holding a failing operation is rolled back and run again with savepoints: the other
+    /// operations' ledger entries and counter changes land exactly once.
+    @Test func ledgerOperationsBatchedWithAFailingOneLandExactlyOnce() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/aex.db"
+        let writer = try StoreWriter(path: path, durability: .normal)
+        let agent = try TestAgents.create(writer, name: "bot", budgetMicro: 1_000_000_000)
+        let calls = 600
+        let done = DispatchGroup()
+        let failures = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: calls) { i in
+            let reservation = ExecutionLedger.Reservation(
+                executionID: "exec_\(i)", agentID: agent.id, agentName: agent.name, endpoint: "chat/completions", model: "m",
+                amount: MicroUSD(100), promptTokensBound: 10, completionTokensBound: 10)
+            done.enter()
+            writer.submit({ db in
+                try ExecutionLedger.reserve(reservation, db, nowMicros: Int64(i))
+                // Every 7th settles twice: the second settlement throws after the first one's writes.
+                try ExecutionLedger.settle(reservation, .committed(cost: MicroUSD(60), promptTokens: 5, completionTokens: 5,
+                                                                   estimated: false, status: 200), db, nowMicros: Int64(i))
+                if i % 7 == 0 { try ExecutionLedger.settle(reservation, .released(reason: "again", status: 500), db, nowMicros: Int64(i)) }
+            }) { result in
+                if case .failure = result { failures.add(1, ordering: .relaxed) }
+                done.leave()
+            }
+        }
+        done.wait()
+        writer.stop()
+        let failed = (0..<calls).filter { $0 % 7 == 0 }.count
+        #expect(failures.load(ordering: .relaxed) == failed)
+        let db = try SQLiteDatabase(path: path, readOnly: true)
+        let report = try LedgerVerifier.verify(db)
+        #expect(report.ok, "\(report.problems) \(report.mismatchedAgents)")
+        let commits = try db.query("SELECT count(*) FROM event_log WHERE type = 'commit'") { $0.int64(0) }.first
+        #expect(commits == Int64(calls - failed), "each successful operation's events are written once")
+        let spent = try db.query("SELECT spent_micro, reserved_micro FROM agents WHERE id = ?", [.integer(agent.id)]) { [$0.int64(0), $0.int64(1)] }.first
+        #expect(spent == [Int64(calls - failed) * 60, 0])
+    }
+
     @Test func readsDoNotWaitForTheWriter() throws {
         let dir = TemporaryDirectory()
         let path = dir.path + "/aex.db"
