@@ -109,6 +109,10 @@ final class HTTPConnection: EventSource {
                 } else {
                     requestDeadlineMillis = nil
                 }
+                if parser.awaitsContinue {
+                    parser.continueAnswered()
+                    write(HTTPResponseHead.continueInterim)
+                }
                 resumeReadingIfPaused()
                 return
             case .request(let request):

@@ -71,6 +71,16 @@ public struct HTTPRequestParser: Sendable {
         }
     }
 
+    /// True when the client asked (`Expect: 100-continue`, HTTP/1.1) to be told to send the body of
+    /// the current request, whose head is complete, and it has not been told yet. The caller sends
+    /// `100 Continue` and calls `continueAnswered()`.
+    public var awaitsContinue: Bool {
+        guard isReceivingBody, head.expectsContinue, !head.continueAnswered else { return false }
+        return head.requestLine.version == .http11
+    }
+
+    public mutating func continueAnswered() { head.continueAnswered = true }
+
     /// Buffers bytes; they are parsed by `next()`. Discarded once the parser has failed.
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         guard failure == nil, !bytes.isEmpty else { return }
@@ -122,6 +132,9 @@ public struct HTTPRequestParser: Sendable {
         var transferEncodingIsChunked = false
         var connectionClose = false
         var connectionKeepAlive = false
+        /// `Expect: 100-continue` (honoured for HTTP/1.1 only), and whether it was answered.
+        var expectsContinue = false
+        var continueAnswered = false
     }
 
     private struct RequestLine: Sendable {
@@ -138,6 +151,7 @@ public struct HTTPRequestParser: Sendable {
         case contentLength(Int)
         case transferEncoding(isChunked: Bool)
         case connection(close: Bool, keepAlive: Bool)
+        case expectContinue
     }
 
     private enum LineScan {
@@ -277,6 +291,8 @@ public struct HTTPRequestParser: Sendable {
         case .connection(let close, let keepAlive):
             head.connectionClose = head.connectionClose || close
             head.connectionKeepAlive = head.connectionKeepAlive || keepAlive
+        case .expectContinue:
+            head.expectsContinue = true
         }
         head.headers.add(name: consume name, value: consume value)
     }
@@ -473,6 +489,8 @@ public struct HTTPRequestParser: Sendable {
                 keepAlive = keepAlive || equalsIgnoringCase(bytes, element, "keep-alive")
             }
             kind = .connection(close: close, keepAlive: keepAlive)
+        } else if equalsIgnoringCase(bytes, nameRange, "expect"), equalsIgnoringCase(bytes, valueRange, "100-continue") {
+            kind = .expectContinue
         } else {
             kind = .other
         }

@@ -32,6 +32,9 @@ public struct HTTPResponseHead: Sendable {
 
     static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
 
+    /// The interim answer to `Expect: 100-continue`: send the body.
+    static let continueInterim: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+
     static func writeStatusLine(_ status: Int, into out: inout [UInt8]) {
         if status == 200 { return out.append(contentsOf: statusLine200) }
         out.append(contentsOf: "HTTP/1.1 \(status) \(reason(status))\r\n".utf8)

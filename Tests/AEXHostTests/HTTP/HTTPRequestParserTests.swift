@@ -594,3 +594,29 @@ private extension HTTPParseResult {
         return nil
     }
 }
+
+@Suite struct HTTPExpectContinueTests {
+    @Test func awaitsContinueOnlyWhileAnHTTP11BodyIsAwaited() {
+        var parser = HTTPRequestParser()
+        parser.append(Array("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-Continue\r\n\r\n".utf8))
+        #expect(parser.next() == .needMoreData)
+        #expect(parser.awaitsContinue)
+        parser.continueAnswered()
+        #expect(!parser.awaitsContinue, "answered once per request")
+        parser.append(Array("abcPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n".utf8))
+        guard case .request(let first) = parser.next() else { Issue.record("first request"); return }
+        #expect(first.body == Array("abc".utf8))
+        #expect(parser.next() == .needMoreData)
+        #expect(parser.awaitsContinue, "the next request asks again")
+
+        var old = HTTPRequestParser()
+        old.append(Array("POST / HTTP/1.0\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n".utf8))
+        #expect(old.next() == .needMoreData)
+        #expect(!old.awaitsContinue, "HTTP/1.0 clients do not get 100 Continue")
+
+        var other = HTTPRequestParser()
+        other.append(Array("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: something-else\r\n\r\n".utf8))
+        #expect(other.next() == .needMoreData)
+        #expect(!other.awaitsContinue)
+    }
+}

@@ -120,4 +120,37 @@ import Testing
             #expect(text.hasSuffix("first") == false && text.hasSuffix("finished"))
         }
     }
+
+    /// `Expect: 100-continue` (curl sends it for bodies over 1 KB): the server says "100 Continue"
+    /// as soon as the head is in, without waiting for the body, then answers the request.
+    @Test func answersExpectContinueBeforeTheBody() throws {
+        try withServer { server in
+            let fd = aex_connect_tcp("127.0.0.1", UInt16(server.port), 2_000)
+            #expect(fd >= 0)
+            defer { close(fd) }
+            var timeout = timeval(tv_sec: 2, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            func sendText(_ text: String) { _ = Array(text.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } }
+            func receive(until marker: String) -> String {
+                var received = [UInt8]()
+                var buffer = [UInt8](repeating: 0, count: 4_096)
+                while !String(decoding: received, as: UTF8.self).contains(marker) {
+                    let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                    guard count > 0 else { break }
+                    received += buffer[0..<count]
+                }
+                return String(decoding: received, as: UTF8.self)
+            }
+            for _ in 0..<2 {  // once per request on a kept-alive connection
+                sendText("POST /now HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+                #expect(receive(until: "\r\n\r\n") == "HTTP/1.1 100 Continue\r\n\r\n", "the interim answer comes before the body is sent")
+                sendText("hello")
+                let final = receive(until: "now")
+                #expect(final.hasPrefix("HTTP/1.1 200 OK") && final.hasSuffix("now"))
+            }
+            // A body sent along with the head needs no interim answer.
+            sendText("POST /now HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello")
+            #expect(receive(until: "now").hasPrefix("HTTP/1.1 200 OK"))
+        }
+    }
 }
