@@ -74,27 +74,43 @@ public enum EventLog {
                                executionID: executionID, payloadText: payloadText, previousHash: previousHash))
     }
 
-    /// The hash as its 32 bytes (how `event_log.hash` stores it).
+    /// The hash as its 32 bytes (how `event_log.hash` stores it). The record's keys are fixed, so
+    /// they are written as prepared bytes.
     static func entryDigest(
         seq: Int64, tsMicros: Int64, type: String, agentID: Int64?, agentName: String?, executionID: String?,
         payloadText: [UInt8], previousHash: String
     ) -> [UInt8] {
         var record = [UInt8]()
         record.reserveCapacity(payloadText.count + 256)
-        func key(_ name: String) {
-            record.append(record.isEmpty ? UInt8(ascii: "{") : UInt8(ascii: ","))
-            JSONValue.writeString(name, into: &record)
-            record.append(UInt8(ascii: ":"))
-        }
-        key("agent_id"); JSONValue.optional(agentID).write(into: &record)
-        key("agent_name"); JSONValue.optional(agentName).write(into: &record)
-        key("execution_id"); JSONValue.optional(executionID).write(into: &record)
-        key("payload"); record.append(contentsOf: payloadText)
-        key("prev_hash"); JSONValue.writeString(previousHash, into: &record)
-        key("seq"); CanonicalJSONObject.appendDecimal(seq, to: &record)
-        key("ts_micros"); CanonicalJSONObject.appendDecimal(tsMicros, to: &record)
-        key("type"); JSONValue.writeString(type, into: &record)
+        record.append(contentsOf: RecordKeys.agentID)
+        JSONValue.optional(agentID).write(into: &record)
+        record.append(contentsOf: RecordKeys.agentName)
+        JSONValue.optional(agentName).write(into: &record)
+        record.append(contentsOf: RecordKeys.executionID)
+        JSONValue.optional(executionID).write(into: &record)
+        record.append(contentsOf: RecordKeys.payload)
+        record.append(contentsOf: payloadText)
+        record.append(contentsOf: RecordKeys.previousHash)
+        JSONValue.writeString(previousHash, into: &record)
+        record.append(contentsOf: RecordKeys.seq)
+        CanonicalJSONObject.appendDecimal(seq, to: &record)
+        record.append(contentsOf: RecordKeys.timestamp)
+        CanonicalJSONObject.appendDecimal(tsMicros, to: &record)
+        record.append(contentsOf: RecordKeys.type)
+        JSONValue.writeString(type, into: &record)
         record.append(UInt8(ascii: "}"))
         return SHA256.digest(record)
+    }
+
+    /// The canonical record's keys in their sorted order, with the punctuation around them.
+    private enum RecordKeys {
+        static let agentID = Array(#"{"agent_id":"#.utf8)
+        static let agentName = Array(#","agent_name":"#.utf8)
+        static let executionID = Array(#","execution_id":"#.utf8)
+        static let payload = Array(#","payload":"#.utf8)
+        static let previousHash = Array(#","prev_hash":"#.utf8)
+        static let seq = Array(#","seq":"#.utf8)
+        static let timestamp = Array(#","ts_micros":"#.utf8)
+        static let type = Array(#","type":"#.utf8)
     }
 }

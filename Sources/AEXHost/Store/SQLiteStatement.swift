@@ -21,7 +21,16 @@ public final class SQLiteStatement {
         self.database = database
     }
 
-    deinit { sqlite3_finalize(handle) }
+    /// Copies of the text and blobs bound by index, one buffer per parameter, bound without SQLite
+    /// copying them again (`SQLITE_STATIC`, no allocation once warm). A buffer is rewritten only
+    /// when its own parameter is bound again, which replaces the binding that points into it;
+    /// SQLite reads bound values only while stepping. Freed after the statement is finalized.
+    private var parameterBuffers: [UnsafeMutableRawBufferPointer] = []
+
+    deinit {
+        sqlite3_finalize(handle)
+        for buffer in parameterBuffers { buffer.deallocate() }
+    }
 
     public func bind(_ values: [SQLiteValue]) throws(SQLiteError) {
         sqlite3_reset(handle)
@@ -50,21 +59,19 @@ public final class SQLiteStatement {
 
     public func bind(_ index: Int32, _ text: String?) throws(SQLiteError) {
         guard var text else { return try check(sqlite3_bind_null(handle, index)) }
-        let rc = text.withUTF8 { bindText(index, $0) }
+        let rc = text.withUTF8 { bindCopy(index, UnsafeRawBufferPointer($0), asText: true) }
         try check(rc)
     }
 
     /// Binds UTF-8 bytes as text.
     public func bind(_ index: Int32, utf8 bytes: [UInt8]) throws(SQLiteError) {
-        let rc = bytes.withUnsafeBufferPointer { bindText(index, $0) }
+        let rc = bytes.withUnsafeBytes { bindCopy(index, $0, asText: true) }
         try check(rc)
     }
 
-    /// Binds bytes as a blob (SQLite copies them).
+    /// Binds bytes as a blob.
     public func bind(_ index: Int32, blob bytes: [UInt8]) throws(SQLiteError) {
-        let rc = bytes.withUnsafeBytes { buffer in
-            sqlite3_bind_blob(handle, index, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buffer.count), aex_sqlite_transient())
-        }
+        let rc = bytes.withUnsafeBytes { bindCopy(index, $0, asText: false) }
         try check(rc)
     }
 
@@ -75,13 +82,21 @@ public final class SQLiteStatement {
     }
 
     /// SQLite copies the bytes. An empty buffer may have no address; it still binds '' (not NULL).
-    private func bindText(_ index: Int32, _ utf8: UnsafeBufferPointer<UInt8>) -> Int32 {
-        guard let base = utf8.baseAddress, utf8.count > 0 else {
-            return sqlite3_bind_text(handle, index, "", 0, aex_sqlite_transient())
+    private func bindCopy(_ index: Int32, _ bytes: UnsafeRawBufferPointer, asText: Bool) -> Int32 {
+        guard index >= 1, bytes.count < Int(Int32.max) else { return SQLITE_RANGE }
+        let slot = Int(index) - 1
+        while parameterBuffers.count <= slot { parameterBuffers.append(UnsafeMutableRawBufferPointer(start: nil, count: 0)) }
+        if parameterBuffers[slot].count < max(bytes.count, 1) {
+            parameterBuffers[slot].deallocate()
+            parameterBuffers[slot] = .allocate(byteCount: max(bytes.count * 2, 64), alignment: 8)
         }
-        return UnsafeRawPointer(base).withMemoryRebound(to: CChar.self, capacity: utf8.count) {
-            sqlite3_bind_text(handle, index, $0, Int32(utf8.count), aex_sqlite_transient())
+        let buffer = parameterBuffers[slot]
+        buffer.copyMemory(from: bytes)
+        guard let base = buffer.baseAddress else { return SQLITE_NOMEM }
+        if asText {
+            return sqlite3_bind_text(handle, index, base.assumingMemoryBound(to: CChar.self), Int32(bytes.count), nil)
         }
+        return sqlite3_bind_blob(handle, index, base, Int32(bytes.count), nil)
     }
 
     private func check(_ rc: Int32) throws(SQLiteError) {
