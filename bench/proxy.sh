@@ -233,6 +233,9 @@ nginx_p50_1="$(column_median 2 "$work/nginx.1")"
 echo
 awk -v a="$aex_rps" -v n="$nginx_rps" -v c="$connections" \
     'BEGIN { printf "throughput at %d connections: AEX/nginx-proxy = %.2f (%s vs %s req/s)\n", c, (n > 0 ? a / n : 0), a, n }'
+# Per round, same seconds: the ratio moves with the machine's load, so show each.
+paste -d' ' "$work/aex.$connections" "$work/nginx.$connections" |
+    awk '{ r = r sprintf(" %.2f", ($7 > 0 ? $1 / $7 : 0)) } END { print "  per round:" r }'
 awk -v a="$aex_p50_1" -v d="$direct_p50_1" -v n="$nginx_p50_1" \
     'BEGIN { printf "added latency at 1 connection (p50 minus direct p50 of %.3f ms): AEX +%.3f ms (%.0f us), nginx-proxy +%.3f ms (%.0f us)\n",
              d, a - d, (a - d) * 1000, n - d, (n - d) * 1000 }'
