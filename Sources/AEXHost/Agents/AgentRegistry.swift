@@ -81,6 +81,17 @@ public final class AgentRegistry: Sendable {
         }
     }
 
+    /// Undoes an admission whose call never started (its reservation could not be recorded): the
+    /// reserved amount is released and the rate windows get the request and its tokens back.
+    public func withdraw(agentID: Int64, name: String, reserved: MicroUSD, tokens: Int64, admittedAtMillis: Int64) {
+        state.withLock { state in
+            state.rateWindows[agentID]?.withdraw(atMillis: admittedAtMillis, tokens: tokens)
+            guard let index = state.byName.index(forKey: name), state.byName.values[index].id == agentID else { return }
+            state.byName.values[index].reserved = MicroUSD(state.byName.values[index].reserved.value - reserved.value)
+            assert(state.byName.values[index].reserved.value >= 0, "reserved went negative")
+        }
+    }
+
     /// Inserts or replaces the agent with this name; a deleted agent is removed. While the agent
     /// lives, its in-memory spent and reserved stay (they run ahead of the database by the calls
     /// in flight); a new agent or a new id takes the given numbers.

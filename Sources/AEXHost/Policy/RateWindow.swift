@@ -43,6 +43,16 @@ public struct RateWindow: Sendable, Equatable {
         return nil
     }
 
+    /// Takes back the admission made at `atMillis` for `tokens` (the call it admitted never went
+    /// out): the newest matching entry leaves the window. False when none is there (expired).
+    @discardableResult
+    public mutating func withdraw(atMillis: Int64, tokens: Int64) -> Bool {
+        guard let index = admissions[head...].lastIndex(where: { $0.atMillis == atMillis && $0.tokens == tokens }) else { return false }
+        admissions.remove(at: index)
+        tokensInWindow &-= tokens
+        return true
+    }
+
     /// Drops entries older than the window; compacts occasionally.
     private mutating func expire(nowMillis: Int64) {
         while head < admissions.count, admissions[head].atMillis + Self.windowMilliseconds <= nowMillis {

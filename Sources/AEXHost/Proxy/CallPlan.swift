@@ -12,6 +12,9 @@ public struct CallPlan: Sendable {
     public var addsOutputLimit: Bool
     /// The key the host adds; nil for local providers.
     public var apiKey: String?
+
+    /// Tokens the call counts against the agent's tokens-per-minute limit: its prompt and output bounds.
+    public var admittedTokens: Int64 { request.promptTokensBound &+ completionTokensBound }
 }
 
 /// Admission up to (not including) the rate limit and budget, in SPEC §9 order. Pure.

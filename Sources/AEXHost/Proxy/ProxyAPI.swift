@@ -85,14 +85,15 @@ final class ProxyAPI: Sendable {
         // one is not affordable, the largest affordable limit is tried once.
         var amount: MicroUSD
         var admission: AgentRegistry.Admission
+        let admittedAtMillis = WallClock.monotonicMillis()
         do {
             amount = try plan.model.pricing.cost(promptTokens: plan.request.promptTokensBound, completionTokens: plan.completionTokensBound)
-            admission = admit(plan, agent, amount)
+            admission = admit(plan, agent, amount, nowMillis: admittedAtMillis)
             if case .budgetExceeded(let remaining) = admission, plan.addsOutputLimit,
                let affordable = affordableCompletionTokens(plan, remaining: remaining), affordable >= 1 {
                 plan.completionTokensBound = affordable
                 amount = try plan.model.pricing.cost(promptTokens: plan.request.promptTokensBound, completionTokens: affordable)
-                admission = admit(plan, agent, amount)
+                admission = admit(plan, agent, amount, nowMillis: admittedAtMillis)
             }
         } catch {
             inFlight.subtract(1, ordering: .relaxed)
@@ -127,18 +128,18 @@ final class ProxyAPI: Sendable {
             case .success:
                 dispatch(governed)
             case .failure:
+                // Nothing went out: the admission is undone, money and rate limit alike.
                 let reservation = governed.reservation
-                registry.settle(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount, cost: .zero)
+                registry.withdraw(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount,
+                                  tokens: governed.plan.admittedTokens, admittedAtMillis: admittedAtMillis)
                 inFlight.subtract(1, ordering: .relaxed)
                 governed.responder.respond(.error(500, code: "ledger_unavailable", message: "the ledger could not record the reservation"))
             }
         }
     }
 
-    private func admit(_ plan: CallPlan, _ agent: Agent, _ amount: MicroUSD) -> AgentRegistry.Admission {
-        registry.admit(
-            agentID: agent.id, name: agent.name, amount: amount,
-            tokens: plan.request.promptTokensBound &+ plan.completionTokensBound, nowMillis: WallClock.monotonicMillis())
+    private func admit(_ plan: CallPlan, _ agent: Agent, _ amount: MicroUSD, nowMillis: Int64) -> AgentRegistry.Admission {
+        registry.admit(agentID: agent.id, name: agent.name, amount: amount, tokens: plan.admittedTokens, nowMillis: nowMillis)
     }
 
     /// The most output tokens `remaining` pays for after the prompt bound; nil when not even that.
