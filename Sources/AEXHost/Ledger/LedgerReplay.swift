@@ -29,11 +29,11 @@ public struct LedgerReplay: Sendable {
         default: return
         }
         guard let agentID else { throw Malformed(reason: "a \(type) event without an agent") }
-        guard case .object(let payload)? = try? JSONReader.parse(payloadText) else {
+        guard let payload = try? JSONTape.parse(payloadText), payload.kind(JSONTape.root) == .object else {
             throw Malformed(reason: "a \(type) event whose payload is not a JSON object")
         }
-        func amount(_ key: String) throws(Malformed) -> Int64 {
-            guard case .int(let value)? = payload[key], value >= 0 else {
+        func amount(_ key: StaticString) throws(Malformed) -> Int64 {
+            guard let node = payload.member(JSONTape.root, key), let value = payload.int(node), value >= 0 else {
                 throw Malformed(reason: "a \(type) event without a whole non-negative '\(key)'")
             }
             return value
@@ -50,10 +50,11 @@ public struct LedgerReplay: Sendable {
         default:  // recovery
             let value = try amount("amount_micro")
             balance.reservedMicro &-= value
-            switch payload["decision"] {
-            case .string("charged")?: balance.spentMicro &+= value
-            case .string("released")?: break
-            default: throw Malformed(reason: "a recovery event without a decision")
+            let decision = payload.member(JSONTape.root, "decision")
+            if let decision, payload.textEquals(decision, "charged") {
+                balance.spentMicro &+= value
+            } else if decision == nil || !payload.textEquals(decision!, "released") {
+                throw Malformed(reason: "a recovery event without a decision")
             }
         }
         balances[agentID] = balance

@@ -131,12 +131,31 @@ struct JSONTape {
         return total
     }
 
-    /// The value at `node` as a `JSONValue` (for the rare parts that need the whole tree).
+    /// The value at `node` as a tree of `JSONValue`s.
     func value(_ node: Int) -> JSONValue {
         let n = nodes[node]
-        let quoted = n.kind == .string || n.kind == .key
-        // The bytes were validated when the tape was built, so reading them again cannot fail.
-        return (try? JSONReader.parse(Array(bytes[(quoted ? n.start - 1 : n.start)..<(quoted ? n.end + 1 : n.end)]))) ?? .null
+        switch n.kind {
+        case .null: return .null
+        case .true: return .bool(true)
+        case .false: return .bool(false)
+        case .integer: return int(node).map { .int($0) } ?? .number(String(decoding: bytes[n.start..<n.end], as: UTF8.self))
+        case .number: return .number(String(decoding: bytes[n.start..<n.end], as: UTF8.self))
+        case .string, .key: return .string(string(node))
+        case .array:
+            var items: [JSONValue] = []
+            items.reserveCapacity(n.count)
+            forEachItem(node) { items.append(value($0)) }
+            return .array(items)
+        case .object:
+            var members: [String: JSONValue] = [:]
+            members.reserveCapacity(n.count)
+            var at = node + 1
+            for _ in 0..<n.count {
+                members[string(at)] = value(at + 1)
+                at = nodes[at + 1].next
+            }
+            return .object(members)
+        }
     }
 
     // MARK: Building
