@@ -96,6 +96,35 @@ public enum RequestInspector {
     }
 
     private static func readEmbeddingInput(_ tape: JSONTape, into request: inout CallRequest) throws(Invalid) {
+        try readInput(tape, into: &request) { (item: Int, request: inout CallRequest) throws(Invalid) in
+            switch tape.kind(item) {
+            case .string: request.promptBytes &+= Int64(tape.nodes[item].count)
+            case .array: request.promptBytes &+= Int64(tape.nodes[item].count)  // token ids: one token each
+            case .integer: request.promptBytes &+= 1
+            default: throw Invalid("'input' items must be strings or token lists")
+            }
+        }
+    }
+
+    private static func readResponsesInput(_ tape: JSONTape, into request: inout CallRequest) throws(Invalid) {
+        try readInput(tape, into: &request) { (item: Int, request: inout CallRequest) throws(Invalid) in
+            guard tape.kind(item) == .object else { throw Invalid("'input' items must be objects") }
+            if let content = tape.member(item, "content"), tape.kind(content) == .array {
+                tape.forEachItem(content) { part in
+                    if tape.kind(part) == .object, isImagePart(tape, part) { request.hasImages = true }
+                }
+            }
+            request.promptBytes &+= tape.stringValueBytes(item)
+        }
+        if let instructions = tape.member(JSONTape.root, "instructions"), tape.kind(instructions) == .string {
+            request.promptBytes &+= Int64(tape.nodes[instructions].count)
+        }
+    }
+
+    /// `input`: a string (one item) or a non-empty list, each of whose items `readItem` measures.
+    private static func readInput(
+        _ tape: JSONTape, into request: inout CallRequest, _ readItem: (Int, inout CallRequest) throws(Invalid) -> Void
+    ) throws(Invalid) {
         let input = tape.member(JSONTape.root, "input")
         if let input, tape.kind(input) == .string {
             request.promptBytes = Int64(tape.nodes[input].count)
@@ -106,37 +135,8 @@ public enum RequestInspector {
             throw Invalid("'input' must be a non-empty string or list")
         }
         try tape.forEachItem(input) { (item: Int) throws(Invalid) in
-            switch tape.kind(item) {
-            case .string: request.promptBytes &+= Int64(tape.nodes[item].count)
-            case .array: request.promptBytes &+= Int64(tape.nodes[item].count)  // token ids: one token each
-            case .integer: request.promptBytes &+= 1
-            default: throw Invalid("'input' items must be strings or token lists")
-            }
+            try readItem(item, &request)
             request.itemCount += 1
-        }
-    }
-
-    private static func readResponsesInput(_ tape: JSONTape, into request: inout CallRequest) throws(Invalid) {
-        let input = tape.member(JSONTape.root, "input")
-        if let input, tape.kind(input) == .string {
-            request.promptBytes = Int64(tape.nodes[input].count)
-            request.itemCount = 1
-        } else if let input, tape.kind(input) == .array, tape.nodes[input].count > 0 {
-            try tape.forEachItem(input) { (item: Int) throws(Invalid) in
-                guard tape.kind(item) == .object else { throw Invalid("'input' items must be objects") }
-                if let content = tape.member(item, "content"), tape.kind(content) == .array {
-                    tape.forEachItem(content) { part in
-                        if tape.kind(part) == .object, isImagePart(tape, part) { request.hasImages = true }
-                    }
-                }
-                request.promptBytes &+= tape.stringValueBytes(item)
-                request.itemCount += 1
-            }
-        } else {
-            throw Invalid("'input' must be a non-empty string or list")
-        }
-        if let instructions = tape.member(JSONTape.root, "instructions"), tape.kind(instructions) == .string {
-            request.promptBytes &+= Int64(tape.nodes[instructions].count)
         }
     }
 
