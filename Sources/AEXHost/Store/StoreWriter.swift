@@ -74,6 +74,42 @@ public final class StoreWriter: Sendable {
         }
     }
 
+    /// An operation with no result (every ledger write): not generic, so running and completing it
+    /// needs no runtime type lookups.
+    private final class VoidOperation: PendingOperation, @unchecked Sendable {
+        private let work: @Sendable (SQLiteDatabase) throws -> Void
+        private let completion: @Sendable (Result<Void, any Error>) -> Void
+        private var outcome: Result<Void, any Error>?
+
+        init(work: @escaping @Sendable (SQLiteDatabase) throws -> Void, loop: EventLoop?,
+             completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+            self.work = work
+            self.completion = completion
+            super.init(loop: loop)
+        }
+
+        override func run(_ db: SQLiteDatabase) -> Bool {
+            do {
+                try work(db)
+                outcome = .success(())
+                return true
+            } catch {
+                outcome = .failure(error)
+                return false
+            }
+        }
+
+        override func fail(_ error: any Error) { outcome = .failure(error) }
+
+        override func complete(transactionError: (any Error)?) {
+            if let transactionError {
+                completion(.failure(transactionError))
+            } else {
+                completion(outcome ?? .failure(StoreError.writerStopped))
+            }
+        }
+    }
+
     private struct Queue {
         var operations: [PendingOperation] = []
         var stopping = false
@@ -136,11 +172,24 @@ public final class StoreWriter: Sendable {
         submit(work, loop: loop, completion: completion)
     }
 
+    /// Queues `work`, which has no result; `completion` runs on `loop` after the commit. (The same
+    /// as the generic form, without its runtime cost: the ledger's hot path.)
+    public func submit(
+        _ work: @escaping @Sendable (SQLiteDatabase) throws -> Void, on loop: EventLoop,
+        completion: @escaping @Sendable (Result<Void, any Error>) -> Void
+    ) {
+        enqueue(VoidOperation(work: work, loop: loop, completion: completion))
+    }
+
     private func submit<T: Sendable>(
         _ work: @escaping @Sendable (SQLiteDatabase) throws -> T, loop: EventLoop?,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
-        let operation = Operation(work: work, loop: loop, completion: completion)
+        enqueue(Operation(work: work, loop: loop, completion: completion))
+    }
+
+    /// Queues `operation`, or completes it with `writerStopped` (on its loop) once the writer stopped.
+    private func enqueue(_ operation: PendingOperation) {
         let accepted = shared.queue.withLock { state -> Bool in
             guard !state.stopping else { return false }
             state.operations.append(operation)
@@ -148,10 +197,10 @@ public final class StoreWriter: Sendable {
         }
         if accepted {
             wakeup.signal()
-        } else if let loop {
-            loop.execute { completion(.failure(StoreError.writerStopped)) }
+        } else if let loop = operation.loop {
+            loop.execute { operation.complete(transactionError: StoreError.writerStopped) }
         } else {
-            completion(.failure(StoreError.writerStopped))
+            operation.complete(transactionError: StoreError.writerStopped)
         }
     }
 

@@ -57,13 +57,17 @@ public indirect enum JSONValue: Sendable, Equatable {
     }
 
     static func writeString(_ text: String, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        // Fast path: nothing to escape (the common case), one bulk copy.
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            out.append(contentsOf: text.utf8)
+        // Fast path: nothing to escape (the common case): one scan of the contiguous UTF-8, one copy.
+        var text = text
+        let copied = text.withUTF8 { utf8 -> Bool in
+            for byte in utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return false }
             out.append(UInt8(ascii: "\""))
-            return
+            out.append(contentsOf: utf8)
+            out.append(UInt8(ascii: "\""))
+            return true
         }
+        if copied { return }
+        out.append(UInt8(ascii: "\""))
         let hex = Array("0123456789abcdef".utf8)
         for byte in text.utf8 {
             switch byte {
