@@ -242,6 +242,18 @@ struct JSONTape {
         var wellFormed = true
         var decoded = 0
         while true {
+            // A run of plain ASCII (no quote, backslash or control byte) is the common case.
+            let runEnd = bytes.withUnsafeBufferPointer { buffer in
+                var at = index
+                while at < buffer.count {
+                    let byte = buffer[at]
+                    if byte < 0x20 || byte >= 0x80 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { break }
+                    at += 1
+                }
+                return at
+            }
+            decoded += runEnd - index
+            index = runEnd
             guard index < bytes.count else { throw failure("unterminated string") }
             let byte = bytes[index]
             switch byte {
