@@ -141,6 +141,9 @@ normal_port="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["
 normal_token="$(AEX_HOME="$work/aex-normal" "$aex" agent create bench 1000000 100000000 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
 aex_pid="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$AEX_HOME/daemon.json")"
 clock_ticks="$(getconf CLK_TCK)"
+# perf, when this machine lets us count the daemon's instructions (optional).
+perf_cmd=""
+if command -v perf >/dev/null && perf stat -e instructions:u -o /dev/null -- true >/dev/null 2>&1; then perf_cmd="perf"; fi
 # CPU ticks of AEX's threads so far, summed by role: aex-writer, aex-loop (all loops), other.
 cpu_by_role() {
     for task in /proc/"$aex_pid"/task/*; do
@@ -198,7 +201,18 @@ for round in $(seq "$rounds"); do
         read -r threads conns <<<"$setting"
         for server in direct nginx aex aex-nor; do
             if [ "$server" = aex ]; then seq_before="$(ledger_seq)"; read -r w0 l0 o0 <<<"$(cpu_by_role)"; fi
+            counting=""
+            if [ "$server" = aex ] && [ "$conns" = "$connections" ] && [ -n "$perf_cmd" ]; then
+                # Instructions per call: unlike time, barely moved by the machine's load.
+                $perf_cmd stat -x, -e instructions:u,instructions:k -p "$aex_pid" -o "$work/perf.$round" -- sleep "$seconds" &
+                counting=$!
+            fi
             result="$(run_wrk "$(port_of "$server")" "$threads" "$conns" "$(token_of "$server")")"
+            if [ -n "$counting" ]; then
+                wait "$counting" || true
+                awk -F, -v n="$(echo "$result" | cut -d' ' -f6)" '$3 == "instructions:u" { u = $1 } $3 == "instructions:k" { k = $1 }
+                    END { if (n > 0 && u > 0) print u / n, k / n }' "$work/perf.$round" >> "$work/instructions"
+            fi
             if [ "$server" = aex ]; then
                 echo "$(( $(ledger_seq) - seq_before ))" >> "$work/appends"
                 read -r w1 l1 o1 <<<"$(cpu_by_role)"
@@ -245,6 +259,10 @@ awk -v a="$aex_rps" -v n="$normal_rps" \
 awk -v hz="$clock_ticks" -v c="$connections" '{ w += $1; l += $2; o += $3; n += $4 }
     END { if (n > 0) printf "AEX CPU per call at %d connections: %.1f us (event loops %.1f, ledger writer %.1f, other threads %.1f)\n",
                             c, (w + l + o) * 1e6 / hz / n, l * 1e6 / hz / n, w * 1e6 / hz / n, o * 1e6 / hz / n }' "$work/cpu"
+if [ -s "$work/instructions" ]; then
+    printf 'AEX instructions per call at %d connections (perf stat, median of %d rounds): %.0f in user space, %.0f in the kernel\n' \
+        "$connections" "$(wc -l < "$work/instructions")" "$(column_median 1 "$work/instructions")" "$(column_median 2 "$work/instructions")"
+fi
 awk -v s="$seconds" '{ total += $1; runs += 1 } END { printf "ledger appends during the AEX runs (default durability): %.0f events/s (%d events in %d runs of %d s)\n", total / (runs * s), total, runs, s }' "$work/appends"
 python3 bench/ledger_size.py "$AEX_HOME/aex.db"
 verify_started="$(date +%s.%N)"
