@@ -81,7 +81,8 @@ public final class SQLiteStatement {
         while try step() {}
     }
 
-    /// SQLite copies the bytes. An empty buffer may have no address; it still binds '' (not NULL).
+    /// Copies the bytes into the parameter's buffer and binds them there. The buffer always has an
+    /// address, so an empty value binds '' or an empty blob (not NULL).
     private func bindCopy(_ index: Int32, _ bytes: UnsafeRawBufferPointer, asText: Bool) -> Int32 {
         guard index >= 1, bytes.count < Int(Int32.max) else { return SQLITE_RANGE }
         let slot = Int(index) - 1
