@@ -21,74 +21,24 @@ public final class StoreWriter: Sendable {
 
     /// One queued operation. Created by a submitter, run and completed by the writer thread, then
     /// possibly completed on an event loop (handed over through `EventLoop.execute`, which orders
-    /// the writer's accesses before the loop's).
-    private class PendingOperation: @unchecked Sendable {
-        /// Where the completion runs: this event loop, or (nil) the writer thread.
-        let loop: EventLoop?
-
-        init(loop: EventLoop?) { self.loop = loop }
-
-        /// Runs the work inside the open transaction and keeps its outcome; false when it threw.
-        func run(_ db: SQLiteDatabase) -> Bool { fatalError("subclass") }
-
-        /// Replaces the kept outcome with `error` (the operation's effects were undone).
-        func fail(_ error: any Error) { fatalError("subclass") }
-
-        /// Calls the completion: with the kept outcome once the transaction committed, else with
-        /// `transactionError` (which also covers a transaction that never began).
-        func complete(transactionError: (any Error)?) { fatalError("subclass") }
-    }
-
-    private final class Operation<T: Sendable>: PendingOperation, @unchecked Sendable {
-        private let work: @Sendable (SQLiteDatabase) throws -> T
-        private let completion: @Sendable (Result<T, any Error>) -> Void
-        private var outcome: Result<T, any Error>?
-
-        init(work: @escaping @Sendable (SQLiteDatabase) throws -> T, loop: EventLoop?,
-             completion: @escaping @Sendable (Result<T, any Error>) -> Void) {
-            self.work = work
-            self.completion = completion
-            super.init(loop: loop)
-        }
-
-        override func run(_ db: SQLiteDatabase) -> Bool {
-            do {
-                outcome = .success(try work(db))
-                return true
-            } catch {
-                outcome = .failure(error)
-                return false
-            }
-        }
-
-        override func fail(_ error: any Error) { outcome = .failure(error) }
-
-        override func complete(transactionError: (any Error)?) {
-            if let transactionError {
-                completion(.failure(transactionError))
-            } else if let outcome {
-                completion(outcome)
-            } else {
-                completion(.failure(StoreError.writerStopped))
-            }
-        }
-    }
-
-    /// An operation with no result (every ledger write): not generic, so running and completing it
-    /// needs no runtime type lookups.
-    private final class VoidOperation: PendingOperation, @unchecked Sendable {
+    /// the writer's accesses before the loop's). Not generic: the ledger's hot path runs it with no
+    /// runtime type lookups; work with a result goes through a `ResultSlot`.
+    private final class PendingOperation: @unchecked Sendable {
         private let work: @Sendable (SQLiteDatabase) throws -> Void
         private let completion: @Sendable (Result<Void, any Error>) -> Void
+        /// Where the completion runs: this event loop, or (nil) the writer thread.
+        let loop: EventLoop?
         private var outcome: Result<Void, any Error>?
 
         init(work: @escaping @Sendable (SQLiteDatabase) throws -> Void, loop: EventLoop?,
              completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
             self.work = work
             self.completion = completion
-            super.init(loop: loop)
+            self.loop = loop
         }
 
-        override func run(_ db: SQLiteDatabase) -> Bool {
+        /// Runs the work inside the open transaction and keeps its outcome; false when it threw.
+        func run(_ db: SQLiteDatabase) -> Bool {
             do {
                 try work(db)
                 outcome = .success(())
@@ -99,15 +49,23 @@ public final class StoreWriter: Sendable {
             }
         }
 
-        override func fail(_ error: any Error) { outcome = .failure(error) }
+        /// Replaces the kept outcome with `error` (the operation's effects were undone).
+        func fail(_ error: any Error) { outcome = .failure(error) }
 
-        override func complete(transactionError: (any Error)?) {
+        /// Calls the completion: with the kept outcome once the transaction committed, else with
+        /// `transactionError` (which also covers a transaction that never began).
+        func complete(transactionError: (any Error)?) {
             if let transactionError {
                 completion(.failure(transactionError))
             } else {
                 completion(outcome ?? .failure(StoreError.writerStopped))
             }
         }
+    }
+
+    /// What a work with a result produced, from its (last) run to its completion.
+    private final class ResultSlot<T>: @unchecked Sendable {
+        var value: T?
     }
 
     private struct Queue {
@@ -173,19 +131,30 @@ public final class StoreWriter: Sendable {
     }
 
     /// Queues `work`, which has no result; `completion` runs on `loop` after the commit. (The same
-    /// as the generic form, without its runtime cost: the ledger's hot path.)
+    /// as the generic forms without their runtime cost: the ledger's hot path.)
     public func submit(
         _ work: @escaping @Sendable (SQLiteDatabase) throws -> Void, on loop: EventLoop,
         completion: @escaping @Sendable (Result<Void, any Error>) -> Void
     ) {
-        enqueue(VoidOperation(work: work, loop: loop, completion: completion))
+        enqueue(PendingOperation(work: work, loop: loop, completion: completion))
+    }
+
+    /// Queues `work`, which has no result; `completion` runs on the writer thread after the commit.
+    public func submit(
+        _ work: @escaping @Sendable (SQLiteDatabase) throws -> Void,
+        completion: @escaping @Sendable (Result<Void, any Error>) -> Void
+    ) {
+        enqueue(PendingOperation(work: work, loop: nil, completion: completion))
     }
 
     private func submit<T: Sendable>(
         _ work: @escaping @Sendable (SQLiteDatabase) throws -> T, loop: EventLoop?,
         completion: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
-        enqueue(Operation(work: work, loop: loop, completion: completion))
+        let produced = ResultSlot<T>()
+        enqueue(PendingOperation(work: { db in produced.value = try work(db) }, loop: loop) { outcome in
+            completion(outcome.map { produced.value! })
+        })
     }
 
     /// Queues `operation`, or completes it with `writerStopped` (on its loop) once the writer stopped.
