@@ -13,6 +13,7 @@ public enum Migrations {
     public static let all: [Migration] = [
         Migration(version: 1, sql: version1),
         Migration(version: 2, sql: version2, code: convertEventHashesToBytes, sqlAfterCode: version2AfterHashes),
+        Migration(version: 3, sql: version3),
     ]
 
     public static var latestVersion: Int { all.last?.version ?? 0 }
@@ -230,5 +231,42 @@ public enum Migrations {
         BEGIN SELECT RAISE(ABORT, 'event_log is append-only'); END;
     CREATE TRIGGER event_log_no_delete BEFORE DELETE ON event_log
         BEGIN SELECT RAISE(ABORT, 'event_log is append-only'); END;
+    """
+
+    /// Version 3: `executions.state` is checked with a chain of comparisons instead of `IN (…)`.
+    /// SQLite evaluates a CHECK with an `IN` list of six constants by building a temporary b-tree
+    /// (`OpenEphemeral`) on every insert and every update of `state` — two per governed call, about
+    /// a tenth of the ledger writer's time. Same rows, same rule, no temporary b-tree.
+    static let version3 = """
+    DROP VIEW reservations;
+    CREATE TABLE executions_v3 (
+        id TEXT PRIMARY KEY,
+        agent_id INTEGER NOT NULL REFERENCES agents (id),
+        endpoint TEXT NOT NULL,
+        model TEXT,
+        state TEXT NOT NULL
+            CHECK (state = 'RESERVED' OR state = 'DISPATCHED' OR state = 'COMMITTED' OR state = 'RELEASED'
+                   OR state = 'DENIED' OR state = 'FAILED'),
+        reserved_micro INTEGER NOT NULL DEFAULT 0 CHECK (reserved_micro >= 0),
+        cost_micro INTEGER,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        estimated INTEGER NOT NULL DEFAULT 0,
+        recovered INTEGER NOT NULL DEFAULT 0,
+        status INTEGER,
+        idempotency_key TEXT,
+        request_sha256 TEXT,
+        created_at INTEGER NOT NULL,
+        settled_at INTEGER
+    ) WITHOUT ROWID;
+    INSERT INTO executions_v3 SELECT * FROM executions;
+    DROP TABLE executions;
+    ALTER TABLE executions_v3 RENAME TO executions;
+    CREATE INDEX executions_open ON executions (agent_id) WHERE state IN ('RESERVED', 'DISPATCHED');
+    CREATE UNIQUE INDEX executions_idempotency ON executions (agent_id, endpoint, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    CREATE VIEW reservations (execution_id, agent_id, amount_micro, dispatched, created_at) AS
+        SELECT id, agent_id, reserved_micro, state = 'DISPATCHED', created_at
+        FROM executions WHERE state IN ('RESERVED', 'DISPATCHED');
     """
 }

@@ -60,6 +60,47 @@ import Testing
         #expect(throws: (any Error).self) { try writer.perform { db in try db.execute("DELETE FROM event_log") } }
     }
 
+    /// Version 3 keeps every execution and the rule on `state`, and the statements of a governed
+    /// call no longer build a temporary b-tree to check it.
+    @Test func version3KeepsExecutionsAndChecksStateWithoutATemporaryTable() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path + "/aex.db"
+        do {
+            let db = try SQLiteDatabase(path: path)
+            try db.execute(Migrations.version1)
+            try db.execute("PRAGMA user_version = 1")
+            try db.execute("""
+                INSERT INTO agents (id, name, state, budget_micro, reserved_micro, rpm, token_sha256, token_prefix, created_at, updated_at)
+                    VALUES (1, 'bot', 'active', 1000, 10, 10, 'x', 'aex_x', 1, 1);
+                INSERT INTO executions (id, agent_id, endpoint, model, state, reserved_micro, cost_micro, created_at) VALUES
+                    ('a', 1, 'chat/completions', 'm', 'DISPATCHED', 10, NULL, 1), ('c', 1, 'embeddings', 'e', 'COMMITTED', 5, 4, 3);
+                INSERT INTO reservations (execution_id, agent_id, amount_micro, state, dispatched, created_at) VALUES
+                    ('a', 1, 10, 'open', 1, 1), ('c', 1, 5, 'committed', 1, 3);
+                """)
+        }
+        let writer = try StoreWriter(path: path)
+        defer { writer.stop() }
+        let rows = try writer.perform { db in
+            try db.query("SELECT id, endpoint, model, state, reserved_micro, coalesce(cost_micro, -1) FROM executions ORDER BY id") {
+                "\($0.text(0)) \($0.text(1)) \($0.text(2)) \($0.text(3)) \($0.int64(4)) \($0.int64(5))"
+            }
+        }
+        #expect(rows == ["a chat/completions m DISPATCHED 10 -1", "c embeddings e COMMITTED 5 4"])
+        let open = try writer.perform { db in try db.query("SELECT execution_id FROM reservations") { $0.text(0) } }
+        #expect(open == ["a"])
+        #expect(throws: (any Error).self) {
+            try writer.perform { db in try db.execute("UPDATE executions SET state = 'LOST' WHERE id = 'a'") }
+        }
+        let hotStatements = [
+            "INSERT INTO executions (id, agent_id, endpoint, model, state, reserved_micro, created_at) VALUES ('z', 1, 'e', 'm', 'DISPATCHED', 1, 1)",
+            "UPDATE executions SET state = 'COMMITTED', cost_micro = 1 WHERE id = 'a' AND state = 'DISPATCHED'",
+        ]
+        for sql in hotStatements {
+            let opcodes = try writer.perform { db in try db.query("EXPLAIN " + sql) { $0.text(1) } }
+            #expect(!opcodes.contains("OpenEphemeral"), "\(sql)")
+        }
+    }
+
     @Test func refusesADatabaseFromTheFuture() throws {
         let dir = TemporaryDirectory()
         let path = dir.path + "/aex.db"
