@@ -13,6 +13,9 @@ static inline CURLcode aex_curl_easy_set_write_callback(CURL *h, size_t (*f)(cha
 static inline CURLcode aex_curl_easy_set_header_callback(CURL *h, size_t (*f)(char *, size_t, size_t, void *)) {
     return curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, f);
 }
+static inline CURLcode aex_curl_easy_set_close_socket_callback(CURL *h, int (*f)(void *, curl_socket_t)) {
+    return curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, f);
+}
 static inline CURLcode aex_curl_easy_get_long(CURL *h, CURLINFO i, long *out) { return curl_easy_getinfo(h, i, out); }
 static inline CURLcode aex_curl_easy_get_pointer(CURL *h, CURLINFO i, void **out) { return curl_easy_getinfo(h, i, out); }
 

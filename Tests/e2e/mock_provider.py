@@ -8,6 +8,8 @@ In a test:
     mock.default = normal(delay=0.05)      # what to do when the queue is empty
     mock.hold(); ...; mock.release()       # park every request until released
     mock.count, mock.requests              # what arrived: path, method, headers (lower-case), body
+    mock.connections_opened                # connections accepted since the last reset
+    mock.close_connections()               # end every open connection (FIN), e.g. idle keep-alives
     mock.reset(); mock.stop()
 
 Standalone (benchmarks, manual use):
@@ -440,6 +442,7 @@ class MockProvider:
             self.in_flight = 0
             self.max_in_flight = 0
             self.events_streamed = 0
+            self.connections_opened = 0
         self._gate.set()
 
     # -- programming
@@ -504,6 +507,18 @@ class MockProvider:
     def _track(self, sock, add: bool):
         with self._lock:
             (self._connections.add if add else self._connections.discard)(sock)
+            if add:
+                self.connections_opened += 1
+
+    def close_connections(self):
+        """Closes every open client connection (FIN), as a provider ending idle keep-alives does."""
+        with self._lock:
+            connections = list(self._connections)
+        for sock in connections:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 def main(argv=None):

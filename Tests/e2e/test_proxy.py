@@ -701,6 +701,33 @@ def test_provider_closing_the_connection_is_502_and_releases(proxy):
     settled(proxy, "bot", 35)
 
 
+def test_provider_ending_idle_connections_costs_nothing_and_next_calls_reconnect(proxy):
+    """AEX keeps a provider connection it is not using in its event loop; when the provider ends
+    such idle keep-alives, AEX neither spins on them nor fails the next calls."""
+    client = proxy.client(proxy.agent("bot", "10"))
+    for _ in range(3):
+        chat(client)
+    opened = proxy.mock.connections_opened
+    assert opened >= 1
+    proxy.mock.close_connections()
+    time.sleep(0.3)
+    pid = proxy.aex.state["pid"]
+
+    def cpu_ticks():
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])   # utime + stime
+
+    before = cpu_ticks()
+    time.sleep(1.0)
+    idle_ticks = cpu_ticks() - before
+    assert idle_ticks <= 20, f"the idle daemon used {idle_ticks} ticks in 1 s (spinning on a closed connection?)"
+    for _ in range(3):
+        chat(client)
+    assert proxy.mock.connections_opened > opened, "calls after the close used a new connection"
+    settled(proxy, "bot", 6 * 35)
+
+
 def test_provider_timeout_is_504_and_releases(proxy):
     client = proxy.client(proxy.agent("bot", "10"))
     chat(client)

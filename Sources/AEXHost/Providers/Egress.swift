@@ -78,14 +78,28 @@ final class Egress: EventSource, @unchecked Sendable {
     private var idleSweep: IdleSweep?
 
     /// A libcurl socket registered in the loop.
+    ///
+    /// A connection libcurl puts back in its cache (`CURL_POLL_REMOVE` while watched for input
+    /// only) stays in the epoll set, parked: the next transfer on it needs no `epoll_ctl`, so a
+    /// reused connection costs no registration calls per request. A parked socket that becomes
+    /// readable (the provider closed it, or sent something unasked) leaves the set at once —
+    /// libcurl checks a cached connection before reusing it — and every socket leaves the set
+    /// when libcurl closes it (`closing`), before its number can be reused.
     final class CurlSocket: EventSource {
         unowned let egress: Egress
         let fd: Int32
-        init(egress: Egress, fd: Int32) {
+        var events: UInt32
+        var parked = false
+        init(egress: Egress, fd: Int32, events: UInt32) {
             self.egress = egress
             self.fd = fd
+            self.events = events
         }
         func handle(events: UInt32) {
+            if parked {
+                egress.forget(fd)
+                return
+            }
             var mask: Int32 = 0
             if events & AEX_EPOLLIN != 0 { mask |= CURL_CSELECT_IN }
             if events & AEX_EPOLLOUT != 0 { mask |= CURL_CSELECT_OUT }
@@ -257,6 +271,11 @@ final class Egress: EventSource, @unchecked Sendable {
             aex_curl_easy_set_long(rawEasy, CURLOPT_TIMEOUT_MS, request.totalTimeoutMilliseconds)
         }
         aex_curl_easy_set_long(rawEasy, CURLOPT_TCP_NODELAY, 1)
+        aex_curl_easy_set_pointer(rawEasy, CURLOPT_CLOSESOCKETDATA, Unmanaged.passUnretained(self).toOpaque())
+        aex_curl_easy_set_close_socket_callback(rawEasy) { egress, socket in
+            guard let egress else { return close(socket) }
+            return Unmanaged<Egress>.fromOpaque(egress).takeUnretainedValue().closing(socket)
+        }
         aex_curl_easy_set_long(rawEasy, CURLOPT_FOLLOWLOCATION, 0)
         let transferPointer = Unmanaged.passUnretained(transfer).toOpaque()
         aex_curl_easy_set_pointer(rawEasy, CURLOPT_WRITEDATA, transferPointer)
@@ -345,16 +364,25 @@ final class Egress: EventSource, @unchecked Sendable {
 
     private func watch(_ socket: curl_socket_t, what: Int32) {
         if what == CURL_POLL_REMOVE {
-            if sockets.removeValue(forKey: socket) != nil { loop.deregister(fd: socket) }
+            guard let source = sockets[socket] else { return }
+            if source.events == AEX_EPOLLIN {
+                source.parked = true
+            } else {
+                forget(socket)
+            }
             return
         }
         var events: UInt32 = 0
         if what == CURL_POLL_IN || what == CURL_POLL_INOUT { events |= AEX_EPOLLIN }
         if what == CURL_POLL_OUT || what == CURL_POLL_INOUT { events |= AEX_EPOLLOUT }
-        if sockets[socket] != nil {
-            loop.modify(fd: socket, events: events)
+        if let source = sockets[socket] {
+            source.parked = false
+            if source.events != events {
+                loop.modify(fd: socket, events: events)
+                source.events = events
+            }
         } else {
-            let source = CurlSocket(egress: self, fd: socket)
+            let source = CurlSocket(egress: self, fd: socket, events: events)
             do {
                 try loop.register(source, fd: socket, events: events)
                 sockets[socket] = source
@@ -362,6 +390,18 @@ final class Egress: EventSource, @unchecked Sendable {
                 // The transfer will time out; nothing else can be done from inside libcurl's callback.
             }
         }
+    }
+
+    /// Takes a socket out of the epoll set and out of `sockets`.
+    fileprivate func forget(_ socket: curl_socket_t) {
+        if sockets.removeValue(forKey: socket) != nil { loop.deregister(fd: socket) }
+    }
+
+    /// libcurl closes a socket (`CURLOPT_CLOSESOCKETFUNCTION`): it leaves the set first, so a
+    /// parked registration never outlives its descriptor number.
+    fileprivate func closing(_ socket: curl_socket_t) -> Int32 {
+        forget(socket)
+        return close(socket)
     }
 
     fileprivate func socketAction(_ socket: curl_socket_t, _ mask: Int32) {
