@@ -143,7 +143,8 @@ aex_pid="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"
 clock_ticks="$(getconf CLK_TCK)"
 # perf, when this machine lets us count the daemon's instructions (optional).
 perf_cmd=""
-if command -v perf >/dev/null && perf stat -e instructions:u -o /dev/null -- true >/dev/null 2>&1; then perf_cmd="perf"; fi
+# (A virtual machine without hardware counters answers "<not supported>" instead of a number.)
+if command -v perf >/dev/null && perf stat -x, -e instructions:u -- true 2>&1 >/dev/null | grep -q '^[0-9][0-9]*,'; then perf_cmd="perf"; fi
 # CPU ticks of AEX's threads so far, summed by role: aex-writer, aex-loop (all loops), other.
 cpu_by_role() {
     for task in /proc/"$aex_pid"/task/*; do
@@ -228,7 +229,7 @@ if [ -n "$perf_cmd" ]; then
         read -r rps p50 p99 bad errors requests <<<"$result"
         aex_ok=$(( aex_ok + requests - bad ))
         wait "$counting" || true
-        awk -F, -v n="$(echo "$result" | cut -d' ' -f6)" '$3 == "instructions:u" { u = $1 } $3 == "instructions:k" { k = $1 }
+        awk -F, -v n="$(echo "$result" | cut -d' ' -f6)" '$3 == "instructions:u" && $1 ~ /^[0-9]+$/ { u = $1 } $3 == "instructions:k" && $1 ~ /^[0-9]+$/ { k = $1 }
             END { if (n > 0 && u > 0) print u / n, k / n }' "$work/perf.$run" >> "$work/instructions"
     done
 fi
@@ -267,6 +268,8 @@ awk -v hz="$clock_ticks" -v c="$connections" '{ w += $1; l += $2; o += $3; n += 
 if [ -s "$work/instructions" ]; then
     printf 'AEX instructions per call at %d connections (perf stat, median of %d extra runs): %.0f in user space, %.0f in the kernel\n' \
         "$connections" "$(wc -l < "$work/instructions")" "$(column_median 1 "$work/instructions")" "$(column_median 2 "$work/instructions")"
+else
+    echo "AEX instructions per call: not counted (perf has no instruction counters on this machine)"
 fi
 awk -v s="$seconds" '{ total += $1; runs += 1 } END { printf "ledger appends during the AEX runs (default durability): %.0f events/s (%d events in %d runs of %d s)\n", total / (runs * s), total, runs, s }' "$work/appends"
 python3 bench/ledger_size.py "$AEX_HOME/aex.db"
