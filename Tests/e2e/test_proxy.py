@@ -10,6 +10,7 @@ import re
 import select
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -726,6 +727,49 @@ def test_provider_ending_idle_connections_costs_nothing_and_next_calls_reconnect
         chat(client)
     assert proxy.mock.connections_opened > opened, "calls after the close used a new connection"
     settled(proxy, "bot", 6 * 35)
+
+
+def test_settlement_the_ledger_refused_is_written_again_until_it_lands(proxy):
+    """The ledger cannot take a settlement (here another process holds the database's write lock
+    past the busy timeout): the client gets 500 `ledger_unavailable`, and AEX writes the
+    settlement again until it lands — the database ends with the actual cost, nothing open, and a
+    chain that verifies, instead of a reservation left for the next start to charge whole."""
+    client = proxy.client(proxy.agent("bot", "10"))
+    proxy.mock.hold()
+    outcome = {}
+
+    def call():
+        try:
+            outcome["answer"] = chat(client)
+        except openai.APIStatusError as error:
+            outcome["error"] = error
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    assert proxy.mock.wait_for(1)                       # reserved, durable, at the provider
+    database = sqlite3.connect(proxy.aex.home / "aex.db", timeout=10, isolation_level=None)
+    database.execute("BEGIN IMMEDIATE")                 # the writer's next transaction waits, then fails
+    try:
+        proxy.mock.release()
+        caller.join(timeout=30)
+        assert not caller.is_alive()
+        error = outcome.get("error")
+        assert error is not None and (error.status_code, error.code) == (500, "ledger_unavailable"), outcome
+        state, cost = database.execute("SELECT state, cost_micro FROM executions").fetchone()
+        assert (state, cost) == ("DISPATCHED", None), "the settlement did not land while the lock was held"
+    finally:
+        database.execute("ROLLBACK")
+        database.close()
+    reader = sqlite3.connect(f"file:{proxy.aex.home / 'aex.db'}?mode=ro", uri=True)
+    assert wait_until(lambda: reader.execute("SELECT state FROM executions").fetchone()[0] == "COMMITTED", timeout=10)
+    assert reader.execute("SELECT cost_micro FROM executions").fetchone()[0] == 35
+    assert reader.execute("SELECT spent_micro, reserved_micro FROM agents WHERE name = 'bot'").fetchone() == (35, 0)
+    assert [row[0] for row in reader.execute("SELECT type FROM event_log WHERE execution_id IS NOT NULL ORDER BY seq")] == \
+        ["reservation", "commit"]
+    reader.close()
+    settled(proxy, "bot", 35)
+    proxy.aex.run("ledger", "verify", check=0)
+    assert "settlement recorded after retrying" in (proxy.aex.home / "logs" / "daemon.log").read_text()
 
 
 def test_provider_timeout_is_504_and_releases(proxy):

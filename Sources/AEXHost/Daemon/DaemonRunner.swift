@@ -75,7 +75,7 @@ public enum DaemonRunner {
         let agents = AgentService(writer: writer, registry: registry)
         let lastExecution = try writer.perform { db in try ExecutionIDs.last(db) }
         let proxy = ProxyAPI(catalog: catalog, plugins: plugins, registry: registry, writer: writer, settings: proxySettings, loopCount: loopCount,
-                             executionIDs: ExecutionIDs(startingAfter: lastExecution, nowMicros: WallClock.nowMicros()))
+                             executionIDs: ExecutionIDs(startingAfter: lastExecution, nowMicros: WallClock.nowMicros()), logger: logger)
         let configuration = ConfigurationAPI(catalog: catalog, writer: writer, logger: logger)
         let gateway = Gateway(adminToken: adminToken, agents: agents, proxy: proxy, configuration: configuration,
                               ledger: LedgerAPI(databasePath: home.databasePath))

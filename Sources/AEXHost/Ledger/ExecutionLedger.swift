@@ -43,6 +43,12 @@ public enum ExecutionLedger {
         case released(reason: String, status: Int)
     }
 
+    /// A settlement of an execution that is not open (already settled, or unknown): nothing changed.
+    public struct ReservationNotOpen: Error, CustomStringConvertible {
+        public let executionID: String
+        public var description: String { "reservation \(executionID) is not open" }
+    }
+
     /// The reservation event's canonical payload.
     public static func reservationPayload(_ r: Reservation) -> [UInt8] {
         var payload = CanonicalJSONObject()
@@ -131,7 +137,7 @@ public enum ExecutionLedger {
             try update.runToCompletion()
             type = .release
         }
-        guard db.changes == 1 else { throw SQLiteError(code: 0, message: "reservation \(r.executionID) is not open") }
+        guard db.changes == 1 else { throw ReservationNotOpen(executionID: r.executionID) }
         try EventLog.append(
             LedgerEvent(type: type, agentID: r.agentID, agentName: r.agentName, executionID: r.executionID, payloadText: payload),
             to: db, nowMicros: nowMicros)

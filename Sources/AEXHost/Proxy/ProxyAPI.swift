@@ -17,9 +17,10 @@ final class ProxyAPI: Sendable {
     private let inFlight = Atomic<Int>(0)
     private let executionIDs: ExecutionIDs
     private let now: @Sendable () -> Int64
+    let settlementRetry: SettlementRetry
 
     init(catalog: ModelCatalog, plugins: ProviderPlugins, registry: AgentRegistry, writer: StoreWriter,
-         settings: ProxySettings, loopCount: Int, executionIDs: ExecutionIDs,
+         settings: ProxySettings, loopCount: Int, executionIDs: ExecutionIDs, logger: Logger? = nil,
          now: @escaping @Sendable () -> Int64 = WallClock.nowMicros) {
         self.executionIDs = executionIDs
         self.catalog = catalog
@@ -29,6 +30,7 @@ final class ProxyAPI: Sendable {
         self.settings = settings
         egress = PerLoop(count: loopCount)
         self.now = now
+        settlementRetry = SettlementRetry(writer: writer, logger: logger)
     }
 
     // MARK: Routes
@@ -262,7 +264,8 @@ final class ProxyAPI: Sendable {
     }
 
     /// Ends a reservation: in memory at once, in the ledger through the writer; `then` runs on
-    /// `loop` after the commit (`recorded` false when the ledger refused it).
+    /// `loop` after the commit (`recorded` false when the ledger refused it — the settlement is then
+    /// written again by `settlementRetry` until it lands, so the database catches up with memory).
     func commitSettlement(_ reservation: ExecutionLedger.Reservation, _ outcome: ExecutionLedger.Outcome, loop: EventLoop,
                           then: @escaping @Sendable (_ remaining: MicroUSD?, _ recorded: Bool) -> Void) {
         let cost: MicroUSD = if case .committed(let cost, _, _, _, _, _) = outcome { cost } else { .zero }
@@ -270,8 +273,16 @@ final class ProxyAPI: Sendable {
         inFlight.subtract(1, ordering: .relaxed)
         let now = self.now
         let payload = ExecutionLedger.settlementPayload(reservation, outcome)
-        writer.submit({ db in try ExecutionLedger.settle(reservation, outcome, payload: payload, db, nowMicros: now()) }, on: loop) { result in
-            if case .failure = result { then(remaining, false) } else { then(remaining, true) }
+        let write: @Sendable (SQLiteDatabase) throws -> Void = { db in
+            try ExecutionLedger.settle(reservation, outcome, payload: payload, db, nowMicros: now())
+        }
+        writer.submit(write, on: loop) { [settlementRetry] result in
+            if case .failure(let error) = result {
+                settlementRetry.retry(executionID: reservation.executionID, after: error, write)
+                then(remaining, false)
+            } else {
+                then(remaining, true)
+            }
         }
     }
 
