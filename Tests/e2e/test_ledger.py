@@ -1,8 +1,10 @@
 """The tamper-evident ledger from outside: the chain re-checked in a few lines of Python from the
 documented encoding, `aex ledger verify|head|show`, `GET /admin/replay`, and tampering caught."""
 import hashlib
+import http.client
 import json
 import sqlite3
+import threading
 
 from test_proxy import (  # noqa: F401  (fixtures)
     _wait_for_stopping_daemons, chat, dead_port, mock, mock_server, proxy,
@@ -141,3 +143,54 @@ def test_event_log_refuses_updates_and_deletes(proxy):
         except sqlite3.DatabaseError as error:
             assert "append-only" in str(error)
     db.close()
+
+
+def append_config_events(db_path, count):
+    """Appends `count` valid, chained `config_reload` entries (the documented encoding); the daemon
+    must be stopped (it keeps the chain's head in memory while it runs)."""
+    db = sqlite3.connect(db_path)
+    seq, previous = db.execute("SELECT seq, hash FROM event_log ORDER BY seq DESC LIMIT 1").fetchone()
+    previous, ts, rows = previous.hex(), 1_800_000_000_000_000, []
+    for seq in range(seq + 1, seq + 1 + count):
+        record = {"agent_id": None, "agent_name": None, "execution_id": None, "payload": {}, "prev_hash": previous,
+                  "seq": seq, "ts_micros": ts, "type": "config_reload"}
+        digest = hashlib.sha256(json.dumps(record, sort_keys=True, separators=(",", ":")).encode()).digest()
+        rows.append((seq, ts, "config_reload", None, None, None, "{}", digest))
+        previous = digest.hex()
+    db.executemany("INSERT INTO event_log (seq, ts_micros, type, agent_id, agent_name, execution_id, payload, hash) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    db.commit()
+    db.close()
+
+
+def test_a_flood_of_replay_requests_is_bounded(proxy):
+    """`GET /admin/replay` runs one verification at a time and lets at most a few wait: a flood is
+    answered 503 `overloaded` with Retry-After beyond that, never queued without bound."""
+    proxy.agent("bot", "10")
+    proxy.aex.stop()
+    append_config_events(proxy.aex.home / "aex.db", 150_000)     # a ledger that takes a moment to verify
+    proxy.aex.start()
+    token = proxy.aex.admin_token
+    answers = []
+
+    def replay():
+        connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=120)
+        connection.request("GET", "/admin/replay", headers={"Authorization": f"Bearer {token}"})
+        response = connection.getresponse()
+        answers.append((response.status, response.getheader("retry-after"), json.loads(response.read())))
+        connection.close()
+
+    flood = [threading.Thread(target=replay) for _ in range(40)]
+    for thread in flood:
+        thread.start()
+    for thread in flood:
+        thread.join(timeout=180)
+    assert len(answers) == 40
+    verified = [body for status, _, body in answers if status == 200]
+    refused = [(retry, body) for status, retry, body in answers if status == 503]
+    assert len(verified) + len(refused) == 40, [status for status, _, _ in answers]
+    assert 1 <= len(verified) <= 1 + 4 + 4, len(verified)        # one running, four waiting (a few may end mid-flood)
+    assert all(body["ok"] is True and body["events"] > 150_000 for body in verified)
+    assert refused and all(body["error"]["code"] == "overloaded" and int(retry) >= 1 for retry, body in refused)
+    status, _, body = proxy.http("GET", "/admin/replay", token=token)
+    assert status == 200 and body["ok"] is True, "a request after the flood is served"

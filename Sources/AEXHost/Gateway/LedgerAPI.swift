@@ -1,12 +1,17 @@
 import Dispatch
+import Synchronization
 
 /// `GET /admin/replay`: the same verification as `aex ledger verify` (hash chain and balance
 /// replay), answered as its JSON report. It reads the database on a read-only connection of its
-/// own, off the event loops, one verification at a time (a flood of requests queues, it does not
-/// multiply the work in parallel).
-struct LedgerAPI: Sendable {
+/// own, off the event loops, one verification at a time: a flood of requests does not multiply
+/// the work in parallel, and beyond `verificationsWaitingMax` waiting ones it is answered 503
+/// `overloaded` with `Retry-After` instead of queueing without bound.
+final class LedgerAPI: Sendable {
+    static let verificationsWaitingMax = 4
     let databasePath: String
     private let queue = DispatchQueue(label: "aex.ledger-verify")
+    /// Verifications running or waiting.
+    private let admitted = Atomic<Int>(0)
 
     init(databasePath: String) {
         self.databasePath = databasePath
@@ -23,9 +28,15 @@ struct LedgerAPI: Sendable {
             }
             expected = head
         }
+        guard admitted.add(1, ordering: .relaxed).newValue <= 1 + Self.verificationsWaitingMax else {
+            admitted.subtract(1, ordering: .relaxed)
+            return responder.respond(.error(503, code: "overloaded", message: "too many ledger verifications waiting; retry later",
+                                            headers: [("retry-after", "1")]))
+        }
         let path = databasePath
         let expectHead = expected
-        queue.async {
+        queue.async { [self] in
+            defer { admitted.subtract(1, ordering: .relaxed) }
             do {
                 let db = try SQLiteDatabase(path: path, readOnly: true)
                 let report = try LedgerVerifier.verify(db, expectHead: expectHead)
