@@ -243,15 +243,7 @@ struct JSONTape {
         var decoded = 0
         while true {
             // A run of plain ASCII (no quote, backslash or control byte) is the common case.
-            let runEnd = bytes.withUnsafeBufferPointer { buffer in
-                var at = index
-                while at < buffer.count {
-                    let byte = buffer[at]
-                    if byte < 0x20 || byte >= 0x80 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { break }
-                    at += 1
-                }
-                return at
-            }
+            let runEnd = bytes.withUnsafeBufferPointer { Self.plainRunEnd($0, from: index) }
             decoded += runEnd - index
             index = runEnd
             guard index < bytes.count else { throw failure("unterminated string") }
@@ -291,6 +283,34 @@ struct JSONTape {
                 }
             }
         }
+    }
+
+    /// The end of the run of plain string bytes — ASCII from 0x20 except `"` and `\` — that starts
+    /// at `from`: eight bytes at a time while a whole word is plain (each test below says exactly
+    /// whether any of the word's bytes is of its kind), then byte by byte up to the first other.
+    static func plainRunEnd(_ buffer: UnsafeBufferPointer<UInt8>, from: Int) -> Int {
+        var at = from
+        if let base = buffer.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            while at + 8 <= buffer.count {
+                let word = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self))
+                let quote = word ^ (ones &* 0x22)
+                let backslash = word ^ (ones &* 0x5C)
+                let control = (word &- ones &* 0x20) & ~word                  // a byte below 0x20
+                let quoteFound = (quote &- ones) & ~quote                     // a byte equal to `"`
+                let backslashFound = (backslash &- ones) & ~backslash         // a byte equal to `\`
+                if (control | word | quoteFound | backslashFound) & highs != 0 { break }   // `word`: a byte from 0x80
+                at += 8
+            }
+        }
+        while at < buffer.count {
+            let byte = buffer[at]
+            if byte < 0x20 || byte >= 0x80 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { break }
+            at += 1
+        }
+        return at
     }
 
     /// After `\u`: one escaped scalar (a surrogate pair counts as one); returns its UTF-8 length.

@@ -80,6 +80,39 @@ import Testing
         }
     }
 
+    /// The word-at-a-time scan stops where a byte-by-byte scan does: every byte value at every
+    /// position of plain runs of every length up to 40, from every start, then seeded random runs.
+    @Test func plainRunEndStopsWhereAByteByByteScanDoes() {
+        func expected(_ bytes: [UInt8], from: Int) -> Int {
+            var at = from
+            while at < bytes.count, bytes[at] >= 0x20, bytes[at] < 0x80, bytes[at] != 0x22, bytes[at] != 0x5C { at += 1 }
+            return at
+        }
+        for length in 0...40 {
+            for position in 0..<max(length, 1) {
+                for value in 0...255 {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                    if position < length { bytes[position] = UInt8(value) }
+                    for from in [0, 1, 3, 7].filter({ $0 <= length }) {
+                        let found = bytes.withUnsafeBufferPointer { JSONTape.plainRunEnd($0, from: from) }
+                        if found != expected(bytes, from: from) {
+                            Issue.record("length \(length), byte \(value) at \(position), from \(from): \(found)")
+                            return
+                        }
+                    }
+                }
+            }
+        }
+        var random = SeededGenerator(seed: 0x5CA1)
+        for _ in 0..<20_000 {
+            let bytes = (0..<Int.random(in: 0...64, using: &random)).map { _ in
+                Int.random(in: 0..<16, using: &random) == 0 ? UInt8.random(in: 0...255, using: &random) : UInt8.random(in: 0x20...0x7E, using: &random)
+            }
+            let from = Int.random(in: 0...bytes.count, using: &random)
+            #expect(bytes.withUnsafeBufferPointer { JSONTape.plainRunEnd($0, from: from) } == expected(bytes, from: from), "\(bytes) from \(from)")
+        }
+    }
+
     @Test func validatesUTF8LikeTheStandardLibrary() {
         var random = SeededGenerator(seed: 0x0F8)
         for _ in 0..<100_000 {
