@@ -8,11 +8,8 @@ cd "$(dirname "$0")/.."
 rounds="${1:-3}"
 seconds="${2:-5}"
 
-need=()
-for tool in wrk nginx; do command -v "$tool" >/dev/null || need+=("$tool"); done
-if [ "${#need[@]}" -gt 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null
-fi
+. bench/common.sh
+bench_install "wrk nginx" wrk nginx-light
 scripts/setup.sh release >/dev/null
 ulimit -n "$(ulimit -Hn)"
 
@@ -34,22 +31,8 @@ rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 rss_fresh_mb=$(( $(rss_kb "$aex_pid") / 1024 ))
 body="$(curl -s "http://127.0.0.1:$aex_port/health")"
 
-nginx_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-mkdir -p "$work/nginx"
-cat > "$work/nginx.conf" <<CONF
-worker_processes 2;
-pid $work/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-    keepalive_timeout 60s;
-    client_body_temp_path $work/nginx;
-    proxy_temp_path $work/nginx;
-    fastcgi_temp_path $work/nginx;
-    uwsgi_temp_path $work/nginx;
-    scgi_temp_path $work/nginx;
+nginx_port="$(bench_free_port)"
+{ bench_nginx_head "$work" 2 8192; cat <<CONF
     server {
         listen 127.0.0.1:$nginx_port reuseport;
         location = /health {
@@ -60,6 +43,7 @@ http {
     }
 }
 CONF
+} > "$work/nginx.conf"
 nginx -c "$work/nginx.conf"
 sleep 0.3
 

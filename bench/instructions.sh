@@ -13,14 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-10}"
 
-need=()
-for tool in wrk nginx valgrind; do command -v "$tool" >/dev/null || need+=("$tool"); done
-if [ "${#need[@]}" -gt 0 ]; then
-    sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq wrk nginx-light valgrind >/dev/null
-fi
+. bench/common.sh
+bench_install "wrk nginx valgrind" wrk nginx-light valgrind
 if [ -n "${AEX_BIN:-}" ]; then
     built="$(dirname "$(realpath "$AEX_BIN")")"
 else
@@ -45,53 +39,22 @@ cp "$built"/lib*.so "$work/bin/" 2>/dev/null || true
 strip --strip-debug "$work/bin/aex" "$work/bin"/*.so 2>/dev/null || true
 aex="$work/bin/aex"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-provider_port="$(free_port)"
-aex_port="$(free_port)"
+provider_port="$(bench_free_port)"
+aex_port="$(bench_free_port)"
 completion='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"mock-model","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! This is a fixed benchmark completion.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":250,"completion_tokens":12,"total_tokens":262}}'
 cost_micro=$(( 250 * 1 + 12 * 2 ))
-mkdir -p "$work/nginx"
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-    client_body_temp_path $work/nginx;
-    proxy_temp_path $work/nginx;
-    fastcgi_temp_path $work/nginx;
-    uwsgi_temp_path $work/nginx;
-    scgi_temp_path $work/nginx;
+{ bench_nginx_head "$work" 1 1024; cat <<CONF
     server {
         listen 127.0.0.1:$provider_port;
         location = /v1/chat/completions { default_type application/json; return 200 '$completion'; }
     }
 }
 CONF
+} > "$work/nginx.conf"
 nginx -c "$work/nginx.conf"
 
 "$aex" init >/dev/null
-cat > "$AEX_HOME/config/models.yaml" <<YAML
-version: 1
-default_model: bench-model
-providers:
-  fast:
-    base_url: http://127.0.0.1:$provider_port/v1
-    type: openai_compatible
-    api_key_env: BENCH_PROVIDER_KEY
-    timeout_seconds: 30
-models:
-  bench-model:
-    provider: fast
-    provider_model: mock-model
-    pricing:
-      input_micro: 1
-      output_micro: 2
-    limits:
-      max_tokens: 256
-YAML
+bench_models_yaml "$provider_port" 1 2 > "$AEX_HOME/config/models.yaml"
 export BENCH_PROVIDER_KEY="sk-bench-provider"
 out="$work/callgrind.out"
 valgrind --tool=callgrind --callgrind-out-file="$out" "$aex" daemon start --foreground --port "$aex_port" \

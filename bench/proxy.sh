@@ -20,14 +20,8 @@ rounds="${1:-3}"
 seconds="${2:-5}"
 connections=50
 
-need=()
-for tool in wrk nginx curl; do command -v "$tool" >/dev/null || need+=("$tool"); done
-if [ "${#need[@]}" -gt 0 ]; then
-    sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq wrk nginx-light curl >/dev/null
-fi
+. bench/common.sh
+bench_install "wrk nginx curl" wrk nginx-light curl
 if [ -n "${AEX_BIN:-}" ]; then
     aex="$(realpath "$AEX_BIN")"
 else
@@ -49,10 +43,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-direct_port="$(free_port)"
-proxy_port="$(free_port)"
-while [ "$proxy_port" = "$direct_port" ]; do proxy_port="$(free_port)"; done
+direct_port="$(bench_free_port)"
+proxy_port="$(bench_free_port)"
+while [ "$proxy_port" = "$direct_port" ]; do proxy_port="$(bench_free_port)"; done
 
 # The fixed completion the fast provider returns: 250 prompt + 12 completion tokens.
 completion='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"mock-model","system_fingerprint":"fp_bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! This is a fixed benchmark completion.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":250,"completion_tokens":12,"total_tokens":262}}'
@@ -60,22 +53,7 @@ input_micro=1
 output_micro=2
 cost_micro=$(( 250 * input_micro + 12 * output_micro ))
 
-mkdir -p "$work/nginx"
-cat > "$work/nginx.conf" <<CONF
-worker_processes 2;
-pid $work/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 16384; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-    keepalive_timeout 60s;
-    client_body_buffer_size 64k;
-    client_body_temp_path $work/nginx;
-    proxy_temp_path $work/nginx;
-    fastcgi_temp_path $work/nginx;
-    uwsgi_temp_path $work/nginx;
-    scgi_temp_path $work/nginx;
+{ bench_nginx_head "$work" 2 16384; cat <<CONF
     upstream fast_provider {
         server 127.0.0.1:$direct_port;
         keepalive 256;
@@ -99,33 +77,13 @@ http {
     }
 }
 CONF
+} > "$work/nginx.conf"
 nginx -c "$work/nginx.conf"
 sleep 0.3
 
 # (c) AEX in front of the fast provider, an agent with a huge budget and rate limit.
 "$aex" init >/dev/null
-cat > "$AEX_HOME/config/models.yaml" <<YAML
-version: 1
-default_model: bench-model
-providers:
-  fast:
-    base_url: http://127.0.0.1:$direct_port/v1
-    type: openai_compatible
-    api_key_env: BENCH_PROVIDER_KEY
-    timeout_seconds: 30
-models:
-  bench-model:
-    provider: fast
-    provider_model: mock-model
-    pricing:
-      input_micro: $input_micro
-      output_micro: $output_micro
-    limits:
-      max_tokens: 256
-    capabilities:
-      tools: true
-      vision: false
-YAML
+bench_models_yaml "$direct_port" "$input_micro" "$output_micro" > "$AEX_HOME/config/models.yaml"
 export BENCH_PROVIDER_KEY="sk-bench-provider"
 "$aex" daemon start --port 0 >/dev/null
 aex_port="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$AEX_HOME/daemon.json")"

@@ -417,13 +417,7 @@ class MockProvider:
         self._gate.set()
         self._server.shutdown()
         self._server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for sock in connections:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        self.close_connections()
 
     def __enter__(self):
         return self.start()

@@ -120,19 +120,15 @@ import Testing
     @Test func aVersion1DatabaseVerifiesReadOnly() throws {
         let dir = TemporaryDirectory()
         let path = dir.path + "/aex.db"
-        do {
-            let db = try SQLiteDatabase(path: path)
-            try db.execute(Migrations.version1)
-            try db.execute("PRAGMA user_version = 1")
-            var previous = EventLog.genesisHash
-            for seq in Int64(1)...3 {
-                let hash = EventLog.entryHash(seq: seq, tsMicros: seq, type: "config_reload", agentID: nil, agentName: nil,
-                                              executionID: nil, payload: .object([:]), previousHash: previous)
-                try db.run("INSERT INTO event_log (seq, ts_micros, type, payload, prev_hash, hash) VALUES (?, ?, 'config_reload', '{}', ?, ?)",
-                           [.integer(seq), .integer(seq), .text(previous), .text(hash)])
-                previous = hash
-            }
+        var rows = ""
+        var previous = EventLog.genesisHash
+        for seq in Int64(1)...3 {
+            let hash = EventLog.entryHash(seq: seq, tsMicros: seq, type: "config_reload", agentID: nil, agentName: nil,
+                                          executionID: nil, payload: .object([:]), previousHash: previous)
+            rows += "INSERT INTO event_log (seq, ts_micros, type, payload, prev_hash, hash) VALUES (\(seq), \(seq), 'config_reload', '{}', '\(previous)', '\(hash)');\n"
+            previous = hash
         }
+        try Version1Database.create(at: path, rows: rows)
         let report = try verify(path)
         #expect(report.ok && report.events == 3, "\(report.problems)")
     }

@@ -26,11 +26,7 @@ import Testing
     @Test func version2KeepsVersion1Data() throws {
         let dir = TemporaryDirectory()
         let path = dir.path + "/aex.db"
-        do {
-            let db = try SQLiteDatabase(path: path)
-            try db.execute(Migrations.version1)
-            try db.execute("PRAGMA user_version = 1")
-            try db.execute("""
+        try Version1Database.create(at: path, rows: """
                 INSERT INTO agents (id, name, state, budget_micro, reserved_micro, rpm, token_sha256, token_prefix, created_at, updated_at)
                     VALUES (1, 'bot', 'active', 1000, 30, 10, 'x', 'aex_x', 1, 1);
                 INSERT INTO executions (id, agent_id, endpoint, state, reserved_micro, created_at) VALUES
@@ -40,7 +36,6 @@ import Testing
                     ('a', 1, 10, 'open', 1, 1), ('b', 1, 20, 'open', 0, 2), ('c', 1, 5, 'committed', 1, 3), ('d', 1, 7, 'recovered', 1, 4);
                 INSERT INTO event_log (seq, ts_micros, type, payload, prev_hash, hash) VALUES (1, 5, 'config_reload', '{}', 'p', '\(String(repeating: "0f", count: 32))');
                 """)
-        }
         let writer = try StoreWriter(path: path)
         defer { writer.stop() }
         let executions = try writer.perform { db in
@@ -65,11 +60,7 @@ import Testing
     @Test func version3KeepsExecutionsAndChecksStateWithoutATemporaryTable() throws {
         let dir = TemporaryDirectory()
         let path = dir.path + "/aex.db"
-        do {
-            let db = try SQLiteDatabase(path: path)
-            try db.execute(Migrations.version1)
-            try db.execute("PRAGMA user_version = 1")
-            try db.execute("""
+        try Version1Database.create(at: path, rows: """
                 INSERT INTO agents (id, name, state, budget_micro, reserved_micro, rpm, token_sha256, token_prefix, created_at, updated_at)
                     VALUES (1, 'bot', 'active', 1000, 10, 10, 'x', 'aex_x', 1, 1);
                 INSERT INTO executions (id, agent_id, endpoint, model, state, reserved_micro, cost_micro, created_at) VALUES
@@ -77,7 +68,6 @@ import Testing
                 INSERT INTO reservations (execution_id, agent_id, amount_micro, state, dispatched, created_at) VALUES
                     ('a', 1, 10, 'open', 1, 1), ('c', 1, 5, 'committed', 1, 3);
                 """)
-        }
         let writer = try StoreWriter(path: path)
         defer { writer.stop() }
         let rows = try writer.perform { db in

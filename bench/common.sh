@@ -1,0 +1,67 @@
+# Shared by the benchmark scripts (sourced, not run).
+
+# Installs the Debian packages when any of the tools is missing: bench_install "wrk nginx" wrk nginx-light
+bench_install() {
+    local tools="$1" tool missing=0
+    shift
+    for tool in $tools; do command -v "$tool" >/dev/null || missing=1; done
+    [ "$missing" -eq 0 ] && return 0
+    local sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$@" >/dev/null
+}
+
+# A loopback TCP port free right now.
+bench_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# The start of an nginx configuration that keeps its files in DIR, up to the open `http {` block
+# (the caller adds its servers and the closing brace): bench_nginx_head DIR WORKERS CONNECTIONS
+bench_nginx_head() {
+    mkdir -p "$1/nginx"
+    cat <<CONF
+worker_processes $2;
+pid $1/nginx.pid;
+error_log $1/nginx/error.log;
+events { worker_connections $3; }
+http {
+    access_log off;
+    keepalive_requests 10000000;
+    keepalive_timeout 60s;
+    client_body_buffer_size 64k;
+    client_body_temp_path $1/nginx;
+    proxy_temp_path $1/nginx;
+    fastcgi_temp_path $1/nginx;
+    uwsgi_temp_path $1/nginx;
+    scgi_temp_path $1/nginx;
+CONF
+}
+
+# AEX's models.yaml for the benchmarks: `bench-model` on an OpenAI-compatible provider at PORT,
+# priced in micro-USD per token: bench_models_yaml PORT INPUT_MICRO OUTPUT_MICRO
+bench_models_yaml() {
+    cat <<YAML
+version: 1
+default_model: bench-model
+providers:
+  fast:
+    base_url: http://127.0.0.1:$1/v1
+    type: openai_compatible
+    api_key_env: BENCH_PROVIDER_KEY
+    timeout_seconds: 30
+models:
+  bench-model:
+    provider: fast
+    provider_model: mock-model
+    pricing:
+      input_micro: $2
+      output_micro: $3
+    limits:
+      max_tokens: 256
+    capabilities:
+      tools: true
+      vision: false
+YAML
+}
