@@ -17,7 +17,7 @@ final class ProxyAPI: Sendable {
     private let inFlight = Atomic<Int>(0)
     private let executionIDs: ExecutionIDs
     private let now: @Sendable () -> Int64
-    let settlementRetry: SettlementRetry
+    private let settlementRetry: SettlementRetry
 
     init(catalog: ModelCatalog, plugins: ProviderPlugins, registry: AgentRegistry, writer: StoreWriter,
          settings: ProxySettings, loopCount: Int, executionIDs: ExecutionIDs, logger: Logger? = nil,
