@@ -16,6 +16,9 @@ static inline CURLcode aex_curl_easy_set_header_callback(CURL *h, size_t (*f)(ch
 static inline CURLcode aex_curl_easy_set_close_socket_callback(CURL *h, int (*f)(void *, curl_socket_t)) {
     return curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, f);
 }
+static inline CURLcode aex_curl_easy_set_sockopt_callback(CURL *h, int (*f)(void *, curl_socket_t, curlsocktype)) {
+    return curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, f);
+}
 static inline CURLcode aex_curl_easy_get_long(CURL *h, CURLINFO i, long *out) { return curl_easy_getinfo(h, i, out); }
 static inline CURLcode aex_curl_easy_get_pointer(CURL *h, CURLINFO i, void **out) { return curl_easy_getinfo(h, i, out); }
 

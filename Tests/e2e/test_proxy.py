@@ -772,6 +772,40 @@ def test_settlement_the_ledger_refused_is_written_again_until_it_lands(proxy):
     assert "settlement recorded after retrying" in (proxy.aex.home / "logs" / "daemon.log").read_text()
 
 
+def loopback_hostname():
+    """A name of this machine that resolves to 127.0.0.1 through the system resolver (so libcurl
+    resolves it on its resolver thread; it answers `localhost` itself), or None."""
+    for name in (socket.gethostname(), "runsc", "vm"):
+        try:
+            if name != "localhost" and socket.gethostbyname(name) == "127.0.0.1":
+                return name
+        except OSError:
+            continue
+    return None
+
+
+def test_provider_named_by_hostname_answers_at_once(proxy):
+    """A provider named by a host name: libcurl resolves it on a thread that signals through a
+    socket pair it closes itself. The next socket may reuse that number; AEX must watch it anew
+    rather than take it for a connection it already watches (the call would wait for a timer)."""
+    name = loopback_hostname()
+    if name is None:
+        pytest.skip("no name of this machine resolves to 127.0.0.1")
+    proxy.write_config(text=models_yaml(proxy.mock.port, proxy.dead_port).replace("127.0.0.1", name))
+    proxy.aex.run("models", "reload", check=0)
+    token = proxy.agent("bot", "10")
+    chat(proxy.client(token), model="echo-1")      # the SDK's first call is slow on its own; no provider socket
+    durations = []
+    for _ in range(8):                    # a new client connection each time: both event loops serve
+        client = proxy.client(token)
+        started = time.monotonic()
+        chat(client)
+        durations.append(time.monotonic() - started)
+        client.close()
+    assert all(request.headers.get("host", "").startswith(name) for request in proxy.mock.snapshot())
+    assert max(durations) < 0.15, [round(d, 3) for d in durations]
+
+
 def test_provider_timeout_is_504_and_releases(proxy):
     client = proxy.client(proxy.agent("bot", "10"))
     chat(client)

@@ -87,8 +87,10 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
-    func modify(fd: Int32, events: UInt32) {
-        _ = aex_epoll_modify(epollFD, fd, events, UInt64(fd))
+    /// Changes the events watched on a registered descriptor; false when it is not in the set.
+    @discardableResult
+    func modify(fd: Int32, events: UInt32) -> Bool {
+        aex_epoll_modify(epollFD, fd, events, UInt64(fd)) == 0
     }
 
     /// Removes the descriptor from the set (the caller closes it).

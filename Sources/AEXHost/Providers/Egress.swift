@@ -11,6 +11,11 @@ final class Egress: EventSource, @unchecked Sendable {
     private let timerFD: Int32
     private var transfers: [UnsafeMutableRawPointer: Transfer] = [:]
     private var sockets: [Int32: CurlSocket] = [:]
+    /// Sockets libcurl opened for provider connections (`CURLOPT_SOCKOPTFUNCTION`) and has not
+    /// closed yet: only these are parked. libcurl also hands the loop descriptors it closes
+    /// itself, without `CURLOPT_CLOSESOCKETFUNCTION` (the resolver thread's socket pair), so a
+    /// parked registration of one of those would outlive its number.
+    private var connectionSockets = Set<Int32>()
     /// Depth of calls into libcurl in progress: handles must not be removed from inside its callbacks.
     private var insideLibcurl = 0
     /// Finished transfers' easy handles, reset and kept for the next ones (creating one costs
@@ -83,8 +88,9 @@ final class Egress: EventSource, @unchecked Sendable {
     /// only) stays in the epoll set, parked: the next transfer on it needs no `epoll_ctl`, so a
     /// reused connection costs no registration calls per request. A parked socket that becomes
     /// readable (the provider closed it, or sent something unasked) leaves the set at once —
-    /// libcurl checks a cached connection before reusing it — and every socket leaves the set
-    /// when libcurl closes it (`closing`), before its number can be reused.
+    /// libcurl checks a cached connection before reusing it — and every connection socket leaves
+    /// the set when libcurl closes it (`closing`), before its number can be reused. Other
+    /// descriptors (see `connectionSockets`) leave the set as soon as libcurl stops watching them.
     final class CurlSocket: EventSource {
         unowned let egress: Egress
         let fd: Int32
@@ -276,6 +282,11 @@ final class Egress: EventSource, @unchecked Sendable {
             guard let egress else { return close(socket) }
             return Unmanaged<Egress>.fromOpaque(egress).takeUnretainedValue().closing(socket)
         }
+        aex_curl_easy_set_pointer(rawEasy, CURLOPT_SOCKOPTDATA, Unmanaged.passUnretained(self).toOpaque())
+        aex_curl_easy_set_sockopt_callback(rawEasy) { egress, socket, purpose in
+            if purpose == CURLSOCKTYPE_IPCXN, let egress { Unmanaged<Egress>.fromOpaque(egress).takeUnretainedValue().opened(socket) }
+            return CURL_SOCKOPT_OK
+        }
         aex_curl_easy_set_long(rawEasy, CURLOPT_FOLLOWLOCATION, 0)
         let transferPointer = Unmanaged.passUnretained(transfer).toOpaque()
         aex_curl_easy_set_pointer(rawEasy, CURLOPT_WRITEDATA, transferPointer)
@@ -365,7 +376,7 @@ final class Egress: EventSource, @unchecked Sendable {
     private func watch(_ socket: curl_socket_t, what: Int32) {
         if what == CURL_POLL_REMOVE {
             guard let source = sockets[socket] else { return }
-            if source.events == AEX_EPOLLIN {
+            if source.events == AEX_EPOLLIN && connectionSockets.contains(socket) {
                 source.parked = true
             } else {
                 forget(socket)
@@ -378,8 +389,12 @@ final class Egress: EventSource, @unchecked Sendable {
         if let source = sockets[socket] {
             source.parked = false
             if source.events != events {
-                loop.modify(fd: socket, events: events)
                 source.events = events
+                if !loop.modify(fd: socket, events: events) {
+                    // Not in the set after all (closed and reused behind our back): register anew.
+                    sockets[socket] = nil
+                    watch(socket, what: what)
+                }
             }
         } else {
             let source = CurlSocket(egress: self, fd: socket, events: events)
@@ -400,8 +415,14 @@ final class Egress: EventSource, @unchecked Sendable {
     /// libcurl closes a socket (`CURLOPT_CLOSESOCKETFUNCTION`): it leaves the set first, so a
     /// parked registration never outlives its descriptor number.
     fileprivate func closing(_ socket: curl_socket_t) -> Int32 {
+        connectionSockets.remove(socket)
         forget(socket)
         return close(socket)
+    }
+
+    /// libcurl opened a socket for a provider connection (`CURLOPT_SOCKOPTFUNCTION`).
+    fileprivate func opened(_ socket: curl_socket_t) {
+        connectionSockets.insert(socket)
     }
 
     fileprivate func socketAction(_ socket: curl_socket_t, _ mask: Int32) {
