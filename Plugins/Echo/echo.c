@@ -2,8 +2,11 @@
  * echo.c — the `echo` provider plugin (provider type `echo`): the offline demo provider.
  *
  * It answers every call locally (set_local_response), never contacts an upstream, and is
- * deterministic: the same call gives byte-identical output. Plain C99 and libc only; the one
- * exported symbol is aex_plugin_entry. See README.md beside this file.
+ * deterministic: the same call gives byte-identical output. A streamed call is answered with the
+ * whole Server-Sent Event stream at once, with the usage of the same call without streaming; the
+ * host then hands each event back to translate_stream_event, as for a real upstream stream.
+ * Plain C99 and libc only; the one exported symbol is aex_plugin_entry. See README.md beside
+ * this file.
  *
  * Build: cc -std=c99 -O2 -shared -fPIC -Wall -Wextra -Werror -I Sources/AEXPluginAPI/include \
  *           -o libaex-echo.so Plugins/Echo/echo.c
@@ -20,6 +23,8 @@
 #define ECHO_MAX_OUTPUT ((size_t)64 << 20) /* largest answer body built, in bytes */
 #define ECHO_MSG_OVERHEAD 4                /* prompt tokens added per message */
 #define ECHO_DIMENSIONS 8                  /* floats per embedding */
+#define ECHO_PIECE 16                      /* bytes of reply per streamed delta, at most ... */
+#define ECHO_MAX_PIECES 4096               /* ... unless that makes more deltas than this */
 
 static const aex_host_table *echo_host; /* borrowed from the host; outlives the plugin */
 
@@ -549,55 +554,49 @@ static const char *walk_messages(const uint8_t *s, size_t n, size_t at, int inpu
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Endpoints. Each fills `b` and the usage, or returns a short reason.                         */
+/* Chat completions and responses: the reply is worked out once (text, cut, usage) and then    */
+/* written either as one JSON answer or as a stream of Server-Sent Events.                     */
 
 typedef struct {
     int64_t prompt;
     int64_t completion;
 } usage;
 
-static const char *chat(const aex_call *call, const uint8_t *s, size_t n, span alias, uint64_t id,
-                        buf *b, usage *u)
+typedef struct {
+    buf text; /* the reply as raw JSON string contents (what goes between the quotes) */
+    int cut;  /* 1 when the output limit cut the reply */
+    usage u;
+} reply;
+
+static int64_t prompt_tokens(size_t bytes, int64_t count)
+{
+    int64_t p = add_sat(tokens_for_bytes(bytes),
+                        count > INT64_MAX / ECHO_MSG_OVERHEAD ? INT64_MAX : count * ECHO_MSG_OVERHEAD);
+    return p < 1 ? 1 : p;
+}
+
+static const char *chat_reply(const aex_call *call, const uint8_t *s, size_t n, reply *r)
 {
     size_t mv;
     span last = {(const uint8_t *)"", 0};
-    size_t bytes = 0;
+    size_t bytes = 0, reply_bytes = 0;
     int64_t count = 0, limit = call->max_output_tokens, own;
     if (obj_find(s, n, 0, "messages", &mv) != 1 || s[mv] != '[') return "messages must be an array";
     const char *why = walk_messages(s, n, mv, 0, &last, &bytes, &count);
     if (why) return why;
     if (obj_int(s, n, 0, "max_tokens", &own)) limit = min_limit(limit, own);
     if (obj_int(s, n, 0, "max_completion_tokens", &own)) limit = min_limit(limit, own);
-
-    size_t reply_bytes = 0;
-    put_s(b, "{\"id\":\"chatcmpl-echo-");
-    put_hex64(b, id);
-    put_s(b, "\",\"object\":\"chat.completion\",\"created\":0,\"model\":\"");
-    put_escaped(b, alias);
-    put_s(b, "\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
-    int cut = put_reply(b, last, cap_for_limit(limit), &reply_bytes);
-    put_s(b, "\"},\"finish_reason\":\"");
-    put_s(b, cut ? "length" : "stop");
-    u->prompt = add_sat(tokens_for_bytes(bytes), count > INT64_MAX / ECHO_MSG_OVERHEAD
-                                                     ? INT64_MAX : count * ECHO_MSG_OVERHEAD);
-    if (u->prompt < 1) u->prompt = 1;
-    u->completion = tokens_for_bytes(reply_bytes);
-    put_s(b, "\"}],\"usage\":{\"prompt_tokens\":");
-    put_i64(b, u->prompt);
-    put_s(b, ",\"completion_tokens\":");
-    put_i64(b, u->completion);
-    put_s(b, ",\"total_tokens\":");
-    put_i64(b, add_sat(u->prompt, u->completion));
-    put_s(b, "}}");
+    r->cut = put_reply(&r->text, last, cap_for_limit(limit), &reply_bytes);
+    r->u.prompt = prompt_tokens(bytes, count);
+    r->u.completion = tokens_for_bytes(reply_bytes);
     return NULL;
 }
 
-static const char *responses(const aex_call *call, const uint8_t *s, size_t n, span alias,
-                             uint64_t id, buf *b, usage *u)
+static const char *responses_reply(const aex_call *call, const uint8_t *s, size_t n, reply *r)
 {
     size_t iv, insv;
     span last = {(const uint8_t *)"", 0};
-    size_t bytes = 0;
+    size_t bytes = 0, reply_bytes = 0;
     int64_t count = 0, limit = call->max_output_tokens, own;
     if (obj_find(s, n, 0, "input", &iv) != 1) return "input must be a string or an array";
     if (s[iv] == '"') {
@@ -619,40 +618,215 @@ static const char *responses(const aex_call *call, const uint8_t *s, size_t n, s
         count = add_sat(count, 1);
     }
     if (obj_int(s, n, 0, "max_output_tokens", &own)) limit = min_limit(limit, own);
+    r->cut = put_reply(&r->text, last, cap_for_limit(limit), &reply_bytes);
+    r->u.prompt = prompt_tokens(bytes, count);
+    r->u.completion = tokens_for_bytes(reply_bytes);
+    return NULL;
+}
 
-    size_t reply_bytes = 0;
-    buf text = {NULL, 0, 0, 0};
-    int cut = put_reply(&text, last, cap_for_limit(limit), &reply_bytes);
-    if (text.bad) { free(text.p); b->bad = 1; return NULL; }
-    const char *status = cut ? "incomplete" : "completed";
+static void put_text(buf *b, const reply *r) { put(b, r->text.p, r->text.len); }
 
+static void put_chat_usage(buf *b, usage u)
+{
+    put_s(b, "\"usage\":{\"prompt_tokens\":");
+    put_i64(b, u.prompt);
+    put_s(b, ",\"completion_tokens\":");
+    put_i64(b, u.completion);
+    put_s(b, ",\"total_tokens\":");
+    put_i64(b, add_sat(u.prompt, u.completion));
+    put_s(b, "}");
+}
+
+static void chat_json(buf *b, span alias, uint64_t id, const reply *r)
+{
+    put_s(b, "{\"id\":\"chatcmpl-echo-");
+    put_hex64(b, id);
+    put_s(b, "\",\"object\":\"chat.completion\",\"created\":0,\"model\":\"");
+    put_escaped(b, alias);
+    put_s(b, "\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
+    put_text(b, r);
+    put_s(b, "\"},\"finish_reason\":\"");
+    put_s(b, r->cut ? "length" : "stop");
+    put_s(b, "\"}],");
+    put_chat_usage(b, r->u);
+    put_s(b, "}");
+}
+
+/* The "message" output item of a response; `done` 0 gives the in-progress item with no content. */
+static void put_response_item(buf *b, uint64_t id, const reply *r, int done)
+{
+    put_s(b, "{\"type\":\"message\",\"id\":\"msg-echo-");
+    put_hex64(b, id);
+    put_s(b, "\",\"status\":\"");
+    put_s(b, !done ? "in_progress" : r->cut ? "incomplete" : "completed");
+    if (!done) { put_s(b, "\",\"role\":\"assistant\",\"content\":[]}"); return; }
+    put_s(b, "\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"");
+    put_text(b, r);
+    put_s(b, "\",\"annotations\":[]}]}");
+}
+
+static void responses_json(buf *b, span alias, uint64_t id, const reply *r)
+{
+    const char *status = r->cut ? "incomplete" : "completed";
     put_s(b, "{\"id\":\"resp-echo-");
     put_hex64(b, id);
     put_s(b, "\",\"object\":\"response\",\"created_at\":0,\"status\":\"");
     put_s(b, status);
-    put_s(b, cut ? "\",\"incomplete_details\":{\"reason\":\"max_output_tokens\"},\"model\":\""
-                 : "\",\"model\":\"");
+    put_s(b, r->cut ? "\",\"incomplete_details\":{\"reason\":\"max_output_tokens\"},\"model\":\""
+                    : "\",\"model\":\"");
     put_escaped(b, alias);
-    put_s(b, "\",\"output\":[{\"type\":\"message\",\"id\":\"msg-echo-");
-    put_hex64(b, id);
-    put_s(b, "\",\"status\":\"");
-    put_s(b, status);
-    put_s(b, "\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"");
-    put(b, text.p, text.len);
-    free(text.p);
-    u->prompt = add_sat(tokens_for_bytes(bytes), count > INT64_MAX / ECHO_MSG_OVERHEAD
-                                                     ? INT64_MAX : count * ECHO_MSG_OVERHEAD);
-    if (u->prompt < 1) u->prompt = 1;
-    u->completion = tokens_for_bytes(reply_bytes);
-    put_s(b, "\",\"annotations\":[]}]}],\"usage\":{\"input_tokens\":");
-    put_i64(b, u->prompt);
+    put_s(b, "\",\"output\":[");
+    put_response_item(b, id, r, 1);
+    put_s(b, "],\"usage\":{\"input_tokens\":");
+    put_i64(b, r->u.prompt);
     put_s(b, ",\"output_tokens\":");
-    put_i64(b, u->completion);
+    put_i64(b, r->u.completion);
     put_s(b, ",\"total_tokens\":");
-    put_i64(b, add_sat(u->prompt, u->completion));
+    put_i64(b, add_sat(r->u.prompt, r->u.completion));
     put_s(b, "}}");
-    return NULL;
 }
+
+/* Streams: the reply's raw text is sent in pieces of at most ECHO_PIECE bytes, cut only between
+   units (a whole escape or UTF-8 character; a unit longer than a piece goes alone). Pieces are at
+   most half the reply, so any reply (at least "Echo") comes in two pieces or more; a long one in
+   at most about ECHO_MAX_PIECES, the pieces growing, which bounds the stream's size. */
+static size_t piece_size(size_t n)
+{
+    size_t p = ECHO_PIECE;
+    if (n / ECHO_MAX_PIECES + 1 > p) p = n / ECHO_MAX_PIECES + 1;
+    if (p > n / 2 + n % 2) p = n / 2 + n % 2;
+    return p ? p : 1;
+}
+
+/* The end of the piece of t[0..n) that starts at i (> i while i < n). */
+static size_t piece_end(const uint8_t *t, size_t n, size_t i, size_t size)
+{
+    size_t e = i;
+    uint8_t dec[4];
+    size_t dlen;
+    while (e < n) {
+        size_t step = str_unit(t, n, e, dec, &dlen);
+        if (step == 0) step = 1; /* not reached: the reply is well-formed */
+        if (e > i && step > size - (e - i)) break;
+        e += step;
+        if (e - i >= size) break;
+    }
+    return e;
+}
+
+/* One chat chunk up to and including `"choices":[`. */
+static void chat_chunk_head(buf *b, span alias, uint64_t id)
+{
+    put_s(b, "data: {\"id\":\"chatcmpl-echo-");
+    put_hex64(b, id);
+    put_s(b, "\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"");
+    put_escaped(b, alias);
+    put_s(b, "\",\"choices\":[");
+}
+
+/* The streamed chat completion: a role chunk, the content pieces, the finish chunk, the usage-only
+   chunk when the call asks for stream usage, and [DONE]. */
+static void chat_sse(buf *b, span alias, uint64_t id, const reply *r, int include_usage)
+{
+    const uint8_t *t = r->text.p;
+    size_t n = r->text.len, size = piece_size(n);
+    chat_chunk_head(b, alias, id);
+    put_s(b, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n");
+    for (size_t i = 0; i < n && !b->bad;) {
+        size_t e = piece_end(t, n, i, size);
+        chat_chunk_head(b, alias, id);
+        put_s(b, "{\"index\":0,\"delta\":{\"content\":\"");
+        put(b, t + i, e - i);
+        put_s(b, "\"},\"finish_reason\":null}]}\n\n");
+        i = e;
+    }
+    chat_chunk_head(b, alias, id);
+    put_s(b, "{\"index\":0,\"delta\":{},\"finish_reason\":\"");
+    put_s(b, r->cut ? "length" : "stop");
+    put_s(b, "\"}]}\n\n");
+    if (include_usage) {
+        chat_chunk_head(b, alias, id);
+        put_s(b, "],");
+        put_chat_usage(b, r->u);
+        put_s(b, "}\n\n");
+    }
+    put_s(b, "data: [DONE]\n\n");
+}
+
+/* One Responses API event up to and including its sequence number. */
+static void response_event_head(buf *b, const char *type, int64_t *seq)
+{
+    put_s(b, "event: ");
+    put_s(b, type);
+    put_s(b, "\ndata: {\"type\":\"");
+    put_s(b, type);
+    put_s(b, "\",\"sequence_number\":");
+    put_i64(b, (*seq)++);
+}
+
+static void response_item_ref(buf *b, uint64_t id)
+{
+    put_s(b, ",\"item_id\":\"msg-echo-");
+    put_hex64(b, id);
+    put_s(b, "\",\"output_index\":0,\"content_index\":0");
+}
+
+/* The streamed response, in OpenAI's event order: created, in_progress, output_item.added,
+   content_part.added, output_text.delta per piece, output_text.done, content_part.done,
+   output_item.done, and response.completed carrying the whole non-stream answer (with its usage,
+   status and incomplete_details). No [DONE]: the Responses API sends none. */
+static void responses_sse(buf *b, span alias, uint64_t id, const reply *r)
+{
+    static const char *const starts[] = {"response.created", "response.in_progress"};
+    const uint8_t *t = r->text.p;
+    size_t n = r->text.len, size = piece_size(n);
+    int64_t seq = 0;
+    for (int k = 0; k < 2; k++) {
+        response_event_head(b, starts[k], &seq);
+        put_s(b, ",\"response\":{\"id\":\"resp-echo-");
+        put_hex64(b, id);
+        put_s(b, "\",\"object\":\"response\",\"created_at\":0,\"status\":\"in_progress\",\"model\":\"");
+        put_escaped(b, alias);
+        put_s(b, "\",\"output\":[],\"usage\":null}}\n\n");
+    }
+    response_event_head(b, "response.output_item.added", &seq);
+    put_s(b, ",\"output_index\":0,\"item\":");
+    put_response_item(b, id, r, 0);
+    put_s(b, "}\n\n");
+    response_event_head(b, "response.content_part.added", &seq);
+    response_item_ref(b, id);
+    put_s(b, ",\"part\":{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}}\n\n");
+    for (size_t i = 0; i < n && !b->bad;) {
+        size_t e = piece_end(t, n, i, size);
+        response_event_head(b, "response.output_text.delta", &seq);
+        response_item_ref(b, id);
+        put_s(b, ",\"delta\":\"");
+        put(b, t + i, e - i);
+        put_s(b, "\"}\n\n");
+        i = e;
+    }
+    response_event_head(b, "response.output_text.done", &seq);
+    response_item_ref(b, id);
+    put_s(b, ",\"text\":\"");
+    put_text(b, r);
+    put_s(b, "\"}\n\n");
+    response_event_head(b, "response.content_part.done", &seq);
+    response_item_ref(b, id);
+    put_s(b, ",\"part\":{\"type\":\"output_text\",\"text\":\"");
+    put_text(b, r);
+    put_s(b, "\",\"annotations\":[]}}\n\n");
+    response_event_head(b, "response.output_item.done", &seq);
+    put_s(b, ",\"output_index\":0,\"item\":");
+    put_response_item(b, id, r, 1);
+    put_s(b, "}\n\n");
+    response_event_head(b, "response.completed", &seq);
+    put_s(b, ",\"response\":");
+    responses_json(b, alias, id, r);
+    put_s(b, "}\n\n");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Embeddings                                                                                  */
 
 static void put_base64(buf *b, const uint8_t *d, size_t n)
 {
@@ -764,20 +938,35 @@ static int32_t fail(aex_output *out, int32_t status, const char *why)
 
 static int view_ok(aex_bytes b) { return b.length == 0 || b.bytes != NULL; }
 
+/* Whether the writer of a struct of `size` bytes had the field at [offset, offset + width). */
+#define HAS_FIELD(size, type, field) ((size_t)(size) >= offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* The host offers emit (ABI 1.1), which streams need. */
+static int host_can_stream(const aex_host_table *host)
+{
+    return HAS_FIELD(host->struct_size, aex_host_table, emit) && host->emit != NULL;
+}
+
 static int32_t echo_build_request(const aex_call *call, aex_output *out)
 {
     const aex_host_table *host = echo_host;
     if (!host || !out || !host->set_error || !host->set_body || !host->set_local_response ||
         !host->set_usage)
         return AEX_STATUS_ERROR;
-    if (!call || call->struct_size < offsetof(aex_call, stream) + sizeof(bool))
+    if (!call || !HAS_FIELD(call->struct_size, aex_call, stream))
         return fail(out, AEX_STATUS_ERROR, "echo: call description too small");
     if (!view_ok(call->body) || !view_ok(call->model_alias))
         return fail(out, AEX_STATUS_ERROR, "echo: bad call description");
-    if (call->stream) return fail(out, AEX_STATUS_UNSUPPORTED, "echo does not stream yet");
     if (call->endpoint != AEX_ENDPOINT_CHAT_COMPLETIONS && call->endpoint != AEX_ENDPOINT_EMBEDDINGS &&
         call->endpoint != AEX_ENDPOINT_RESPONSES)
         return fail(out, AEX_STATUS_UNSUPPORTED, "echo does not serve this endpoint");
+    int stream = call->stream;
+    int include_usage = stream && HAS_FIELD(call->struct_size, aex_call, include_stream_usage) &&
+                        call->include_stream_usage;
+    if (stream && call->endpoint == AEX_ENDPOINT_EMBEDDINGS)
+        return fail(out, AEX_STATUS_UNSUPPORTED, "echo does not stream embeddings");
+    if (stream && !host_can_stream(host))
+        return fail(out, AEX_STATUS_UNSUPPORTED, "echo streams only with an ABI 1.1 host");
 
     const uint8_t *s = call->body.length ? call->body.bytes : (const uint8_t *)"";
     size_t n = call->body.length, p = skip_ws(s, n, 0);
@@ -793,17 +982,30 @@ static int32_t echo_build_request(const aex_call *call, aex_output *out)
     n = end - p;
 
     buf b = {NULL, 0, 0, 0};
+    reply r = {{NULL, 0, 0, 0}, 0, {0, 0}};
     usage u = {0, 0};
     const char *why;
-    if (call->endpoint == AEX_ENDPOINT_CHAT_COMPLETIONS) why = chat(call, s, n, alias, id, &b, &u);
-    else if (call->endpoint == AEX_ENDPOINT_RESPONSES) why = responses(call, s, n, alias, id, &b, &u);
-    else why = embeddings(s, n, alias, &b, &u);
+    if (call->endpoint == AEX_ENDPOINT_EMBEDDINGS) {
+        why = embeddings(s, n, alias, &b, &u);
+    } else {
+        int chat = call->endpoint == AEX_ENDPOINT_CHAT_COMPLETIONS;
+        why = chat ? chat_reply(call, s, n, &r) : responses_reply(call, s, n, &r);
+        if (!why && !r.text.bad) {
+            if (chat && stream) chat_sse(&b, alias, id, &r, include_usage);
+            else if (chat) chat_json(&b, alias, id, &r);
+            else if (stream) responses_sse(&b, alias, id, &r);
+            else responses_json(&b, alias, id, &r);
+            u = r.u;
+        }
+        if (r.text.bad) b.bad = 1;
+        free(r.text.p);
+    }
     if (!why && b.bad) why = "echo: answer too large";
     if (why) {
         free(b.p);
         return fail(out, AEX_STATUS_ERROR, why);
     }
-    host->set_local_response(out, 200, cstr("application/json"));
+    host->set_local_response(out, 200, cstr(stream ? "text/event-stream" : "application/json"));
     aex_bytes body = {b.p, b.len};
     host->set_body(out, body);
     host->set_usage(out, u.prompt, u.completion);
@@ -811,25 +1013,77 @@ static int32_t echo_build_request(const aex_call *call, aex_output *out)
     return AEX_STATUS_OK;
 }
 
+/* The usage in the object at s[at] == '{' (a chunk, or a response), when it has a `usage` object
+   with both counts as non-negative integers under these names. */
+static int usage_in(const uint8_t *s, size_t n, size_t at, const char *prompt_key,
+                    const char *completion_key, usage *u)
+{
+    size_t uv;
+    if (obj_find(s, n, at, "usage", &uv) != 1 || s[uv] != '{') return 0;
+    return obj_int(s, n, uv, prompt_key, &u->prompt) && obj_int(s, n, uv, completion_key, &u->completion);
+}
+
+/* One event of the stream build_request wrote, as the host hands it back (the event's data; never
+   [DONE]). The data is emitted unchanged: build_request already showed the alias. Usage is reported
+   when the event carries it: a chat chunk's `usage` (the usage-only chunk, `"choices":[]`, returns
+   AEX_STATUS_USAGE_ONLY), or the `usage` of the `response` of response.completed (never
+   usage-only). As the openai-compatible plugin does for a real upstream stream. */
+static int32_t echo_translate_stream_event(const aex_call *call, aex_bytes data, aex_output *out)
+{
+    const aex_host_table *host = echo_host;
+    if (!host || !out || !host->set_error) return AEX_STATUS_ERROR;
+    if (!host_can_stream(host) || !host->set_usage)
+        return fail(out, AEX_STATUS_ERROR, "echo: host lacks the stream callbacks");
+    if (!call || !HAS_FIELD(call->struct_size, aex_call, stream))
+        return fail(out, AEX_STATUS_ERROR, "echo: call description too small");
+    int chat = call->endpoint == AEX_ENDPOINT_CHAT_COMPLETIONS;
+    if (!chat && call->endpoint != AEX_ENDPOINT_RESPONSES)
+        return fail(out, AEX_STATUS_UNSUPPORTED, "echo streams chat completions and responses only");
+    if (!view_ok(data)) return fail(out, AEX_STATUS_ERROR, "echo: bad stream event");
+
+    const uint8_t *s = data.length ? data.bytes : (const uint8_t *)"";
+    size_t n = data.length, p = skip_ws(s, n, 0), end = p;
+    if (p >= n || s[p] != '{' || !skip_value(s, n, &end, 0) || skip_ws(s, n, end) != n)
+        return fail(out, AEX_STATUS_ERROR, "echo: malformed stream event");
+
+    usage u;
+    int has_usage = 0, usage_only = 0;
+    if (chat) {
+        size_t cv;
+        has_usage = usage_in(s, n, p, "prompt_tokens", "completion_tokens", &u);
+        if (has_usage && obj_find(s, n, p, "choices", &cv) == 1 && s[cv] == '[')
+            usage_only = skip_ws(s, n, cv + 1) < n && s[skip_ws(s, n, cv + 1)] == ']';
+    } else {
+        size_t rv;
+        if (obj_find(s, n, p, "response", &rv) == 1 && s[rv] == '{')
+            has_usage = usage_in(s, n, rv, "input_tokens", "output_tokens", &u);
+    }
+    if (has_usage) host->set_usage(out, u.prompt, u.completion);
+    aex_bytes same = {s, n};
+    host->emit(out, same);
+    return usage_only ? AEX_STATUS_USAGE_ONLY : AEX_STATUS_OK;
+}
+
 static const aex_plugin_table echo_table = {
     sizeof(aex_plugin_table),
     AEX_PLUGIN_ABI_MAJOR,
-    AEX_PLUGIN_ABI_MINOR,
+    AEX_PLUGIN_ABI_MINOR, /* 1.1: the table ends with translate_stream_event */
     AEX_PLUGIN_KIND_PROVIDER,
     "echo",
     "0.1.0",
     "echo",
     echo_build_request,
     NULL, /* translate_response: echo never calls upstream */
-    NULL, /* translate_stream_event (1.1): echo does not stream */
+    echo_translate_stream_event,
 };
 
 const aex_plugin_table *aex_plugin_entry(const aex_host_table *host);
 
+/* Accepts every 1.x host: one with the 1.0 table (no emit) answers everything but streams. */
 const aex_plugin_table *aex_plugin_entry(const aex_host_table *host)
 {
     if (host == NULL || host->abi_major != AEX_PLUGIN_ABI_MAJOR) return NULL;
-    if (host->struct_size < sizeof(aex_host_table)) return NULL; /* every 1.x host has the 1.0 table */
+    if (!HAS_FIELD(host->struct_size, aex_host_table, set_error)) return NULL; /* smaller than 1.0 */
     echo_host = host;
     return &echo_table;
 }

@@ -2,13 +2,15 @@
  * echo_test.c — loads libaex-echo.so like the host does and checks it through a fake host table.
  *   echo_test PATH/TO/libaex-echo.so [DUMP_DIR]
  * Prints "PASS name" / "FAIL name: detail" lines and a final "driver: P passed, F failed".
- * With DUMP_DIR, every successful answer body is also written there for an outside JSON check.
+ * With DUMP_DIR, successful answer bodies are also written there for an outside JSON check (.json)
+ * and SSE check (.sse, streamed answers).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "aex_plugin.h"
 
 #include <dlfcn.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,8 @@ typedef struct {
     char content_type[64];
     unsigned char *body;
     size_t body_len;
+    unsigned char *emitted; /* the bytes of the last emit */
+    size_t emitted_len;
     int64_t prompt, completion;
     char error[256];
 } record;
@@ -57,6 +61,7 @@ static struct aex_output the_out;
 static void reset(void)
 {
     free(rec.body);
+    free(rec.emitted);
     memset(&rec, 0, sizeof rec);
 }
 
@@ -120,9 +125,22 @@ static void host_set_error(aex_output *out, aex_bytes message)
 
 static void host_emit(aex_output *out, aex_bytes bytes)
 {
+    if (!valid_out(out)) return;
+    rec.emit_calls++;
+    free(rec.emitted);
+    rec.emitted = malloc(bytes.length + 1);
+    if (bytes.length) memcpy(rec.emitted, bytes.bytes, bytes.length);
+    rec.emitted[bytes.length] = 0;
+    rec.emitted_len = bytes.length;
+}
+
+/* The emit of a host table that stops before it (ABI 1.0 size): the plugin must never call it. */
+static int forbidden_emits;
+static void host_emit_forbidden(aex_output *out, aex_bytes bytes)
+{
     (void)out;
     (void)bytes;
-    rec.emit_calls++; /* echo never streams: any call is a failure */
+    forbidden_emits++;
 }
 
 static const aex_host_table host = {
@@ -140,25 +158,38 @@ static const char *provider_text = "llama-3.1-8b-instant";
 
 static aex_bytes view(const char *s) { aex_bytes b = {(const uint8_t *)s, strlen(s)}; return b; }
 
-/* Runs build_request on an exact-size heap copy of the body (no NUL after it). */
-static int32_t run_bytes(uint32_t endpoint, const unsigned char *body, size_t len, aex_bytes alias,
-                         int64_t max_out, int stream)
+static aex_call make_call(uint32_t endpoint, const unsigned char *body, size_t len, aex_bytes alias,
+                          int64_t max_out, int stream, int include_usage)
 {
-    reset();
-    unsigned char *copy = len ? malloc(len) : NULL;
-    if (len) memcpy(copy, body, len);
     aex_call call;
     memset(&call, 0, sizeof call);
     call.struct_size = sizeof call;
     call.endpoint = endpoint;
-    call.body.bytes = copy;
+    call.body.bytes = body;
     call.body.length = len;
     call.model_alias = alias;
     call.provider_model = view(provider_text);
     call.provider_type = view("echo");
     call.max_output_tokens = max_out;
     call.stream = stream != 0;
-    call.include_stream_usage = stream != 0;
+    call.include_stream_usage = include_usage != 0;
+    return call;
+}
+
+static unsigned char *copy_of(const void *p, size_t n)
+{
+    unsigned char *c = malloc(n ? n : 1);
+    if (n) memcpy(c, p, n);
+    return c;
+}
+
+/* Runs build_request on an exact-size heap copy of the body (no NUL after it). */
+static int32_t run_bytes(uint32_t endpoint, const unsigned char *body, size_t len, aex_bytes alias,
+                         int64_t max_out, int stream, int include_usage)
+{
+    reset();
+    unsigned char *copy = len ? copy_of(body, len) : NULL;
+    aex_call call = make_call(endpoint, copy, len, alias, max_out, stream, include_usage);
     the_out.live = 1;
     int32_t st = table->build_request(&call, &the_out);
     the_out.live = 0;
@@ -168,7 +199,26 @@ static int32_t run_bytes(uint32_t endpoint, const unsigned char *body, size_t le
 
 static int32_t run(uint32_t endpoint, const char *body, int64_t max_out)
 {
-    return run_bytes(endpoint, (const unsigned char *)body, strlen(body), view(alias_text), max_out, 0);
+    return run_bytes(endpoint, (const unsigned char *)body, strlen(body), view(alias_text), max_out, 0, 0);
+}
+
+static int32_t run_stream(uint32_t endpoint, const char *body, int64_t max_out, int include_usage)
+{
+    return run_bytes(endpoint, (const unsigned char *)body, strlen(body), view(alias_text), max_out, 1, include_usage);
+}
+
+/* Runs translate_stream_event on an exact-size heap copy of one event's data (-1: no such hook). */
+static int32_t run_event(const aex_call *call, const unsigned char *data, size_t len)
+{
+    reset();
+    if (!table->translate_stream_event) return -1;
+    unsigned char *copy = len ? copy_of(data, len) : NULL;
+    aex_bytes d = {copy, len};
+    the_out.live = 1;
+    int32_t st = table->translate_stream_event(call, d, &the_out);
+    the_out.live = 0;
+    free(copy);
+    return st;
 }
 
 static const char *body_str(void) { return rec.body ? (const char *)rec.body : "(none)"; }
@@ -290,6 +340,363 @@ static int json_valid(const unsigned char *s, size_t n)
     size_t i = jv_ws(s, n, 0);
     if (!jv_value(s, n, &i, 0)) return 0;
     return jv_ws(s, n, i) == n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reading values out of validated JSON (for the stream checks).                              */
+
+/* The bounds of the value at `path` ("choices.0.delta": member names and array indexes) in the
+   validated JSON text s[0..n). The first member of a name is taken (answers never repeat one). */
+static int jget(const unsigned char *s, size_t n, const char *path, size_t *vs, size_t *ve)
+{
+    size_t i = jv_ws(s, n, 0);
+    const char *seg = path;
+    for (;;) {
+        if (*seg == 0) {
+            size_t e = i;
+            if (!jv_value(s, n, &e, 0)) return 0;
+            *vs = i;
+            *ve = e;
+            return 1;
+        }
+        const char *dot = strchr(seg, '.');
+        size_t sl = dot ? (size_t)(dot - seg) : strlen(seg);
+        int found = 0;
+        if (i < n && (s[i] == '{' || s[i] == '[')) {
+            int object = s[i] == '{';
+            long want = object ? -1 : strtol(seg, NULL, 10);
+            size_t k = jv_ws(s, n, i + 1);
+            if (k < n && s[k] == (object ? '}' : ']')) return 0;
+            for (long j = 0;; j++) {
+                int match = j == want;
+                if (object) {
+                    size_t ks = k;
+                    if (!jv_string(s, n, &k)) return 0;
+                    match = k - ks - 2 == sl && memcmp(s + ks + 1, seg, sl) == 0;
+                    k = jv_ws(s, n, k);
+                    if (k >= n || s[k] != ':') return 0;
+                    k = jv_ws(s, n, k + 1);
+                }
+                if (match) { i = k; found = 1; break; }
+                if (!jv_value(s, n, &k, 0)) return 0;
+                k = jv_ws(s, n, k);
+                if (k < n && s[k] == ',') { k = jv_ws(s, n, k + 1); continue; }
+                return 0;
+            }
+        }
+        if (!found) return 0;
+        seg = dot ? dot + 1 : seg + sl;
+    }
+}
+
+/* The value at `path` is exactly the JSON text `lit`. */
+static int jis(const unsigned char *s, size_t n, const char *path, const char *lit)
+{
+    size_t a, b;
+    return jget(s, n, path, &a, &b) && b - a == strlen(lit) && memcmp(s + a, lit, b - a) == 0;
+}
+
+/* The value at `path` is a string: its raw (escaped) contents. */
+static int jstr(const unsigned char *s, size_t n, const char *path, const unsigned char **p, size_t *len)
+{
+    size_t a, b;
+    if (!jget(s, n, path, &a, &b) || s[a] != '"') return 0;
+    *p = s + a + 1;
+    *len = b - a - 2;
+    return 1;
+}
+
+/* The value at `path` is a non-negative integer. */
+static int jint(const unsigned char *s, size_t n, const char *path, long long *v)
+{
+    size_t a, b;
+    if (!jget(s, n, path, &a, &b) || a == b || b - a > 18) return 0;
+    long long x = 0;
+    for (size_t k = a; k < b; k++) {
+        if (s[k] < '0' || s[k] > '9') return 0;
+        x = x * 10 + (s[k] - '0');
+    }
+    *v = x;
+    return 1;
+}
+
+/* The same bytes at path `pa` of a and path `pb` of b. */
+static int jsame(const unsigned char *a, size_t an, const char *pa, const unsigned char *b, size_t bn, const char *pb)
+{
+    size_t as, ae, bs, be;
+    return jget(a, an, pa, &as, &ae) && jget(b, bn, pb, &bs, &be) && ae - as == be - bs &&
+           memcmp(a + as, b + bs, ae - as) == 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Streams: Server-Sent Events as the host splits them, and the settlement checks.             */
+
+typedef struct {
+    const unsigned char *type; /* the `event:` name (responses), or NULL */
+    size_t type_len;
+    const unsigned char *data; /* the `data:` line, without "data: " */
+    size_t data_len;
+} sse_event;
+
+/* Splits a whole SSE body strictly: blocks ending in a blank line, each `data: ...` alone (chat)
+   or `event: NAME` then `data: ...` (responses), one line each, no carriage returns. */
+static int sse_split(const unsigned char *s, size_t n, int named, sse_event **events, size_t *count, char *why,
+                     size_t wcap)
+{
+    size_t pos = 0, cap = 16;
+    *count = 0;
+    *events = malloc(cap * sizeof **events);
+    if (n == 0) { snprintf(why, wcap, "empty stream"); return 0; }
+    while (pos < n) {
+        const unsigned char *blank = NULL;
+        for (size_t k = pos; k + 1 < n; k++)
+            if (s[k] == '\n' && s[k + 1] == '\n') { blank = s + k; break; }
+        if (!blank) { snprintf(why, wcap, "event %zu does not end with a blank line", *count); return 0; }
+        size_t end = (size_t)(blank - s);
+        if (memchr(s + pos, '\r', end - pos)) { snprintf(why, wcap, "carriage return in event %zu", *count); return 0; }
+        sse_event ev = {NULL, 0, NULL, 0};
+        size_t k = pos;
+        if (named) {
+            if (end - k < 7 || memcmp(s + k, "event: ", 7) != 0) { snprintf(why, wcap, "event %zu has no event line", *count); return 0; }
+            const unsigned char *nl = memchr(s + k, '\n', end - k);
+            if (!nl) { snprintf(why, wcap, "event %zu has no data line", *count); return 0; }
+            ev.type = s + k + 7;
+            ev.type_len = (size_t)(nl - ev.type);
+            k = (size_t)(nl - s) + 1;
+        }
+        if (end - k < 6 || memcmp(s + k, "data: ", 6) != 0) { snprintf(why, wcap, "event %zu has no data line", *count); return 0; }
+        ev.data = s + k + 6;
+        ev.data_len = end - k - 6;
+        if (memchr(ev.data, '\n', ev.data_len)) { snprintf(why, wcap, "event %zu has several lines", *count); return 0; }
+        if (*count == cap) { cap *= 2; *events = realloc(*events, cap * sizeof **events); }
+        (*events)[(*count)++] = ev;
+        pos = end + 2;
+    }
+    return 1;
+}
+
+static int is_done(const sse_event *e) { return e->data_len == 6 && memcmp(e->data, "[DONE]", 6) == 0; }
+
+static int event_named(const sse_event *e, const char *name)
+{
+    return e->type && e->type_len == strlen(name) && memcmp(e->type, name, e->type_len) == 0;
+}
+
+static void dump_ext(const char *dir, const char *name, const char *ext, const unsigned char *bytes, size_t len)
+{
+    if (!dir || !bytes) return;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.%s", dir, name, ext);
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    fwrite(bytes, 1, len, f);
+    fclose(f);
+}
+
+/* What check_stream saw, for the named tests. */
+typedef struct {
+    size_t events, pieces, usage_reports, usage_only;
+    int32_t status;
+} stream_facts;
+
+/* The streamed call against the same call without streaming, all the way through the host's path:
+   build_request with stream (a local text/event-stream answer with the non-stream usage), the body
+   split into events, every event's data through translate_stream_event. Returns 1 when everything
+   holds, else 0 with the reason in `why`. */
+static int check_stream(uint32_t endpoint, const unsigned char *body, size_t len, aex_bytes alias, int64_t max_out,
+                        int include_usage, stream_facts *facts, char *why, size_t wcap, const char *dump_dir,
+                        const char *dump_name)
+{
+#define BAD(...) do { snprintf(why, wcap, __VA_ARGS__); goto done; } while (0)
+    int ok = 0;
+    unsigned char *plain = NULL, *sse = NULL, *joined = NULL, *body_copy = NULL;
+    sse_event *ev = NULL;
+    size_t nev = 0, plain_len = 0, sse_len = 0, joined_len = 0;
+    memset(facts, 0, sizeof *facts);
+    why[0] = 0;
+
+    int32_t st0 = run_bytes(endpoint, body, len, alias, max_out, 0, 0);
+    char err0[256];
+    memcpy(err0, rec.error, sizeof err0);
+    int64_t p0 = rec.prompt, c0 = rec.completion;
+    if (st0 == AEX_STATUS_OK) { plain_len = rec.body_len; plain = copy_of(rec.body, plain_len); }
+
+    int32_t st = run_bytes(endpoint, body, len, alias, max_out, 1, include_usage);
+    facts->status = st;
+    int chat = endpoint == AEX_ENDPOINT_CHAT_COMPLETIONS;
+    if (!chat && endpoint != AEX_ENDPOINT_RESPONSES) {
+        if (st != AEX_STATUS_UNSUPPORTED || rec.error_calls != 1 || rec.body_calls || rec.local_calls ||
+            rec.usage_calls || rec.emit_calls || rec.stray)
+            BAD("stream on endpoint %u: status %d, %d errors, %d bodies", endpoint, st, rec.error_calls, rec.body_calls);
+        ok = 1;
+        goto done;
+    }
+    if (st0 != AEX_STATUS_OK) {
+        if (st != st0 || strcmp(rec.error, err0) != 0 || rec.error_calls != 1 || rec.body_calls || rec.local_calls ||
+            rec.usage_calls || rec.emit_calls || rec.stray)
+            BAD("stream status %d (%s), without stream %d (%s)", st, rec.error, st0, err0);
+        ok = 1;
+        goto done;
+    }
+    if (st != AEX_STATUS_OK) BAD("stream refused: status %d (%s)", st, rec.error);
+    if (!(rec.local_calls == 1 && rec.status == 200 && strcmp(rec.content_type, "text/event-stream") == 0 &&
+          rec.body_calls == 1 && rec.usage_calls == 1 && rec.error_calls == 0 && rec.upstream_calls == 0 &&
+          rec.header_calls == 0 && rec.emit_calls == 0 && rec.stray == 0))
+        BAD("stream answer: local %d status %d type %s bodies %d usages %d errors %d emits %d", rec.local_calls,
+            rec.status, rec.content_type, rec.body_calls, rec.usage_calls, rec.error_calls, rec.emit_calls);
+    if (rec.prompt != p0 || rec.completion != c0)
+        BAD("stream usage %lld/%lld, without stream %lld/%lld", (long long)rec.prompt, (long long)rec.completion,
+            (long long)p0, (long long)c0);
+    sse_len = rec.body_len;
+    sse = copy_of(rec.body, sse_len);
+    if (dump_name) {
+        dump_ext(dump_dir, dump_name, "sse", sse, sse_len);
+        char plain_name[128];
+        snprintf(plain_name, sizeof plain_name, "%s-plain", dump_name);
+        dump_ext(dump_dir, plain_name, "json", plain, plain_len);
+    }
+    run_bytes(endpoint, body, len, alias, max_out, 1, include_usage);
+    if (rec.body_len != sse_len || memcmp(rec.body, sse, sse_len) != 0) BAD("stream not deterministic");
+
+    if (!sse_split(sse, sse_len, !chat, &ev, &nev, why, wcap)) goto done;
+    facts->events = nev;
+    const unsigned char *want;
+    size_t want_len;
+    if (!jstr(plain, plain_len, chat ? "choices.0.message.content" : "output.0.content.0.text", &want, &want_len))
+        BAD("no content in the answer without stream");
+    size_t piece_max = 16;
+    if (want_len / 4096 + 1 > piece_max) piece_max = want_len / 4096 + 1;
+    joined = malloc(sse_len + 1);
+
+    size_t k = 0;
+    if (chat) {
+        if (nev < 5 || !is_done(&ev[nev - 1])) BAD("chat stream does not end with [DONE] (%zu events)", nev);
+        for (size_t j = 0; j + 1 < nev; j++) {
+            const unsigned char *d = ev[j].data;
+            size_t dn = ev[j].data_len;
+            if (!json_valid(d, dn)) BAD("chunk %zu is not JSON: %.200s", j, d);
+            if (!jis(d, dn, "object", "\"chat.completion.chunk\"") || !jis(d, dn, "created", "0") ||
+                !jsame(d, dn, "id", plain, plain_len, "id") || !jsame(d, dn, "model", plain, plain_len, "model"))
+                BAD("chunk %zu: object, created, id or model differ: %.200s", j, d);
+        }
+        if (!jis(ev[0].data, ev[0].data_len, "choices.0.delta", "{\"role\":\"assistant\",\"content\":\"\"}") ||
+            !jis(ev[0].data, ev[0].data_len, "choices.0.finish_reason", "null"))
+            BAD("first chunk is not the role chunk: %.200s", ev[0].data);
+        for (k = 1; k + 1 < nev; k++) {
+            const unsigned char *d = ev[k].data, *piece;
+            size_t dn = ev[k].data_len, piece_len;
+            if (!jstr(d, dn, "choices.0.delta.content", &piece, &piece_len)) break;
+            if (!jis(d, dn, "choices.0.finish_reason", "null") || !jis(d, dn, "choices.0.index", "0"))
+                BAD("content chunk %zu: %.200s", k, d);
+            if (piece_len == 0 || (piece_len > piece_max && !(piece_len <= 12 && piece[0] == '\\')))
+                BAD("content chunk %zu has %zu bytes", k, piece_len);
+            memcpy(joined + joined_len, piece, piece_len);
+            joined_len += piece_len;
+            facts->pieces++;
+        }
+        if (k + 1 >= nev || !jis(ev[k].data, ev[k].data_len, "choices.0.delta", "{}") ||
+            !jsame(ev[k].data, ev[k].data_len, "choices.0.finish_reason", plain, plain_len, "choices.0.finish_reason"))
+            BAD("no finish chunk matching the answer without stream after the content: %.200s",
+                k + 1 < nev ? (const char *)ev[k].data : "(none)");
+        size_t usage_at = k + 1;
+        if (include_usage) {
+            long long up, uc, ut;
+            const unsigned char *d = ev[usage_at].data;
+            size_t dn = ev[usage_at].data_len;
+            if (usage_at + 1 >= nev || !jis(d, dn, "choices", "[]") || !jint(d, dn, "usage.prompt_tokens", &up) ||
+                !jint(d, dn, "usage.completion_tokens", &uc) || !jint(d, dn, "usage.total_tokens", &ut) ||
+                up != p0 || uc != c0 || ut != p0 + c0)
+                BAD("no usage chunk with the usage without stream (%lld/%lld): %.200s", (long long)p0, (long long)c0,
+                    usage_at + 1 < nev ? (const char *)d : "(none)");
+            if (usage_at + 2 != nev) BAD("events after the usage chunk");
+        } else if (usage_at + 1 != nev) {
+            BAD("events after the finish chunk without stream usage: %.200s", ev[usage_at].data);
+        }
+    } else {
+        static const char *const head[] = {"response.created", "response.in_progress", "response.output_item.added",
+                                           "response.content_part.added"};
+        static const char *const tail[] = {"response.output_text.done", "response.content_part.done",
+                                           "response.output_item.done", "response.completed"};
+        for (size_t j = 0; j < nev; j++) {
+            const unsigned char *d = ev[j].data;
+            size_t dn = ev[j].data_len;
+            const unsigned char *type;
+            size_t type_len;
+            long long seq;
+            if (is_done(&ev[j])) BAD("[DONE] in a responses stream");
+            if (!json_valid(d, dn)) BAD("event %zu is not JSON: %.200s", j, d);
+            if (!jstr(d, dn, "type", &type, &type_len) || type_len != ev[j].type_len ||
+                memcmp(type, ev[j].type, type_len) != 0)
+                BAD("event %zu: type differs from the event line: %.200s", j, d);
+            if (!jint(d, dn, "sequence_number", &seq) || seq != (long long)j)
+                BAD("event %zu: sequence_number: %.200s", j, d);
+        }
+        if (nev < 10) BAD("only %zu events", nev);
+        for (size_t j = 0; j < 4; j++)
+            if (!event_named(&ev[j], head[j])) BAD("event %zu is not %s", j, head[j]);
+        for (size_t j = 0; j < 2; j++)
+            if (!jis(ev[j].data, ev[j].data_len, "response.status", "\"in_progress\"") ||
+                !jis(ev[j].data, ev[j].data_len, "response.usage", "null") ||
+                !jsame(ev[j].data, ev[j].data_len, "response.id", plain, plain_len, "id") ||
+                !jsame(ev[j].data, ev[j].data_len, "response.model", plain, plain_len, "model"))
+                BAD("event %zu: response in progress: %.200s", j, ev[j].data);
+        for (k = 4; k < nev && event_named(&ev[k], "response.output_text.delta"); k++) {
+            const unsigned char *d = ev[k].data, *piece;
+            size_t dn = ev[k].data_len, piece_len;
+            if (!jstr(d, dn, "delta", &piece, &piece_len) || !jsame(d, dn, "item_id", plain, plain_len, "output.0.id") ||
+                !jis(d, dn, "output_index", "0") || !jis(d, dn, "content_index", "0"))
+                BAD("delta event %zu: %.200s", k, d);
+            if (piece_len == 0 || (piece_len > piece_max && !(piece_len <= 12 && piece[0] == '\\')))
+                BAD("delta event %zu has %zu bytes", k, piece_len);
+            memcpy(joined + joined_len, piece, piece_len);
+            joined_len += piece_len;
+            facts->pieces++;
+        }
+        if (k + 4 != nev) BAD("%zu events after the deltas, want 4", nev - k);
+        for (size_t j = 0; j < 4; j++)
+            if (!event_named(&ev[k + j], tail[j])) BAD("event %zu is not %s", k + j, tail[j]);
+        if (!jsame(ev[k].data, ev[k].data_len, "text", plain, plain_len, "output.0.content.0.text") ||
+            !jsame(ev[k + 1].data, ev[k + 1].data_len, "part", plain, plain_len, "output.0.content.0") ||
+            !jsame(ev[k + 2].data, ev[k + 2].data_len, "item", plain, plain_len, "output.0"))
+            BAD("the done events differ from the answer without stream");
+        if (!jsame(ev[nev - 1].data, ev[nev - 1].data_len, "response", plain, plain_len, ""))
+            BAD("response.completed's response differs from the answer without stream:\n  got  %.300s\n  want %.300s",
+                ev[nev - 1].data, plain);
+    }
+    if (facts->pieces < 2) BAD("%zu content pieces", facts->pieces);
+    if (joined_len != want_len || memcmp(joined, want, want_len) != 0)
+        BAD("joined deltas differ:\n  got  %.*s\n  want %.*s", (int)(joined_len > 200 ? 200 : joined_len), joined,
+            (int)(want_len > 200 ? 200 : want_len), want);
+
+    /* The host's side: every event's data (never [DONE]) through translate_stream_event. */
+    body_copy = len ? copy_of(body, len) : NULL;
+    aex_call call = make_call(endpoint, body_copy, len, alias, max_out, 1, include_usage);
+    for (size_t j = 0; j < nev; j++) {
+        if (is_done(&ev[j])) continue;
+        int usage_event = chat ? jis(ev[j].data, ev[j].data_len, "choices", "[]") : j == nev - 1;
+        int32_t ts = run_event(&call, ev[j].data, ev[j].data_len);
+        int32_t want_status = chat && usage_event ? AEX_STATUS_USAGE_ONLY : AEX_STATUS_OK;
+        if (ts != want_status || rec.emit_calls != 1 || rec.emitted_len != ev[j].data_len ||
+            memcmp(rec.emitted, ev[j].data, ev[j].data_len) != 0 || rec.error_calls || rec.stray || rec.body_calls ||
+            rec.local_calls || rec.usage_calls != usage_event || (usage_event && (rec.prompt != p0 || rec.completion != c0)))
+            BAD("translate_stream_event on event %zu: status %d (want %d), %d emits (same bytes: %d), %d usages "
+                "%lld/%lld (want %d, %lld/%lld), error %s",
+                j, ts, want_status, rec.emit_calls,
+                rec.emitted_len == ev[j].data_len && rec.emitted && memcmp(rec.emitted, ev[j].data, ev[j].data_len) == 0,
+                rec.usage_calls, (long long)rec.prompt, (long long)rec.completion, usage_event, (long long)p0,
+                (long long)c0, rec.error);
+        facts->usage_reports += (size_t)rec.usage_calls;
+        facts->usage_only += ts == AEX_STATUS_USAGE_ONLY;
+    }
+    ok = 1;
+done:
+    free(plain);
+    free(sse);
+    free(joined);
+    free(body_copy);
+    free(ev);
+    return ok;
+#undef BAD
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -501,16 +908,7 @@ static size_t gen_request(unsigned char *buf, size_t cap)
     return len;
 }
 
-static void dump(const char *dir, const char *name)
-{
-    if (!dir || !rec.body) return;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s.json", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) return;
-    fwrite(rec.body, 1, rec.body_len, f);
-    fclose(f);
-}
+static void dump(const char *dir, const char *name) { dump_ext(dir, name, "json", rec.body, rec.body_len); }
 
 static void fuzz(int iterations, const char *dump_dir)
 {
@@ -518,7 +916,8 @@ static void fuzz(int iterations, const char *dump_dir)
     unsigned char *buf = malloc(CAP);
     unsigned char *again = NULL;
     int bad = 0, oks = 0, errors = 0, unsupported = 0, determinism_bad = 0, limit_bad = 0, dumped = 0;
-    char first_bad[512] = "";
+    int streams = 0, stream_oks = 0, stream_bad = 0, stream_dumped = 0;
+    char first_bad[512] = "", first_stream_bad[2100] = "", why[2048];
     for (int it = 0; it < iterations; it++) {
         size_t len;
         unsigned kind = rand_below(10);
@@ -549,13 +948,29 @@ static void fuzz(int iterations, const char *dump_dir)
         if (m == 1) max_out = 1 + rand_below(6);
         else if (m == 2) max_out = -(int64_t)rand_below(5);
         else if (m == 3) max_out = INT64_MAX - rand_below(3);
-        int stream = rand_below(15) == 0;
+        int stream = rand_below(3) == 0, include_usage = stream && rand_below(2);
         unsigned char alias_buf[16];
         size_t alias_len = rand_below(4) ? 0 : rand_below(sizeof alias_buf + 1);
         for (size_t i = 0; i < alias_len; i++) alias_buf[i] = (unsigned char)rand_below(256);
         aex_bytes alias = alias_len ? (aex_bytes){alias_buf, alias_len} : view(alias_text);
 
-        int32_t st = run_bytes(endpoint, buf, len, alias, max_out, stream);
+        if (stream) { /* streamed: checked against the same call without streaming */
+            stream_facts f;
+            char name[32];
+            snprintf(name, sizeof name, "fuzz-stream-%04d", it);
+            int keep = dump_dir && stream_dumped < 100 && endpoint != AEX_ENDPOINT_EMBEDDINGS;
+            streams++;
+            if (!check_stream(endpoint, buf, len, alias, max_out, include_usage, &f, why, sizeof why, dump_dir,
+                              keep ? name : NULL)) {
+                if (!stream_bad++) snprintf(first_stream_bad, sizeof first_stream_bad, "iteration %d: %s", it, why);
+            }
+            if (f.status == AEX_STATUS_OK) {
+                stream_oks++;
+                stream_dumped += keep;
+            }
+            continue;
+        }
+        int32_t st = run_bytes(endpoint, buf, len, alias, max_out, 0, 0);
         if (st == AEX_STATUS_OK) {
             oks++;
             if (!ok_answer() || rec.prompt < 1 || rec.completion < 0) {
@@ -576,7 +991,7 @@ static void fuzz(int iterations, const char *dump_dir)
                 again = realloc(again, n1 + 1);
                 memcpy(again, rec.body, n1);
                 int64_t p1 = rec.prompt, c1 = rec.completion;
-                run_bytes(endpoint, buf, len, alias, max_out, stream);
+                run_bytes(endpoint, buf, len, alias, max_out, 0, 0);
                 if (rec.body_len != n1 || memcmp(rec.body, again, n1) != 0 || rec.prompt != p1 || rec.completion != c1)
                     determinism_bad++;
             }
@@ -591,11 +1006,72 @@ static void fuzz(int iterations, const char *dump_dir)
     }
     free(buf);
     free(again);
-    printf("fuzz: %d bodies: %d answered, %d errors, %d unsupported\n", iterations, oks, errors, unsupported);
+    printf("fuzz: %d bodies: %d answered, %d errors, %d unsupported; %d streamed, %d of them answered\n",
+           iterations, oks, errors, unsupported, streams, stream_oks);
     check(bad == 0 && limit_bad == 0, "fuzz: every answer well-formed, every failure reported", "%d bad, %d over limit; first: %s",
           bad, limit_bad, first_bad);
     check(determinism_bad == 0, "fuzz: answers deterministic", "%d differed", determinism_bad);
     check(oks > iterations / 10 && errors > iterations / 10, "fuzz: mix of answers and errors", "%d ok %d errors", oks, errors);
+    check(stream_bad == 0 && stream_oks > iterations / 50,
+          "fuzz: every streamed answer settles exactly like the call without streaming", "%d bad of %d (%d answered); first: %s",
+          stream_bad, streams, stream_oks, first_stream_bad);
+}
+
+/* Stream events as a host might hand them over, mutated: every one is either emitted unchanged
+   (OK or USAGE_ONLY, with usage at most once) or refused with one error and nothing emitted. */
+static void fuzz_events(int iterations)
+{
+    enum { CAP = 4096 };
+    const char *bodies[] = {
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"caf\\u00e9 \\ud83d\\ude00 \\\"quoted\\\" text\"}]}",
+        "{\"input\":\"Hello there, streamed\",\"max_output_tokens\":3}",
+    };
+    unsigned char *buf = malloc(CAP);
+    int bad = 0, emitted = 0, refused = 0;
+    char first[512] = "";
+    for (int it = 0; it < iterations; it++) {
+        int b = (int)rand_below(2);
+        uint32_t endpoint = b ? AEX_ENDPOINT_RESPONSES : AEX_ENDPOINT_CHAT_COMPLETIONS;
+        run_bytes(endpoint, (const unsigned char *)bodies[b], strlen(bodies[b]), view(alias_text), 0, 1, 1);
+        sse_event *ev = NULL;
+        size_t nev = 0;
+        char why[256];
+        unsigned char *sse = copy_of(rec.body, rec.body_len);
+        if (!sse_split(sse, rec.body_len, b, &ev, &nev, why, sizeof why) || nev == 0) {
+            if (!bad++) snprintf(first, sizeof first, "no stream to mutate: %s", why);
+            free(ev);
+            free(sse);
+            continue;
+        }
+        const sse_event *e = &ev[rand_below((unsigned)nev)];
+        size_t len = e->data_len < CAP ? e->data_len : CAP;
+        memcpy(buf, e->data, len);
+        len = mutate(buf, len, CAP);
+        aex_call call = make_call(rand_below(10) ? endpoint : rand_below(5), (const unsigned char *)bodies[b],
+                                  strlen(bodies[b]), view(alias_text), 0, 1, 1);
+        int32_t st = run_event(&call, buf, len);
+        if (st == AEX_STATUS_OK || st == AEX_STATUS_USAGE_ONLY) {
+            emitted++;
+            if (rec.emit_calls != 1 || rec.emitted_len != len || memcmp(rec.emitted, buf, len) != 0 ||
+                rec.usage_calls > 1 || rec.error_calls || rec.stray || rec.prompt < 0 || rec.completion < 0 ||
+                (st == AEX_STATUS_USAGE_ONLY && rec.usage_calls != 1)) {
+                if (!bad++) snprintf(first, sizeof first, "iteration %d: status %d, %d emits", it, st, rec.emit_calls);
+            }
+        } else if (st == AEX_STATUS_ERROR || st == AEX_STATUS_UNSUPPORTED) {
+            refused++;
+            if (rec.error_calls != 1 || rec.emit_calls || rec.usage_calls || rec.stray)
+                if (!bad++) snprintf(first, sizeof first, "iteration %d: refusal with %d errors, %d emits", it,
+                                     rec.error_calls, rec.emit_calls);
+        } else if (!bad++) {
+            snprintf(first, sizeof first, "iteration %d: status %d", it, st);
+        }
+        free(ev);
+        free(sse);
+    }
+    free(buf);
+    printf("fuzz: %d stream events: %d emitted, %d refused\n", iterations, emitted, refused);
+    check(bad == 0 && emitted > iterations / 10 && refused > iterations / 10,
+          "fuzz: mutated stream events emitted unchanged or refused with one error", "%d bad; first: %s", bad, first);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -629,7 +1105,7 @@ int main(int argc, char **argv)
     check(entry(&older) == NULL, "entry refuses host ABI major 0", "returned a table");
     check(entry(NULL) == NULL, "entry refuses a NULL host", "returned a table");
     table = entry(&host);
-    check(table != NULL, "entry accepts an ABI 1.0 host", "NULL");
+    check(table != NULL, "entry accepts an ABI 1.1 host", "NULL");
     if (!table) return 1;
     check(entry(&host) == table, "entry returns the same static table", "different pointer");
     check(table->struct_size == sizeof(aex_plugin_table) && table->abi_major == AEX_PLUGIN_ABI_MAJOR &&
@@ -640,9 +1116,13 @@ int main(int argc, char **argv)
               strcmp(table->provides, "echo") == 0,
           "self-description: provider echo 0.1.0 provides echo", "kind %u name %s", table->kind,
           table->name ? table->name : "(null)");
-    check(table->build_request != NULL && table->translate_response == NULL,
-          "hooks: build_request only", "build %p translate %p", (void *)(size_t)(table->build_request != NULL),
-          (void *)(size_t)(table->translate_response != NULL));
+    check(table->struct_size >= offsetof(aex_plugin_table, translate_stream_event) + sizeof(table->translate_stream_event) &&
+              table->abi_minor >= 1,
+          "table is ABI 1.1 (has translate_stream_event)", "size %u minor %u", table->struct_size, table->abi_minor);
+    check(table->build_request != NULL && table->translate_response == NULL && table->translate_stream_event != NULL,
+          "hooks: build_request and translate_stream_event", "build %d translate %d stream %d",
+          table->build_request != NULL, table->translate_response != NULL, table->translate_stream_event != NULL);
+
 
     /* --- chat */
     const char *hello = "{\"model\":\"demo-model\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
@@ -733,14 +1213,7 @@ int main(int argc, char **argv)
                 "{\"messages\":[{\"content\":\"\xc3(\"}]}", AEX_STATUS_ERROR, NULL);
     check_error("chat: empty body refused", AEX_ENDPOINT_CHAT_COMPLETIONS, "", AEX_STATUS_ERROR, NULL);
 
-    /* --- streaming and unknown endpoints */
-    {
-        int32_t st = run_bytes(AEX_ENDPOINT_CHAT_COMPLETIONS, (const unsigned char *)hello, strlen(hello),
-                               view(alias_text), 0, 1);
-        check(st == AEX_STATUS_UNSUPPORTED && rec.error_calls == 1 && strcmp(rec.error, "echo does not stream yet") == 0 &&
-                  rec.body_calls == 0 && rec.local_calls == 0,
-              "streaming refused (UNSUPPORTED, error set)", "status %d error %s", st, rec.error);
-    }
+    /* --- unknown endpoints */
     check_error("unknown endpoint refused", 9, hello, AEX_STATUS_UNSUPPORTED, NULL);
     {
         reset();
@@ -848,6 +1321,247 @@ int main(int argc, char **argv)
     check_error("responses: empty input refused", AEX_ENDPOINT_RESPONSES, "{\"input\":[]}", AEX_STATUS_ERROR,
                 "input must not be empty");
 
+    /* --- streaming: the same call, streamed, settles exactly like the call without streaming */
+    {
+        char why[2048];
+        stream_facts f;
+        const char *hi = "{\"model\":\"demo-model\",\"input\":\"Hi\"}";
+        const char *own = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello there\"}],\"max_tokens\":3}";
+        const char *lim = "{\"model\":\"demo-model\",\"input\":\"Hello there\",\"max_output_tokens\":2}";
+        const char *short_chat = "{\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}";
+        const char *esc = "{\"messages\":[{\"role\":\"user\",\"content\":\"say \\\"hi\\\"\\nthen caf\\u00e9 \\ud83d\\ude00"
+                          "\\ud83d\\ude00\\ud83d\\ude00 \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 a\\ud800b\"}]}";
+        const char *esc_resp = "{\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":"
+                               "\"\\u20ac\\u20ac\\u20ac\\u20ac \\\\ \\/ \\t \\ud83d\\ude00\\ud83d\\ude00\"}]}],\"instructions\":\"x\"}";
+        struct {
+            const char *name, *dump;
+            uint32_t endpoint;
+            const char *body;
+            int64_t max_out;
+            int include_usage;
+            int cut;
+        } cases[] = {
+            {"stream: chat, no stream usage", "chat-stream", AEX_ENDPOINT_CHAT_COMPLETIONS, hello, 0, 0, 0},
+            {"stream: chat with include_stream_usage", "chat-stream-usage", AEX_ENDPOINT_CHAT_COMPLETIONS, hello, 0, 1, 0},
+            {"stream: chat cut by the host's max_output_tokens (length), with usage", "chat-stream-cut",
+             AEX_ENDPOINT_CHAT_COMPLETIONS, hello, 2, 1, 1},
+            {"stream: chat cut by the host's max_output_tokens, no stream usage", NULL, AEX_ENDPOINT_CHAT_COMPLETIONS,
+             hello, 2, 0, 1},
+            {"stream: chat cut by the request's max_tokens", NULL, AEX_ENDPOINT_CHAT_COMPLETIONS, own, 0, 1, 1},
+            {"stream: chat cut to 1 token (\"Echo\")", NULL, AEX_ENDPOINT_CHAT_COMPLETIONS, own, 1, 1, 1},
+            {"stream: short chat reply still in several chunks", NULL, AEX_ENDPOINT_CHAT_COMPLETIONS, short_chat, 0, 1, 0},
+            {"stream: chat with escapes, pairs and UTF-8 split at whole units", "chat-stream-escapes",
+             AEX_ENDPOINT_CHAT_COMPLETIONS, esc, 0, 1, 0},
+            {"stream: chat with escapes cut mid-text", NULL, AEX_ENDPOINT_CHAT_COMPLETIONS, esc, 5, 1, 1},
+            {"stream: responses", "responses-stream", AEX_ENDPOINT_RESPONSES, hi, 0, 0, 0},
+            {"stream: responses with include_stream_usage (usage in response.completed either way)", NULL,
+             AEX_ENDPOINT_RESPONSES, hi, 0, 1, 0},
+            {"stream: responses cut by the request's max_output_tokens (incomplete)", "responses-stream-cut",
+             AEX_ENDPOINT_RESPONSES, lim, 0, 1, 1},
+            {"stream: responses cut by the host's max_output_tokens, no stream usage", NULL, AEX_ENDPOINT_RESPONSES,
+             lim, 1, 0, 1},
+            {"stream: responses with escapes and pairs", "responses-stream-escapes", AEX_ENDPOINT_RESPONSES, esc_resp, 0, 0, 0},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            int ok = check_stream(cases[i].endpoint, (const unsigned char *)cases[i].body, strlen(cases[i].body),
+                                  view(alias_text), cases[i].max_out, cases[i].include_usage, &f, why, sizeof why,
+                                  dump_dir, cases[i].dump);
+            int chat = cases[i].endpoint == AEX_ENDPOINT_CHAT_COMPLETIONS;
+            /* usage reported by the events: chat only in the usage chunk, responses in response.completed */
+            size_t want_reports = chat ? (size_t)cases[i].include_usage : 1;
+            if (ok && (f.usage_reports != want_reports || f.usage_only != (chat ? want_reports : 0))) {
+                ok = 0;
+                snprintf(why, sizeof why, "%zu usage reports, %zu usage-only", f.usage_reports, f.usage_only);
+            }
+            if (ok) {
+                run_stream(cases[i].endpoint, cases[i].body, cases[i].max_out, cases[i].include_usage);
+                int cut_seen = chat ? strstr(body_str(), "\"finish_reason\":\"length\"") != NULL
+                                    : strstr(body_str(), "\"status\":\"incomplete\",\"incomplete_details\":"
+                                                         "{\"reason\":\"max_output_tokens\"}") != NULL;
+                if (cut_seen != cases[i].cut) {
+                    ok = 0;
+                    snprintf(why, sizeof why, "cut %d, want %d", cut_seen, cases[i].cut);
+                }
+            }
+            check(ok, cases[i].name, "%s", why);
+        }
+
+        /* Byte for byte: the two shapes, in full. */
+        unsigned long long h = fnv(hello, strlen(hello));
+        char head[256];
+        snprintf(head, sizeof head,
+                 "data: {\"id\":\"chatcmpl-echo-%016llx\",\"object\":\"chat.completion.chunk\",\"created\":0,"
+                 "\"model\":\"demo-model\",\"choices\":[", h);
+        static char want[8192];
+        snprintf(want, sizeof want,
+                 "%s{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n"
+                 "%s{\"index\":0,\"delta\":{\"content\":\"Echo: Hel\"},\"finish_reason\":null}]}\n\n"
+                 "%s{\"index\":0,\"delta\":{\"content\":\"lo there\"},\"finish_reason\":null}]}\n\n"
+                 "%s{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+                 "%s],\"usage\":{\"prompt_tokens\":13,\"completion_tokens\":5,\"total_tokens\":18}}\n\n"
+                 "data: [DONE]\n\n",
+                 head, head, head, head, head);
+        int32_t st = run_stream(AEX_ENDPOINT_CHAT_COMPLETIONS, hello, 0, 1);
+        check(st == AEX_STATUS_OK && strcmp(body_str(), want) == 0 && rec.prompt == 13 && rec.completion == 5,
+              "stream: chat stream byte for byte", "\n  got  %s\n  want %s", body_str(), want);
+
+        h = fnv(hi, strlen(hi));
+        char r[64], m[64];
+        snprintf(r, sizeof r, "resp-echo-%016llx", h);
+        snprintf(m, sizeof m, "msg-echo-%016llx", h);
+        snprintf(want, sizeof want,
+                 "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":"
+                 "{\"id\":\"%s\",\"object\":\"response\",\"created_at\":0,\"status\":\"in_progress\",\"model\":\"demo-model\","
+                 "\"output\":[],\"usage\":null}}\n\n"
+                 "event: response.in_progress\ndata: {\"type\":\"response.in_progress\",\"sequence_number\":1,\"response\":"
+                 "{\"id\":\"%s\",\"object\":\"response\",\"created_at\":0,\"status\":\"in_progress\",\"model\":\"demo-model\","
+                 "\"output\":[],\"usage\":null}}\n\n"
+                 "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"sequence_number\":2,"
+                 "\"output_index\":0,\"item\":{\"type\":\"message\",\"id\":\"%s\",\"status\":\"in_progress\",\"role\":"
+                 "\"assistant\",\"content\":[]}}\n\n"
+                 "event: response.content_part.added\ndata: {\"type\":\"response.content_part.added\",\"sequence_number\":3,"
+                 "\"item_id\":\"%s\",\"output_index\":0,\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":\"\","
+                 "\"annotations\":[]}}\n\n"
+                 "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":4,"
+                 "\"item_id\":\"%s\",\"output_index\":0,\"content_index\":0,\"delta\":\"Echo\"}\n\n"
+                 "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":5,"
+                 "\"item_id\":\"%s\",\"output_index\":0,\"content_index\":0,\"delta\":\": Hi\"}\n\n"
+                 "event: response.output_text.done\ndata: {\"type\":\"response.output_text.done\",\"sequence_number\":6,"
+                 "\"item_id\":\"%s\",\"output_index\":0,\"content_index\":0,\"text\":\"Echo: Hi\"}\n\n"
+                 "event: response.content_part.done\ndata: {\"type\":\"response.content_part.done\",\"sequence_number\":7,"
+                 "\"item_id\":\"%s\",\"output_index\":0,\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":"
+                 "\"Echo: Hi\",\"annotations\":[]}}\n\n"
+                 "event: response.output_item.done\ndata: {\"type\":\"response.output_item.done\",\"sequence_number\":8,"
+                 "\"output_index\":0,\"item\":{\"type\":\"message\",\"id\":\"%s\",\"status\":\"completed\",\"role\":"
+                 "\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"Echo: Hi\",\"annotations\":[]}]}}\n\n"
+                 "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":9,\"response\":"
+                 "{\"id\":\"%s\",\"object\":\"response\",\"created_at\":0,\"status\":\"completed\",\"model\":\"demo-model\","
+                 "\"output\":[{\"type\":\"message\",\"id\":\"%s\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":"
+                 "[{\"type\":\"output_text\",\"text\":\"Echo: Hi\",\"annotations\":[]}]}],\"usage\":{\"input_tokens\":5,"
+                 "\"output_tokens\":2,\"total_tokens\":7}}}\n\n",
+                 r, r, m, m, m, m, m, m, m, r, m);
+        st = run_stream(AEX_ENDPOINT_RESPONSES, hi, 0, 0);
+        check(st == AEX_STATUS_OK && strcmp(body_str(), want) == 0 && rec.prompt == 5 && rec.completion == 2,
+              "stream: responses stream byte for byte", "\n  got  %s\n  want %s", body_str(), want);
+
+        {
+            const char *saved = alias_text;
+            alias_text = "my\"alias\\x";
+            st = run_stream(AEX_ENDPOINT_CHAT_COMPLETIONS, hello, 0, 1);
+            int every = 1;
+            const char *p = body_str();
+            size_t chunks = 0;
+            while ((p = strstr(p, "data: {")) != NULL) { chunks++; p += 7; }
+            p = body_str();
+            size_t aliases = 0;
+            while ((p = strstr(p, "\"model\":\"my\\\"alias\\\\x\"")) != NULL) { aliases++; p++; }
+            every = chunks == 5 && aliases == chunks && !strstr(body_str(), provider_text);
+            check(st == AEX_STATUS_OK && every, "stream: every chunk shows the alias (escaped), never the provider model",
+                  "%zu chunks, %zu aliases: %s", chunks, aliases, body_str());
+            alias_text = saved;
+        }
+
+        /* 1 MiB of text: pieces grow so the stream stays bounded; usage still exact. */
+        size_t n = 1 << 20;
+        char *big = malloc(n + 64);
+        strcpy(big, "{\"messages\":[{\"content\":\"");
+        size_t k = strlen(big);
+        for (; k < n; k++) big[k] = (char)('a' + k % 26);
+        strcpy(big + k, "\"}]}");
+        int ok = check_stream(AEX_ENDPOINT_CHAT_COMPLETIONS, (const unsigned char *)big, strlen(big), view(alias_text), 0, 1,
+                              &f, why, sizeof why, NULL, NULL);
+        check(ok && f.pieces >= 2048 && f.pieces <= 4097, "stream: 1 MiB reply in at most 4,096 pieces, exact usage",
+              "%s (%zu pieces)", why, f.pieces);
+        memcpy(big, "{\"input\"   :", 12);
+        ok = check_stream(AEX_ENDPOINT_RESPONSES, (const unsigned char *)big, strlen(big), view(alias_text), 0, 0, &f,
+                          why, sizeof why, NULL, NULL);
+        check(ok && f.pieces >= 2048 && f.pieces <= 4097, "stream: 1 MiB responses reply, exact usage", "%s (%zu pieces)",
+              why, f.pieces);
+        free(big);
+
+        /* Refusals: as without streaming, and embeddings never stream. */
+        st = run_bytes(AEX_ENDPOINT_EMBEDDINGS, (const unsigned char *)"{\"input\":\"x\"}", 13, view(alias_text), 0, 1, 1);
+        check(st == AEX_STATUS_UNSUPPORTED && rec.error_calls == 1 && strcmp(rec.error, "echo does not stream embeddings") == 0 &&
+                  rec.body_calls == 0 && rec.local_calls == 0 && rec.usage_calls == 0,
+              "stream: embeddings refused (UNSUPPORTED, error set)", "status %d error %s", st, rec.error);
+        ok = check_stream(AEX_ENDPOINT_CHAT_COMPLETIONS, (const unsigned char *)"{\"messages\":[]}", 15, view(alias_text), 0,
+                          1, &f, why, sizeof why, NULL, NULL);
+        check(ok && f.status == AEX_STATUS_ERROR, "stream: a bad request refused as without streaming", "%s", why);
+
+        /* A call struct without include_stream_usage (struct_size stops before it): no usage chunk. */
+        reset();
+        aex_call call = make_call(AEX_ENDPOINT_CHAT_COMPLETIONS, (const unsigned char *)hello, strlen(hello),
+                                  view(alias_text), 0, 1, 1);
+        call.struct_size = (uint32_t)offsetof(aex_call, include_stream_usage);
+        the_out.live = 1;
+        st = table->build_request(&call, &the_out);
+        the_out.live = 0;
+        check(st == AEX_STATUS_OK && strstr(body_str(), "\"finish_reason\":\"stop\"") && !strstr(body_str(), "\"usage\"") &&
+                  rec.usage_calls == 1 && rec.prompt == 13 && rec.completion == 5,
+              "stream: include_stream_usage read only when struct_size has it", "status %d %s", st, body_str());
+
+        /* translate_stream_event on its own. */
+        call = make_call(AEX_ENDPOINT_CHAT_COMPLETIONS, (const unsigned char *)hello, strlen(hello), view(alias_text), 0, 1, 1);
+        const char *both = "{\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{}}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}";
+        st = run_event(&call, (const unsigned char *)both, strlen(both));
+        check(st == AEX_STATUS_OK && rec.emit_calls == 1 && rec.usage_calls == 1 && rec.prompt == 3 && rec.completion == 4,
+              "translate_stream_event: usage with choices is reported, not usage-only", "status %d", st);
+        const char *spaced = " { \"choices\" : [ ] , \"usage\" : { \"prompt_tokens\" : 1 , \"completion_tokens\" : 0 } } ";
+        st = run_event(&call, (const unsigned char *)spaced, strlen(spaced));
+        check(st == AEX_STATUS_USAGE_ONLY && rec.emit_calls == 1 && rec.emitted_len == strlen(spaced) &&
+                  memcmp(rec.emitted, spaced, strlen(spaced)) == 0 && rec.usage_calls == 1 && rec.prompt == 1,
+              "translate_stream_event: usage-only chunk with whitespace, emitted unchanged", "status %d", st);
+        const char *bad_usage = "{\"choices\":[],\"usage\":{\"prompt_tokens\":-1,\"completion_tokens\":2}}";
+        st = run_event(&call, (const unsigned char *)bad_usage, strlen(bad_usage));
+        check(st == AEX_STATUS_OK && rec.emit_calls == 1 && rec.usage_calls == 0,
+              "translate_stream_event: unusable usage not reported", "status %d usages %d", st, rec.usage_calls);
+        const char *malformed[] = {"[DONE]", "{\"choices\":[", "", "[1]", "{} x"};
+        int all = 1;
+        for (size_t i = 0; i < sizeof malformed / sizeof *malformed; i++) {
+            st = run_event(&call, (const unsigned char *)malformed[i], strlen(malformed[i]));
+            if (st != AEX_STATUS_ERROR || rec.error_calls != 1 || rec.emit_calls || rec.usage_calls) all = 0;
+        }
+        check(all, "translate_stream_event: malformed data refused (ERROR, error set, nothing emitted)", "status %d", st);
+        const char *completed = "{\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":7,\"output_tokens\":8}}}";
+        call.endpoint = AEX_ENDPOINT_RESPONSES;
+        st = run_event(&call, (const unsigned char *)completed, strlen(completed));
+        check(st == AEX_STATUS_OK && rec.emit_calls == 1 && rec.usage_calls == 1 && rec.prompt == 7 && rec.completion == 8,
+              "translate_stream_event: response.completed usage reported, status OK", "status %d", st);
+        call.endpoint = AEX_ENDPOINT_EMBEDDINGS;
+        st = run_event(&call, (const unsigned char *)both, strlen(both));
+        check(st == AEX_STATUS_UNSUPPORTED && rec.error_calls == 1 && rec.emit_calls == 0,
+              "translate_stream_event: embeddings refused (UNSUPPORTED)", "status %d", st);
+        call.endpoint = AEX_ENDPOINT_CHAT_COMPLETIONS;
+        call.struct_size = 8;
+        st = run_event(&call, (const unsigned char *)both, strlen(both));
+        check(st == AEX_STATUS_ERROR && rec.error_calls == 1 && rec.emit_calls == 0,
+              "translate_stream_event: call struct_size checked", "status %d", st);
+
+        /* A host with the ABI 1.0 table (no emit): everything but streams works; emit never called. */
+        aex_host_table old10 = host;
+        old10.struct_size = (uint32_t)offsetof(aex_host_table, emit);
+        old10.abi_minor = 0;
+        old10.emit = host_emit_forbidden;
+        const aex_plugin_table *t10 = entry(&old10);
+        check(t10 == table, "entry accepts a host with the ABI 1.0 table", "returned %p", (const void *)t10);
+        if (t10) {
+            check_chat("1.0 host: chat answered", hello, 0, "Echo: Hello there", "stop", 13, 5);
+            st = run_stream(AEX_ENDPOINT_CHAT_COMPLETIONS, hello, 0, 1);
+            check(st == AEX_STATUS_UNSUPPORTED && rec.error_calls == 1 && rec.body_calls == 0 && rec.local_calls == 0,
+                  "1.0 host: stream refused (UNSUPPORTED, error set)", "status %d %s", st, rec.error);
+            call = make_call(AEX_ENDPOINT_CHAT_COMPLETIONS, (const unsigned char *)hello, strlen(hello), view(alias_text),
+                             0, 1, 1);
+            st = run_event(&call, (const unsigned char *)both, strlen(both));
+            check(st == AEX_STATUS_ERROR && rec.error_calls == 1 && rec.usage_calls == 0,
+                  "1.0 host: translate_stream_event refused", "status %d", st);
+            check(forbidden_emits == 0, "1.0 host: emit past struct_size never called", "%d calls", forbidden_emits);
+        }
+        aex_host_table tiny = host;
+        tiny.struct_size = (uint32_t)offsetof(aex_host_table, set_error);
+        check(entry(&tiny) == NULL, "entry refuses a host table smaller than 1.0's", "returned a table");
+        check(entry(&host) == table, "entry with the 1.1 host again", "different table");
+    }
+
     /* --- large input stays correct */
     {
         size_t n = 1 << 20;
@@ -866,6 +1580,7 @@ int main(int argc, char **argv)
 
     /* --- fuzz */
     fuzz(5000, dump_dir);
+    fuzz_events(3000);
 
     reset();
     printf("driver: %d passed, %d failed\n", passed, failed);

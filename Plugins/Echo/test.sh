@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the echo plugin exactly as setup does, loads it through a fake host (echo_test.c) and checks
-# it: self-description, answers, usage, truncation, refusals, a 5,000-body fuzz (also under
-# ASan+UBSan when the compiler has them), only libc needed, one exported symbol.
+# it: self-description, answers, streams (chat completions and responses, settled exactly like the
+# same call without streaming), usage, truncation, refusals, a 5,000-body fuzz and a stream-event fuzz
+# (also under ASan+UBSan when the compiler has them), only libc needed, one exported symbol.
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -100,9 +101,60 @@ floats = struct.unpack("<8f", base64.b64decode(named["embeddings-base64"]["data"
 listed = named["embeddings-one"]["data"][0]["embedding"]
 assert all(abs(a - b) < 1e-6 for a, b in zip(floats, listed)), (floats, listed)
 print(f"  python: {len(files)} answers parsed and checked")
+
+# Streams: each .sse beside the same call's answer without streaming (NAME-plain.json).
+streams = sorted(pathlib.Path(sys.argv[1]).glob("*.sse"))
+assert len(streams) >= 6, f"only {len(streams)} streams dumped"
+texts = {}
+for f in streams:
+    raw = f.read_bytes().decode("utf-8")
+    assert raw.endswith("\n\n") and "\r" not in raw, f.name
+    assert "llama-3.1-8b-instant" not in raw, f.name
+    events = []
+    for block in raw[:-2].split("\n\n"):
+        fields = [line.partition(": ") for line in block.split("\n")]
+        assert all(sep for _, sep, _ in fields), f.name
+        events.append({name: value for name, _, value in fields})
+    plain = json.loads((f.parent / (f.stem + "-plain.json")).read_bytes())
+    if "event" not in events[0]:  # chat completions
+        assert all(list(e) == ["data"] for e in events), f.name
+        assert events[-1]["data"] == "[DONE]", f.name
+        chunks = [json.loads(e["data"]) for e in events[:-1]]
+        assert all(c["object"] == "chat.completion.chunk" and c["id"] == plain["id"] and c["model"] == plain["model"]
+                   for c in chunks), f.name
+        assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}, f.name
+        pieces = [c["choices"][0]["delta"]["content"] for c in chunks[1:] if c["choices"] and c["choices"][0]["delta"]]
+        assert len(pieces) >= 2 and all(pieces), f.name
+        text = "".join(pieces)
+        assert text == plain["choices"][0]["message"]["content"], f.name
+        finish = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+        assert finish == [plain["choices"][0]["finish_reason"]], f.name
+        usage = [c for c in chunks if "usage" in c]
+        assert len(usage) <= 1 and all(c["choices"] == [] and c["usage"] == plain["usage"] for c in usage), f.name
+        assert not usage or usage[0] is chunks[-1], f.name
+        completion = plain["usage"]["completion_tokens"]
+    else:  # responses
+        assert all(list(e) == ["event", "data"] for e in events), f.name
+        evs = [(e["event"], json.loads(e["data"])) for e in events]
+        assert all(name == d["type"] for name, d in evs), f.name
+        assert [d["sequence_number"] for _, d in evs] == list(range(len(evs))), f.name
+        pieces = [d["delta"] for name, d in evs if name == "response.output_text.delta"]
+        assert len(pieces) >= 2 and all(pieces), f.name
+        text = "".join(pieces)
+        assert text == plain["output"][0]["content"][0]["text"], f.name
+        assert [d["text"] for name, d in evs if name == "response.output_text.done"] == [text], f.name
+        assert evs[-1][0] == "response.completed" and evs[-1][1]["response"] == plain, f.name
+        completion = plain["usage"]["output_tokens"]
+    # settlement: the streamed text is exactly what the usage without streaming counted
+    assert completion == (len(text.encode()) + 3) // 4, f.name
+    texts[f.stem] = text
+assert texts["chat-stream"] == texts["chat-stream-usage"] == "Echo: Hello there"
+assert texts["chat-stream-cut"] == "Echo: He" and texts["responses-stream-cut"] == "Echo: He"
+assert texts["responses-stream"] == "Echo: Hi"
+print(f"  python: {len(streams)} streams parsed and checked against the answers without streaming")
 EOF
-    then pass "python json: dumped answers parse, usage matches the decoded text"
-    else fail "python json: dumped answers parse, usage matches the decoded text"
+    then pass "python json: dumped answers and streams parse, usage matches the decoded text"
+    else fail "python json: dumped answers and streams parse, usage matches the decoded text"
     fi
 else
     echo "  (python3 not found: skipping the outside JSON check)"
