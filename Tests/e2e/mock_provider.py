@@ -6,6 +6,8 @@ In a test:
     mock.usage = {"prompt_tokens": 10, "completion_tokens": 5}   # what the next answers report
     mock.push(status(500, {"error": {...}}), sleep(3), close())  # one behaviour per request, FIFO
     mock.default = normal(delay=0.05)      # what to do when the queue is empty
+    mock.bill_requested = True             # completion tokens = the request's max_tokens (else
+                                           # max_completion_tokens, max_output_tokens) × n
     mock.hold(); ...; mock.release()       # park every request until released
     mock.count, mock.requests              # what arrived: path, method, headers (lower-case), body
     mock.connections_opened                # connections accepted since the last reset
@@ -236,6 +238,13 @@ class _Handler(BaseHTTPRequestHandler):
         usage = dict(behaviour.usage or mock.usage)
         prompt = int(usage.get("prompt_tokens", usage.get("input_tokens", 0)))
         completion = int(usage.get("completion_tokens", usage.get("output_tokens", 0)))
+        if mock.bill_requested and isinstance(body, dict):
+            # A provider that honours `max_tokens` first and bills every choice at its limit.
+            for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+                if isinstance(body.get(key), int):
+                    completion = body[key]
+                    break
+            completion *= body.get("n") if isinstance(body.get("n"), int) else 1
         seq = next(mock._ids)
         if method == "GET" and path.endswith("/models"):
             return self._send(200, {"object": "list", "data": [
@@ -433,6 +442,7 @@ class MockProvider:
             self.default = normal()
             self.usage = dict(DEFAULT_USAGE)
             self.content = "Hello from the mock provider."
+            self.bill_requested = False
             self.in_flight = 0
             self.max_in_flight = 0
             self.events_streamed = 0

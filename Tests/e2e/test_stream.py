@@ -42,10 +42,13 @@ def test_provider_without_usage_is_settled_estimated_and_never_below_what_was_pr
     assert text == "alpha beta gamma"
     balance = proxy.balance("bot")
     assert balance["reserved_micro"] == 0
-    # Estimated: the prompt bound and the streamed bytes capped at the output limit (50 tokens).
+    # Estimated: the prompt bound and an upper bound of the streamed text (SPEC §7): the bytes of
+    # every delta's strings plus one per delta ("assistant" + "" in the role chunk, the three words,
+    # the empty finish delta), capped at the output limit (50 tokens).
     upstream = proxy.mock.last().body
     prompt_bound = sum(len(m["role"].encode()) + len(m["content"].encode()) + 8 for m in upstream["messages"])
-    assert balance["spent_micro"] == cost(prompt_bound, 50), "never below what was produced, never above the reservation"
+    streamed_bound = (len("assistant") + 1) + (len("alpha") + 1) + (len(" beta") + 1) + (len(" gamma") + 1) + 1
+    assert balance["spent_micro"] == cost(prompt_bound, streamed_bound), "never below what was produced, never above the reservation"
     assert balance["spent_micro"] > cost(10, 5)
 
 

@@ -42,42 +42,53 @@ public final class AgentRegistry: Sendable {
         }
     }
 
-    /// Rate limit and budget together, atomically: admits the call only if the agent (same id) is
-    /// still live, its window has room, and `spent + reserved + amount ≤ budget`; then records the
-    /// admission and adds `amount` to reserved. A refusal changes nothing.
+    /// Rate limit and budget together, atomically, in SPEC §9 order: admits the call only if the
+    /// agent (same id) is still live, its window has room (else `.rateLimited`, whatever the
+    /// budget), and `spent + reserved + amount ≤ budget`; then records the admission and adds
+    /// `amount` to reserved. A refusal changes nothing.
     public func admit(agentID: Int64, name: String, amount: MicroUSD, tokens: Int64, nowMillis: Int64) -> Admission {
         state.withLock { state in
             // Read and changed in place: copying an `Agent` retains every string and list it holds.
             guard let index = state.byName.index(forKey: name), state.byName.values[index].id == agentID else { return .gone }
+            // Mutated in place (a copy would duplicate the whole window on every call).
+            let (rpm, tpm) = (state.byName.values[index].rpm, state.byName.values[index].tpm)
+            if let retryAfter = state.rateWindows[agentID, default: RateWindow()]
+                .refusal(nowMillis: nowMillis, rpm: rpm, tpm: tpm, tokens: tokens) {
+                return .rateLimited(retryAfterSeconds: retryAfter)
+            }
             let (spent, reserved, budget) = (state.byName.values[index].spent.value, state.byName.values[index].reserved.value,
                                              state.byName.values[index].budget.value)
             let committed = spent.addingReportingOverflow(reserved)
             let total = committed.partialValue.addingReportingOverflow(amount.value)
             if committed.overflow || total.overflow || total.partialValue > budget {
-                return .budgetExceeded(remaining: MicroUSD(budget &- spent &- reserved))
+                let remaining = budget.subtractingReportingOverflow(committed.partialValue)
+                return .budgetExceeded(remaining: MicroUSD(committed.overflow || remaining.overflow ? Int64.min : remaining.partialValue))
             }
-            // Mutated in place (a copy would duplicate the whole window on every call).
-            let (rpm, tpm) = (state.byName.values[index].rpm, state.byName.values[index].tpm)
-            if let retryAfter = state.rateWindows[agentID, default: RateWindow()]
-                .admit(nowMillis: nowMillis, rpm: rpm, tpm: tpm, tokens: tokens) {
-                return .rateLimited(retryAfterSeconds: retryAfter)
-            }
-            state.byName.values[index].reserved = MicroUSD(reserved + amount.value)
+            state.rateWindows[agentID, default: RateWindow()].record(nowMillis: nowMillis, tokens: tokens)
+            state.byName.values[index].reserved = MicroUSD(total.partialValue - spent)
             return .admitted
         }
     }
 
     /// Ends a reservation: reserved −= `reserved`, spent += `cost` (a cost above the reservation is
-    /// an overdraft, recorded by the caller). Returns the agent's remaining budget after the change
-    /// (nil when the agent is gone).
+    /// an overdraft, recorded by the caller), and the admission's tokens in the rate window become
+    /// `usedTokens` (what the call really used, up or down). `spent` never wraps: a cost that would
+    /// take it past `Int64.max` is cut there. Returns the agent's remaining budget after the change
+    /// and the cost actually applied (nil when the agent is gone: then `cost` stands).
     @discardableResult
-    public func settle(agentID: Int64, name: String, reserved: MicroUSD, cost: MicroUSD) -> MicroUSD? {
+    public func settle(agentID: Int64, name: String, reserved: MicroUSD, cost: MicroUSD,
+                       admission: (atMillis: Int64, tokens: Int64)? = nil, usedTokens: Int64? = nil) -> (remaining: MicroUSD, cost: MicroUSD)? {
         state.withLock { state in
+            if let admission, let usedTokens {
+                state.rateWindows[agentID]?.correct(atMillis: admission.atMillis, admittedTokens: admission.tokens, actualTokens: usedTokens)
+            }
             guard let index = state.byName.index(forKey: name), state.byName.values[index].id == agentID else { return nil }
+            let spent = state.byName.values[index].spent.value
+            let applied = min(cost.value, Int64.max - max(spent, 0))
             state.byName.values[index].reserved = MicroUSD(state.byName.values[index].reserved.value - reserved.value)
-            state.byName.values[index].spent = MicroUSD(state.byName.values[index].spent.value &+ cost.value)
+            state.byName.values[index].spent = MicroUSD(spent + applied)
             assert(state.byName.values[index].reserved.value >= 0, "reserved went negative")
-            return state.byName.values[index].remaining
+            return (state.byName.values[index].remaining, MicroUSD(applied))
         }
     }
 

@@ -1,4 +1,6 @@
 /// What a model can do, from its optional `capabilities` mapping (YAML `true`/`false` only).
+/// Defaults (SPEC §6, those of the original format): `tools`, `vision` and `reasoning` false;
+/// `streaming` and `embeddings` true, refused only when the file says `false`.
 public struct ModelCapabilities: Sendable, Equatable {
     public var tools: Bool
     public var vision: Bool
@@ -11,7 +13,7 @@ public struct ModelCapabilities: Sendable, Equatable {
 
     public init(
         tools: Bool = false, vision: Bool = false, reasoning: Bool = false, streaming: Bool = true,
-        embeddings: Bool = false
+        embeddings: Bool = true
     ) {
         self.tools = tools
         self.vision = vision

@@ -34,11 +34,20 @@ public enum ExecutionLedger {
         }
     }
 
+    /// A provider's usage report that could not be true (see `UsageCharge`): recorded with the
+    /// commit, beside what was charged.
+    public struct ProviderFault: Sendable, Equatable {
+        public var reason: String
+        public var reportedPromptTokens: Int64
+        public var reportedCompletionTokens: Int64
+    }
+
     public enum Outcome: Sendable {
         /// The provider answered with usage (or the reserved bound when `estimated`).
         /// `reason`: why a call ended early (client gone, stream cut), recorded with the commit.
+        /// `fault`: the provider reported impossible usage; `cost` is what was charged for it.
         case committed(cost: MicroUSD, promptTokens: Int64?, completionTokens: Int64?, estimated: Bool, status: Int,
-                       reason: String? = nil)
+                       reason: String? = nil, fault: ProviderFault? = nil)
         /// Nothing is owed: provider error, unreachable, timeout, or a failure before dispatch.
         case released(reason: String, status: Int)
     }
@@ -64,14 +73,19 @@ public enum ExecutionLedger {
     public static func settlementPayload(_ r: Reservation, _ outcome: Outcome) -> [UInt8] {
         var payload = CanonicalJSONObject()
         switch outcome {
-        case .committed(let cost, let prompt, let completion, let estimated, _, let reason):
+        case .committed(let cost, let prompt, let completion, let estimated, _, let reason, let fault):
             // What was released (reserved − cost) and any overdraft (cost − reserved) follow from
             // these two amounts; they are not repeated. `reason` only when the call ended early.
             payload.int("completion_tokens", completion)
             payload.int("cost_micro", cost.value)
             if estimated { payload.bool("estimated", true) }
             payload.int("prompt_tokens", prompt)
+            if let fault { payload.string("provider_fault", fault.reason) }
             if let reason { payload.string("reason", reason) }
+            if let fault {
+                payload.int("reported_completion_tokens", fault.reportedCompletionTokens)
+                payload.int("reported_prompt_tokens", fault.reportedPromptTokens)
+            }
             payload.int("reserved_micro", r.amount.value)
         case .released(let reason, let status):
             payload.string("reason", reason)
@@ -113,7 +127,7 @@ public enum ExecutionLedger {
     public static func settle(_ r: Reservation, _ outcome: Outcome, payload: [UInt8], _ db: SQLiteDatabase, nowMicros: Int64) throws {
         let type: LedgerEventType
         switch outcome {
-        case .committed(let cost, let prompt, let completion, let estimated, let status, _):
+        case .committed(let cost, let prompt, let completion, let estimated, let status, _, _):
             let update = try db.statement(
                 """
                 UPDATE executions SET state = 'COMMITTED', cost_micro = ?, prompt_tokens = ?, completion_tokens = ?,
@@ -141,14 +155,18 @@ public enum ExecutionLedger {
         try EventLog.append(
             LedgerEvent(type: type, agentID: r.agentID, agentName: r.agentName, executionID: r.executionID, payloadText: payload),
             to: db, nowMicros: nowMicros)
-        let cost: Int64 = if case .committed(let cost, _, _, _, _, _) = outcome { cost.value } else { 0 }
+        let cost: Int64 = if case .committed(let cost, _, _, _, _, _, _) = outcome { cost.value } else { 0 }
         db.agentCounterChanges.add(agentID: r.agentID, spentMicro: cost, reservedMicro: -r.amount.value)
     }
 
+    /// A denial's reason is kept to this many bytes (it may quote what the client sent).
+    public static let denialReasonBytesMax = 256
+
     /// A refused request: an execution row in state DENIED (when the agent is known) and the event.
+    /// `unrecordedBefore`: refusals of unknown clients counted but not recorded before this one.
     public static func deny(
         executionID: String, agentID: Int64?, agentName: String?, endpoint: String, status: Int, code: String, reason: String,
-        _ db: SQLiteDatabase, nowMicros: Int64
+        unrecordedBefore: Int64? = nil, _ db: SQLiteDatabase, nowMicros: Int64
     ) throws {
         if let agentID {
             try db.run(
@@ -160,11 +178,26 @@ public enum ExecutionLedger {
         case "policy_violation": .policyRefusal
         default: .denial
         }
+        var payload: [String: JSONValue] = [
+            "code": .string(code), "status": .int(Int64(status)), "reason": .string(truncated(reason, bytesMax: denialReasonBytesMax)),
+            "endpoint": .string(endpoint),
+        ]
+        if let unrecordedBefore, unrecordedBefore > 0 { payload["unrecorded_before"] = .int(unrecordedBefore) }
         try EventLog.append(
-            LedgerEvent(
-                type: type, agentID: agentID, agentName: agentName, executionID: agentID == nil ? nil : executionID,
-                payload: .object(["code": .string(code), "status": .int(Int64(status)), "reason": .string(reason), "endpoint": .string(endpoint)])),
+            LedgerEvent(type: type, agentID: agentID, agentName: agentName, executionID: agentID == nil ? nil : executionID,
+                        payload: .object(payload)),
             to: db, nowMicros: nowMicros)
+    }
+
+    /// `text` cut to at most `bytesMax` UTF-8 bytes, at a character boundary, marked with "…".
+    static func truncated(_ text: String, bytesMax: Int) -> String {
+        guard text.utf8.count > bytesMax else { return text }
+        var result = ""
+        for character in text {
+            guard result.utf8.count + character.utf8.count + 3 <= bytesMax else { break }
+            result.append(character)
+        }
+        return result + "…"
     }
 }
 

@@ -39,20 +39,25 @@ public struct LedgerReplay: Sendable {
             return value
         }
         var balance = balances[agentID] ?? Balance()
+        func add(_ amount: Int64, to value: inout Int64) throws(Malformed) {
+            let (sum, overflow) = value.addingReportingOverflow(amount)
+            guard !overflow else { throw Malformed(reason: "a \(type) event takes a balance past the range of micro-USD") }
+            value = sum
+        }
         switch event {
         case .reservation:
-            balance.reservedMicro &+= try amount("amount_micro")
+            try add(try amount("amount_micro"), to: &balance.reservedMicro)
         case .commit:
-            balance.reservedMicro &-= try amount("reserved_micro")
-            balance.spentMicro &+= try amount("cost_micro")
+            try add(-(try amount("reserved_micro")), to: &balance.reservedMicro)
+            try add(try amount("cost_micro"), to: &balance.spentMicro)
         case .release:
-            balance.reservedMicro &-= try amount("released_micro")
+            try add(-(try amount("released_micro")), to: &balance.reservedMicro)
         default:  // recovery
             let value = try amount("amount_micro")
-            balance.reservedMicro &-= value
+            try add(-value, to: &balance.reservedMicro)
             let decision = payload.member(JSONTape.root, "decision")
             if let decision, payload.textEquals(decision, "charged") {
-                balance.spentMicro &+= value
+                try add(value, to: &balance.spentMicro)
             } else if decision == nil || !payload.textEquals(decision!, "released") {
                 throw Malformed(reason: "a recovery event without a decision")
             }

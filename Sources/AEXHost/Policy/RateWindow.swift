@@ -20,6 +20,31 @@ public struct RateWindow: Sendable, Equatable {
     /// Admits one request of `tokens` if it fits `rpm` and `tpm`; otherwise returns the whole
     /// seconds (≥ 1) until it would fit. Nothing is recorded for a refusal.
     public mutating func admit(nowMillis: Int64, rpm: Int64, tpm: Int64?, tokens: Int64) -> Int? {
+        if let seconds = refusal(nowMillis: nowMillis, rpm: rpm, tpm: tpm, tokens: tokens) { return seconds }
+        record(nowMillis: nowMillis, tokens: tokens)
+        return nil
+    }
+
+    /// Records an admission that `refusal` allowed at `nowMillis`.
+    public mutating func record(nowMillis: Int64, tokens: Int64) {
+        admissions.append((nowMillis, tokens))
+        tokensInWindow &+= tokens
+    }
+
+    /// Sets the tokens of the admission made at `atMillis` for `admittedTokens` to what the call
+    /// really used (its settlement knows): lower or higher. False when it has left the window.
+    @discardableResult
+    public mutating func correct(atMillis: Int64, admittedTokens: Int64, actualTokens: Int64) -> Bool {
+        guard admittedTokens != actualTokens else { return true }
+        guard let index = admissions[head...].lastIndex(where: { $0.atMillis == atMillis && $0.tokens == admittedTokens }) else { return false }
+        admissions[index].tokens = actualTokens
+        tokensInWindow = tokensInWindow &- admittedTokens &+ actualTokens
+        return true
+    }
+
+    /// The whole seconds (≥ 1) until a request of `tokens` would fit `rpm` and `tpm`, or nil when
+    /// it fits now. Records nothing.
+    public mutating func refusal(nowMillis: Int64, rpm: Int64, tpm: Int64?, tokens: Int64) -> Int? {
         expire(nowMillis: nowMillis)
         let count = Int64(admissions.count - head)
         let used = tokensInWindow
@@ -38,8 +63,6 @@ public struct RateWindow: Sendable, Equatable {
             }
             return Int(Self.windowMilliseconds / 1_000)
         }
-        admissions.append((nowMillis, tokens))
-        tokensInWindow &+= tokens
         return nil
     }
 

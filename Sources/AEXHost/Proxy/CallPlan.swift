@@ -6,12 +6,17 @@ public struct CallPlan: Sendable {
     public var model: ModelConfig
     public var provider: ProviderConfig
     public var request: CallRequest
-    /// Output-token bound used for the reservation.
-    public var completionTokensBound: Int64
+    /// Output tokens one choice may produce: the request's largest limit, or the limit AEX adds
+    /// upstream when the request named none (0 for embeddings).
+    public var outputTokensPerChoice: Int64
     /// Whether AEX must add an output limit upstream (the request named none).
     public var addsOutputLimit: Bool
     /// The key the host adds; nil for local providers.
     public var apiKey: String?
+
+    /// Output-token bound used for the reservation: every choice at its limit. Cannot overflow:
+    /// the limit is at most `CallPolicy.outputTokensMax` and the choices at most `CallRequest.choicesMax`.
+    public var completionTokensBound: Int64 { outputTokensPerChoice * request.choices }
 
     /// Tokens the call counts against the agent's tokens-per-minute limit: its prompt and output bounds.
     public var admittedTokens: Int64 { request.promptTokensBound &+ completionTokensBound }
@@ -46,7 +51,7 @@ public enum CallPolicy {
         if request.usesTools, !capabilities.tools { throw CallRefusal(400, "unsupported_capability", "model '\(alias)' does not support tools") }
         if request.hasImages, !capabilities.vision { throw CallRefusal(400, "unsupported_capability", "model '\(alias)' does not accept images") }
         if request.stream, !capabilities.streaming { throw CallRefusal(400, "unsupported_capability", "model '\(alias)' does not stream") }
-        if let requested = request.requestedMaxTokens, requested > model.maxTokens {
+        if let requested = request.requestedMaxTokens, requested > min(model.maxTokens, outputTokensMax) {
             throw CallRefusal(400, "invalid_request", "max tokens \(requested) is above the limit of model '\(alias)' (\(model.maxTokens))")
         }
 
@@ -76,9 +81,27 @@ public enum CallPolicy {
         if !isLocal, apiKey == nil {
             throw CallRefusal(503, "provider_not_configured", "provider '\(provider.name)' has no API key (\(provider.apiKeyEnv))")
         }
-        let bound: Int64 = endpoint == .embeddings ? 0 : (request.requestedMaxTokens ?? policy.maxTokens.map { min($0, model.maxTokens) } ?? model.maxTokens)
+        let addsOutputLimit = endpoint != .embeddings && request.requestedMaxTokens == nil
+        var perChoice: Int64 = endpoint == .embeddings
+            ? 0 : min(request.requestedMaxTokens ?? policy.maxTokens.map { min($0, model.maxTokens) } ?? model.maxTokens, outputTokensMax)
+        // A call whose bound alone exceeds the agent's tokens per minute could never be admitted:
+        // the limit AEX adds is lowered to fit; a limit the request named is refused for good
+        // (not 429: waiting would not help).
+        if let tpm = agent.tpm, request.promptTokensBound &+ perChoice * request.choices > tpm {
+            let room = tpm &- request.promptTokensBound
+            if addsOutputLimit, room >= request.choices {
+                perChoice = room / request.choices
+            } else {
+                throw CallRefusal(403, "policy_violation",
+                                  "this request may use up to \(request.promptTokensBound &+ perChoice * request.choices) tokens, more than this agent's limit of \(tpm) tokens per minute; send less or lower the output limit")
+            }
+        }
         return CallPlan(
-            endpoint: endpoint, alias: alias, model: model, provider: provider, request: request, completionTokensBound: bound,
-            addsOutputLimit: endpoint != .embeddings && request.requestedMaxTokens == nil, apiKey: isLocal ? nil : apiKey)
+            endpoint: endpoint, alias: alias, model: model, provider: provider, request: request, outputTokensPerChoice: perChoice,
+            addsOutputLimit: addsOutputLimit, apiKey: isLocal ? nil : apiKey)
     }
+
+    /// The largest output limit of one choice AEX accepts or adds, whatever a model's file says, so
+    /// that the bound of every choice together fits comfortably in `Int64` (× `CallRequest.choicesMax`).
+    public static let outputTokensMax: Int64 = 1 << 40
 }

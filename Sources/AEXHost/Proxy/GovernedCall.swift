@@ -9,8 +9,12 @@ final class GovernedCall: Sendable {
     let body: [UInt8]
     let reservation: ExecutionLedger.Reservation
     let responder: HTTPResponder
+    /// When the rate window admitted it (its entry there is found by this and the plan's tokens).
+    let admittedAtMillis: Int64
 
-    init(plan: CallPlan, plugin: PluginLibrary, body: [UInt8], reservation: ExecutionLedger.Reservation, responder: HTTPResponder) {
+    init(plan: CallPlan, plugin: PluginLibrary, body: [UInt8], reservation: ExecutionLedger.Reservation, responder: HTTPResponder,
+         admittedAtMillis: Int64) {
+        self.admittedAtMillis = admittedAtMillis
         self.plan = plan
         self.plugin = plugin
         self.body = body

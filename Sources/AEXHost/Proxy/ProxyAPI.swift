@@ -18,6 +18,8 @@ final class ProxyAPI: Sendable {
     private let executionIDs: ExecutionIDs
     private let now: @Sendable () -> Int64
     private let settlementRetry: SettlementRetry
+    private let logger: Logger?
+    private let authRefusals = Mutex(AuthRefusalSampler())
 
     init(catalog: ModelCatalog, plugins: ProviderPlugins, registry: AgentRegistry, writer: StoreWriter,
          settings: ProxySettings, loopCount: Int, executionIDs: ExecutionIDs, logger: Logger? = nil,
@@ -31,6 +33,7 @@ final class ProxyAPI: Sendable {
         egress = PerLoop(count: loopCount)
         self.now = now
         settlementRetry = SettlementRetry(writer: writer, logger: logger)
+        self.logger = logger
     }
 
     // MARK: Routes
@@ -92,9 +95,9 @@ final class ProxyAPI: Sendable {
             amount = try plan.model.pricing.cost(promptTokens: plan.request.promptTokensBound, completionTokens: plan.completionTokensBound)
             admission = admit(plan, agent, amount, nowMillis: admittedAtMillis)
             if case .budgetExceeded(let remaining) = admission, plan.addsOutputLimit,
-               let affordable = affordableCompletionTokens(plan, remaining: remaining), affordable >= 1 {
-                plan.completionTokensBound = affordable
-                amount = try plan.model.pricing.cost(promptTokens: plan.request.promptTokensBound, completionTokens: affordable)
+               let affordable = affordableCompletionTokens(plan, remaining: remaining), affordable >= plan.request.choices {
+                plan.outputTokensPerChoice = affordable / plan.request.choices
+                amount = try plan.model.pricing.cost(promptTokens: plan.request.promptTokensBound, completionTokens: plan.completionTokensBound)
                 admission = admit(plan, agent, amount, nowMillis: admittedAtMillis)
             }
         } catch {
@@ -122,7 +125,8 @@ final class ProxyAPI: Sendable {
             executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpoint.rawValue, model: plan.alias,
             amount: amount, promptTokensBound: plan.request.promptTokensBound, completionTokensBound: plan.completionTokensBound)
         let now = self.now
-        let governed = GovernedCall(plan: plan, plugin: plugin, body: request.body, reservation: reservation, responder: responder)
+        let governed = GovernedCall(plan: plan, plugin: plugin, body: request.body, reservation: reservation, responder: responder,
+                                    admittedAtMillis: admittedAtMillis)
         let payload = ExecutionLedger.reservationPayload(reservation)
         writer.submit({ db in try ExecutionLedger.reserve(governed.reservation, payload: payload, db, nowMicros: now()) },
                       on: responder.loop) { [self] result in
@@ -160,12 +164,16 @@ final class ProxyAPI: Sendable {
         let plan = call.plan
         let built: ProviderOutput
         do {
-            built = try PluginCall.buildRequest(call.plugin, plan, body: call.body, maxOutputTokens: plan.addsOutputLimit ? plan.completionTokensBound : 0)
+            built = try PluginCall.buildRequest(call.plugin, plan, body: call.body, maxOutputTokens: plan.addsOutputLimit ? plan.outputTokensPerChoice : 0)
         } catch {
             return settle(call, .released(reason: error.message, status: 502),
                           answer: .error(502, code: "provider_plugin_error", message: error.message))
         }
         if let status = built.localStatus {
+            if plan.request.stream, (200..<300).contains(status) {
+                // A local provider's stream: its events go through the same relay as a provider's.
+                return StreamRelay(proxy: self, call: call, egress: nil).startLocal(built.body)
+            }
             return finishAnswer(call, status: status, contentType: built.localContentType, body: built.body,
                                 prompt: built.promptTokens, completion: built.completionTokens)
         }
@@ -194,8 +202,7 @@ final class ProxyAPI: Sendable {
         if plan.request.stream {
             var streaming = upstream
             streaming.idleTimeoutSeconds = plan.provider.timeoutSeconds
-            return StreamRelay(proxy: self, plan: plan, plugin: call.plugin, body: call.body, reservation: call.reservation,
-                               responder: call.responder, egress: loopEgress).start(streaming)
+            return StreamRelay(proxy: self, call: call, egress: loopEgress).start(streaming)
         }
         loopEgress.start(upstream) { [self] result in answered(call, result) }
     }
@@ -216,7 +223,7 @@ final class ProxyAPI: Sendable {
             }
         case .response(let status, let contentType, let upstreamBody):
             settle(call, .released(reason: "provider answered \(status)", status: status),
-                   answer: Self.relay(status: status, contentType: contentType, body: upstreamBody))
+                   answer: Self.relay(status: status, contentType: contentType, body: upstreamBody, redacting: call.plan.apiKey))
         case .unavailable(let detail):
             settle(call, .released(reason: "provider unreachable: \(detail)", status: 502),
                    answer: .error(502, code: "upstream_unavailable", message: "provider '\(provider.name)' is unreachable: \(detail)"))
@@ -232,30 +239,32 @@ final class ProxyAPI: Sendable {
         }
     }
 
-    /// A successful answer: cost from the reported usage, or the reserved bound when usage is missing.
+    /// A successful answer: cost from the reported usage (checked by `UsageCharge`), or the
+    /// reserved bound when usage is missing.
     private func finishAnswer(_ call: GovernedCall, status: Int, contentType: String?, body: [UInt8], prompt: Int64?, completion: Int64?) {
-        var cost = call.reservation.amount
-        var estimated = true
-        let completionTokens = completion ?? (call.plan.endpoint == .embeddings ? 0 : nil)
-        if let prompt, let completionTokens,
-           let actual = try? call.plan.model.pricing.cost(promptTokens: prompt, completionTokens: completionTokens) {
-            cost = actual
-            estimated = false
-        }
+        let charge = Self.charge(call, prompt: prompt, completion: completion ?? (call.plan.endpoint == .embeddings ? 0 : nil))
         let answer = HTTPResponse(status: status, headers: [("content-type", contentType ?? "application/json")], body: body)
-        settle(call, .committed(cost: cost, promptTokens: prompt, completionTokens: completion, estimated: estimated, status: status),
+        settle(call, .committed(cost: charge.cost, promptTokens: charge.promptTokens, completionTokens: charge.estimated ? completion : charge.completionTokens,
+                                estimated: charge.estimated, status: status, fault: charge.fault),
                answer: answer)
+    }
+
+    /// The charge for `call` from the usage its provider reported (nil: not reported).
+    static func charge(_ call: GovernedCall, prompt: Int64?, completion: Int64?) -> UsageCharge.Charge {
+        UsageCharge.charge(pricing: call.plan.model.pricing, reserved: call.reservation.amount,
+                           promptBound: call.plan.request.promptTokensBound, completionBound: call.plan.completionTokensBound,
+                           prompt: prompt, completion: completion)
     }
 
     /// Settles in memory and in the ledger, then answers (with the money headers on success).
     private func settle(_ call: GovernedCall, _ outcome: ExecutionLedger.Outcome, answer: HTTPResponse) {
-        commitSettlement(call.reservation, outcome, loop: call.responder.loop) { remaining, recorded in
+        commitSettlement(call, outcome) { remaining, cost, recorded in
             guard recorded else {
                 return call.responder.respond(.error(500, code: "ledger_unavailable", message: "the ledger could not record the settlement"))
             }
             var headed = answer
             headed.headers.append(("x-aex-execution-id", call.reservation.executionID))
-            if case .committed(let cost, _, _, _, _, _) = outcome {
+            if let cost {
                 headed.headers.append(("x-aex-cost-micro", String(cost.value)))
                 if let remaining { headed.headers.append(("x-aex-budget-remaining-micro", String(remaining.value))) }
             }
@@ -263,25 +272,54 @@ final class ProxyAPI: Sendable {
         }
     }
 
-    /// Ends a reservation: in memory at once, in the ledger through the writer; `then` runs on
-    /// `loop` after the commit (`recorded` false when the ledger refused it — the settlement is then
-    /// written again by `settlementRetry` until it lands, so the database catches up with memory).
-    func commitSettlement(_ reservation: ExecutionLedger.Reservation, _ outcome: ExecutionLedger.Outcome, loop: EventLoop,
-                          then: @escaping @Sendable (_ remaining: MicroUSD?, _ recorded: Bool) -> Void) {
-        let cost: MicroUSD = if case .committed(let cost, _, _, _, _, _) = outcome { cost } else { .zero }
-        let remaining = registry.settle(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount, cost: cost)
+    /// Ends a reservation: in memory at once (money, and the rate window's tokens corrected to what
+    /// the call used), in the ledger through the writer; `then` runs on the call's loop after the
+    /// commit with the remaining budget, the cost charged (nil for a release) and `recorded` (false
+    /// when the ledger refused it — the settlement is then written again by `settlementRetry` until
+    /// it lands, so the database catches up with memory).
+    func commitSettlement(_ call: GovernedCall, _ outcome: ExecutionLedger.Outcome,
+                          then: @escaping @Sendable (_ remaining: MicroUSD?, _ cost: MicroUSD?, _ recorded: Bool) -> Void) {
+        let reservation = call.reservation
+        var outcome = outcome
+        var usedTokens: Int64?
+        var charged: MicroUSD?
+        switch outcome {
+        case .committed(let cost, let prompt, let completion, let estimated, _, _, _):
+            charged = cost
+            if !estimated, let prompt, let completion { usedTokens = prompt &+ completion }
+        case .released:
+            usedTokens = 0
+        }
+        let settled = registry.settle(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount,
+                                      cost: charged ?? .zero, admission: (call.admittedAtMillis, call.plan.admittedTokens), usedTokens: usedTokens)
+        if let settled, let cost = charged, settled.cost != cost,
+           case .committed(_, let prompt, let completion, let estimated, let status, let reason, let fault) = outcome {
+            // Cut so that spent never passes Int64.max: the ledger records what memory applied.
+            outcome = .committed(cost: settled.cost, promptTokens: prompt, completionTokens: completion, estimated: estimated, status: status,
+                                 reason: reason, fault: fault)
+            charged = settled.cost
+        }
+        if case .committed(_, _, _, _, _, _, let fault?) = outcome {
+            logger?.warn("provider reported impossible usage", [
+                "execution_id": .string(reservation.executionID), "provider": .string(call.plan.provider.name), "reason": .string(fault.reason),
+            ])
+        }
         inFlight.subtract(1, ordering: .relaxed)
+        let remaining = settled?.remaining
+        let cost = charged
+        let loop = call.responder.loop
         let now = self.now
-        let payload = ExecutionLedger.settlementPayload(reservation, outcome)
+        let settledOutcome = outcome
+        let payload = ExecutionLedger.settlementPayload(reservation, settledOutcome)
         let write: @Sendable (SQLiteDatabase) throws -> Void = { db in
-            try ExecutionLedger.settle(reservation, outcome, payload: payload, db, nowMicros: now())
+            try ExecutionLedger.settle(reservation, settledOutcome, payload: payload, db, nowMicros: now())
         }
         writer.submit(write, on: loop) { [settlementRetry] result in
             if case .failure(let error) = result {
                 settlementRetry.retry(executionID: reservation.executionID, after: error, write)
-                then(remaining, false)
+                then(remaining, cost, false)
             } else {
-                then(remaining, true)
+                then(remaining, cost, true)
             }
         }
     }
@@ -296,19 +334,23 @@ final class ProxyAPI: Sendable {
         responder.respond(refusal.response)
     }
 
-    /// A refused credential on an agent route: recorded as a denial without an agent.
+    /// A refused credential on an agent route: counted, and recorded as a denial without an agent
+    /// when the sampler says so (bounded rows per minute, bounded fields: see `AuthRefusalSampler`).
     func recordAuthenticationFailure(_ failure: AuthFailure, path: String) {
+        guard let unrecordedBefore = authRefusals.withLock({ $0.refusal(nowMillis: WallClock.monotonicMillis()) }) else { return }
         let now = self.now
+        let endpoint = AuthRefusalSampler.recordedEndpoint(path)
         writer.submit({ db in
-            try ExecutionLedger.deny(executionID: "", agentID: nil, agentName: nil, endpoint: path, status: 401, code: failure.code,
-                                     reason: failure.message, db, nowMicros: now())
+            try ExecutionLedger.deny(executionID: "", agentID: nil, agentName: nil, endpoint: endpoint, status: 401, code: failure.code,
+                                     reason: failure.message, unrecordedBefore: unrecordedBefore, db, nowMicros: now())
         }) { _ in }
     }
 
-    /// A provider's error answer: relayed as is when OpenAI-shaped, wrapped otherwise.
-    static func relay(status: Int, contentType: String?, body: [UInt8]) -> HTTPResponse {
+    /// A provider's error answer: relayed as is when OpenAI-shaped, wrapped otherwise. The
+    /// provider key (and any bearer credential) is redacted from what is relayed.
+    static func relay(status: Int, contentType: String?, body: [UInt8], redacting key: String?) -> HTTPResponse {
         if case .object(let object)? = try? JSONReader.parse(body), case .object? = object["error"] {
-            return HTTPResponse(status: status, headers: [("content-type", "application/json")], body: body)
+            return HTTPResponse(status: status, headers: [("content-type", "application/json")], body: CredentialRedactor.redact(body, key: key))
         }
         return .error(status, code: "upstream_error", message: "the provider answered \(status)")
     }

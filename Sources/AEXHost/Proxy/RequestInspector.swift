@@ -29,21 +29,32 @@ public enum RequestInspector {
             guard tape.kind(options) == .object else { throw Invalid("'stream_options' must be an object") }
             if let include = tape.member(options, "include_usage"), let flag = bool(tape, include) { request.streamUsageRequested = flag }
         }
+        // Every output limit named bounds the call: a provider may honour any one of them, so the
+        // largest is the bound (never the smallest).
         for (key, name) in [(tape.member(root, "max_tokens"), "max_tokens"),
                             (tape.member(root, "max_completion_tokens"), "max_completion_tokens"),
                             (tape.member(root, "max_output_tokens"), "max_output_tokens")] {
             guard let key, tape.kind(key) != .null else { continue }
             guard let value = tape.int(key), value >= 1 else { throw Invalid("'\(name)' must be a positive integer") }
-            request.requestedMaxTokens = min(request.requestedMaxTokens ?? value, value)
+            request.requestedMaxTokens = max(request.requestedMaxTokens ?? value, value)
+        }
+        // Multipliers of billed output: each choice may use the whole output limit.
+        for (key, name) in [(tape.member(root, "n"), "n"), (tape.member(root, "best_of"), "best_of")] {
+            guard let key, tape.kind(key) != .null else { continue }
+            guard let value = tape.int(key), value >= 1, value <= CallRequest.choicesMax else {
+                throw Invalid("'\(name)' must be an integer from 1 to \(CallRequest.choicesMax)")
+            }
+            request.choices = max(request.choices, value)
         }
         switch endpoint {
         case .chatCompletions: try readMessages(tape, into: &request)
         case .embeddings: try readEmbeddingInput(tape, into: &request)
         case .responses: try readResponsesInput(tape, into: &request)
         }
-        if let tools = tape.member(root, "tools") ?? tape.member(root, "functions") {
-            guard tape.kind(tools) == .array else { throw Invalid("'tools' must be a list") }
-            request.usesTools = tape.nodes[tools].count > 0
+        for (key, name) in [(tape.member(root, "tools"), "tools"), (tape.member(root, "functions"), "functions")] {
+            guard let tools = key else { continue }
+            guard tape.kind(tools) == .array else { throw Invalid("'\(name)' must be a list") }
+            if tape.nodes[tools].count > 0 { request.usesTools = true }
             try tape.forEachItem(tools) { (tool: Int) throws(Invalid) in
                 guard tape.kind(tool) == .object else { throw Invalid("each tool must be an object") }
                 if let function = tape.member(tool, "function"), tape.kind(function) == .object,
@@ -57,6 +68,13 @@ public enum RequestInspector {
             }
             // Tool schemas become prompt, keys and all: their canonical text is counted.
             request.promptBytes &+= Int64(tape.value(tools).canonicalText.utf8.count)
+        }
+        // Other members the provider turns into prompt (schemas, predicted output, the tool
+        // choice): their canonical text, keys and all.
+        for key in [tape.member(root, "response_format"), tape.member(root, "prediction"), tape.member(root, "text"),
+                    tape.member(root, "tool_choice")] {
+            guard let key, tape.kind(key) != .null else { continue }
+            request.promptBytes &+= Int64(tape.value(key).canonicalText.utf8.count)
         }
         return request
     }
@@ -118,6 +136,14 @@ public enum RequestInspector {
         }
         if let instructions = tape.member(JSONTape.root, "instructions"), tape.kind(instructions) == .string {
             request.promptBytes &+= Int64(tape.nodes[instructions].count)
+        }
+        // Prompt the provider keeps (an earlier response, a conversation, a stored prompt) is not in
+        // the body, so no reservation could bound it.
+        for (key, name) in [(tape.member(JSONTape.root, "previous_response_id"), "previous_response_id"),
+                            (tape.member(JSONTape.root, "conversation"), "conversation"),
+                            (tape.member(JSONTape.root, "prompt"), "prompt")] {
+            guard let key, tape.kind(key) != .null else { continue }
+            throw Invalid("'\(name)' is not accepted: the prompt it adds is kept by the provider, so AEX cannot bound its cost; send the whole conversation in 'input'")
         }
     }
 

@@ -11,12 +11,11 @@ final class StreamRelay: @unchecked Sendable {  // loop-confined; the writer han
     static let clientBufferHighWaterBytes = 256 * 1024
 
     private let proxy: ProxyAPI
-    private let plan: CallPlan
-    private let plugin: PluginLibrary
-    private let body: [UInt8]
-    private let reservation: ExecutionLedger.Reservation
-    private let responder: HTTPResponder
-    private let egress: Egress
+    private let call: GovernedCall
+    private var plan: CallPlan { call.plan }
+    private var responder: HTTPResponder { call.responder }
+    /// Nil for a local provider's stream (its whole body came from the plugin).
+    private let egress: Egress?
     private var handle: Egress.Handle?
     private var scanner = SSEScanner()
     private var started = false
@@ -28,21 +27,27 @@ final class StreamRelay: @unchecked Sendable {  // loop-confined; the writer han
     private var failure: String?
     private var promptTokens: Int64?
     private var completionTokens: Int64?
-    /// Bytes of event data received: an upper bound of the tokens produced.
-    private var producedBytes: Int64 = 0
+    /// An upper bound of the output tokens produced so far: the UTF-8 bytes of the text the events
+    /// carried (a token is at least one byte), and one per event that carried any (see
+    /// `StreamedText`).
+    private var producedTokensBound: Int64 = 0
 
-    init(proxy: ProxyAPI, plan: CallPlan, plugin: PluginLibrary, body: [UInt8], reservation: ExecutionLedger.Reservation,
-         responder: HTTPResponder, egress: Egress) {
+    init(proxy: ProxyAPI, call: GovernedCall, egress: Egress?) {
         self.proxy = proxy
-        self.plan = plan
-        self.plugin = plugin
-        self.body = body
-        self.reservation = reservation
-        self.responder = responder
+        self.call = call
         self.egress = egress
     }
 
+    /// A local provider's stream: its events are relayed as they would be from a provider.
+    func startLocal(_ body: [UInt8]) {
+        responder.onClose = { [self] in clientGone = true }
+        responder.watchConnection()
+        _ = body.withUnsafeBytes { receive($0) }
+        finish(clientGone ? .cancelled : .response(status: 200, contentType: "text/event-stream", body: []))
+    }
+
     func start(_ request: UpstreamRequest) {
+        guard let egress else { return }
         responder.onClose = { [self] in
             clientGone = true
             if let handle { egress.cancel(handle) }
@@ -61,7 +66,7 @@ final class StreamRelay: @unchecked Sendable {  // loop-confined; the writer han
 
     private func receive(_ chunk: UnsafeRawBufferPointer) -> StreamAction {
         if clientGone || failure != nil { return .accepted }
-        if responder.pendingOutputBytes > Self.clientBufferHighWaterBytes {
+        if egress != nil, responder.pendingOutputBytes > Self.clientBufferHighWaterBytes {
             paused = true
             return .pause
         }
@@ -77,9 +82,9 @@ final class StreamRelay: @unchecked Sendable {  // loop-confined; the writer han
                 sawDone = true
                 continue
             }
-            producedBytes &+= Int64(sse.data.count)
+            producedTokensBound &+= StreamedText.tokensBound(sse.data)
             do {
-                let event = try PluginCall.translateStreamEvent(plugin, plan, body: body, data: sse.data)
+                let event = try PluginCall.translateStreamEvent(call.plugin, plan, body: call.body, data: sse.data)
                 if let prompt = event.prompt { promptTokens = prompt }
                 if let completion = event.completion { completionTokens = completion }
                 if event.usageOnly && !plan.request.streamUsageRequested { continue }
@@ -103,7 +108,7 @@ final class StreamRelay: @unchecked Sendable {  // loop-confined; the writer han
         started = true
         responder.startStream(HTTPResponseHead(status: 200, headers: [
             ("content-type", "text/event-stream"), ("cache-control", "no-cache"),
-            ("x-aex-execution-id", reservation.executionID),
+            ("x-aex-execution-id", call.reservation.executionID),
         ]))
     }
 
@@ -111,7 +116,7 @@ final class StreamRelay: @unchecked Sendable {  // loop-confined; the writer han
     private func fail(_ message: String) {
         guard failure == nil else { return }
         failure = message
-        if let handle { egress.cancel(handle) }
+        if let handle { egress?.cancel(handle) }
     }
 
     // MARK: The end
@@ -125,7 +130,7 @@ final class StreamRelay: @unchecked Sendable {  // loop-confined; the writer han
         case .response(let status, let contentType, let upstreamBody) where !(200..<300).contains(status):
             // Refused before any byte streamed: relayed like any provider error, nothing owed.
             return settleAndAnswer(.released(reason: "provider answered \(status)", status: status),
-                                   error: ProxyAPI.relay(status: status, contentType: contentType, body: upstreamBody))
+                                   error: ProxyAPI.relay(status: status, contentType: contentType, body: upstreamBody, redacting: plan.apiKey))
         case .unavailable(let detail) where !started && failure == nil:
             return settleAndAnswer(.released(reason: "provider unreachable: \(detail)", status: 502),
                                    error: .error(502, code: "upstream_unavailable", message: "provider '\(plan.provider.name)' is unreachable: \(detail)"))
@@ -142,10 +147,12 @@ final class StreamRelay: @unchecked Sendable {  // loop-confined; the writer han
         case .timedOut: failure ?? "provider went silent mid-stream"
         case .tooLarge: failure ?? "provider stream too large"
         }
+        let charge = self.charge()
         let outcome = ExecutionLedger.Outcome.committed(
-            cost: cost(), promptTokens: promptTokens, completionTokens: completionTokens, estimated: !usageKnown, status: 200,
-            reason: reason)
-        proxy.commitSettlement(reservation, outcome, loop: responder.loop) { [self] _, recorded in
+            cost: charge.cost, promptTokens: charge.estimated ? promptTokens : charge.promptTokens,
+            completionTokens: charge.estimated ? completionTokens : charge.completionTokens, estimated: charge.estimated, status: 200,
+            reason: reason, fault: charge.fault)
+        proxy.commitSettlement(call, outcome) { [self] _, _, recorded in
             guard !clientGone else { return }
             if !started { startClientStream() }
             if let reason {
@@ -162,21 +169,25 @@ final class StreamRelay: @unchecked Sendable {  // loop-confined; the writer han
     }
 
     private func settleAndAnswer(_ outcome: ExecutionLedger.Outcome, error: HTTPResponse) {
-        proxy.commitSettlement(reservation, outcome, loop: responder.loop) { [responder] _, _ in
+        proxy.commitSettlement(call, outcome) { [responder] _, _, _ in
             responder.respond(error)
         }
     }
 
-    private var usageKnown: Bool { promptTokens != nil && completionTokens != nil }
-
-    /// The provider's usage when known; else the prompt bound and what was streamed, capped at the
-    /// output bound: never below what was produced, never above the reservation.
-    private func cost() -> MicroUSD {
-        let pricing = plan.model.pricing
-        if let promptTokens, let completionTokens, let actual = try? pricing.cost(promptTokens: promptTokens, completionTokens: completionTokens) {
-            return actual
+    /// The provider's usage when reported (checked by `UsageCharge`); else the prompt bound and an
+    /// upper bound of what was streamed, capped at the output bound: never below what was
+    /// produced, never above the reservation. A reasoning model may bill tokens it never streams,
+    /// so without usage it is charged the reservation.
+    private func charge() -> UsageCharge.Charge {
+        if promptTokens != nil, completionTokens != nil {
+            return ProxyAPI.charge(call, prompt: promptTokens, completion: completionTokens)
         }
-        let produced = min(producedBytes, plan.completionTokensBound)
-        return (try? pricing.cost(promptTokens: plan.request.promptTokensBound, completionTokens: produced)) ?? reservation.amount
+        let reserved = call.reservation.amount
+        guard !plan.model.capabilities.reasoning else {
+            return UsageCharge.Charge(cost: reserved, promptTokens: nil, completionTokens: nil, estimated: true, fault: nil)
+        }
+        let produced = min(producedTokensBound, plan.completionTokensBound)
+        let cost = (try? plan.model.pricing.cost(promptTokens: plan.request.promptTokensBound, completionTokens: produced)) ?? reserved
+        return UsageCharge.Charge(cost: min(cost, reserved), promptTokens: nil, completionTokens: nil, estimated: true, fault: nil)
     }
 }

@@ -139,7 +139,8 @@ import Testing
         #expect(qwen.pricing == ModelPricing(inputMicroPerMillionTokens: 0, outputMicroPerMillionTokens: 1_000_001))
         #expect(qwen.maxTokens == 1)
         #expect(qwen.capabilities == .defaults)
-        #expect(qwen.capabilities.streaming && !qwen.capabilities.tools && !qwen.capabilities.embeddings)
+        #expect(qwen.capabilities.streaming && qwen.capabilities.embeddings && !qwen.capabilities.tools && !qwen.capabilities.vision && !qwen.capabilities.reasoning,
+                "SPEC §6: streaming and embeddings unless the file says false")
     }
 
     @Test func emptyProvidersAndModelsAreEmptyMappings() throws {

@@ -32,6 +32,8 @@ import Testing
           output_micro: 1
         limits:
           max_tokens: 50
+        capabilities:
+          embeddings: false
       vectors:
         provider: up
         provider_model: emb
@@ -108,7 +110,7 @@ import Testing
             (try refusal(hello, agent: agent { $0.models = ["plain"] }), 403, "model_not_allowed"),
             (try refusal(tools.replacingOccurrences(of: "MODEL", with: "plain")), 400, "unsupported_capability"),
             (try refusal(image.replacingOccurrences(of: "MODEL", with: "chat")), 400, "unsupported_capability"),
-            (try refusal(#"{"model":"chat","input":"x"}"#, endpoint: .embeddings), 400, "unsupported_capability"),
+            (try refusal(#"{"model":"plain","input":"x"}"#, endpoint: .embeddings), 400, "unsupported_capability"),
             (try refusal(tools.replacingOccurrences(of: "MODEL", with: "chat"), agent: agent { $0.tools = [] }), 403, "policy_violation"),
             (try refusal(tools.replacingOccurrences(of: "MODEL", with: "chat"), agent: agent { $0.tools = ["other"] }), 403, "policy_violation"),
             (try refusal(#"{"model":"chat","messages":[{"role":"user","content":"x"}],"max_tokens":50}"#, agent: agent { $0.maxTokens = 10 }),
@@ -121,9 +123,36 @@ import Testing
         for (index, (got, status, code)) in cases.enumerated() {
             #expect(got?.status == status && got?.code == code, "case \(index): \(String(describing: got))")
         }
+        #expect(try refusal(#"{"model":"chat","input":"x"}"#, endpoint: .embeddings) == nil, "embeddings unless the file says false")
         #expect(try refusal(#"{"model":"offline","messages":[{"role":"user","content":"x"}]}"#, keys: [:]) == nil, "local providers need no key")
         #expect(try refusal(tools.replacingOccurrences(of: "MODEL", with: "chat"), agent: agent { $0.tools = ["search"] }) == nil)
         #expect(try refusal(hello, agent: agent { $0.passthrough = true }, passthrough: "sk-own", keys: [:]) == nil)
+    }
+
+    @Test func theOutputBoundIsTheLargestLimitTimesTheChoices() throws {
+        func plan(_ members: String, _ change: (inout AgentPolicy) -> Void = { _ in }) throws -> CallPlan {
+            try CallPolicy.plan(endpoint: .chatCompletions, body: Array(#"{"model":"chat","messages":[{"role":"user","content":"x"}],\#(members)}"#.utf8),
+                                passthroughKey: nil, agent: agent(change), catalog: try snapshot())
+        }
+        let both = try plan(#""max_completion_tokens":1,"max_tokens":90"#)
+        #expect(both.completionTokensBound == 90 && !both.addsOutputLimit)
+        #expect(try plan(#""max_tokens":10,"n":7"#).completionTokensBound == 70)
+        let added = try plan(#""n":3"#)
+        #expect(added.outputTokensPerChoice == 100 && added.completionTokensBound == 300 && added.addsOutputLimit)
+        #expect(try refusal(#"{"model":"chat","messages":[{"role":"user","content":"x"}],"max_completion_tokens":1,"max_tokens":101}"#)?.code
+                == "invalid_request", "the largest limit is checked against the model's")
+    }
+
+    @Test func aBoundThatCanNeverFitTheTokensPerMinuteIsRefusedForGood() throws {
+        var limited = agent()
+        limited.tpm = 50
+        let named = #"{"model":"chat","messages":[{"role":"user","content":"x"}],"max_tokens":60}"#
+        let refused = try refusal(named, agent: limited)
+        #expect(refused?.status == 403 && refused?.code == "policy_violation" && refused?.retryAfterSeconds == nil)
+        // With no limit named, the one AEX adds is lowered to fit: 50 − (4 + 1 + 8) prompt tokens.
+        let plan = try CallPolicy.plan(endpoint: .chatCompletions, body: Array(#"{"model":"chat","messages":[{"role":"user","content":"x"}],"n":2}"#.utf8),
+                                       passthroughKey: nil, agent: limited, catalog: try snapshot())
+        #expect(plan.outputTokensPerChoice == 18 && plan.admittedTokens <= 50)
     }
 
     @Test func checksRunInSpecOrder() throws {

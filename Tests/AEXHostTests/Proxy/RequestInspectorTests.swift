@@ -53,6 +53,48 @@ import Testing
         #expect((try? RequestInspector.inspect(.chatCompletions, body: Array(distinct.utf8))) != nil)
     }
 
+    @Test func theLargestOutputLimitNamedIsTheBound() throws {
+        let body = #"{"messages":[{"role":"user","content":"hi"}],"max_completion_tokens":1,"max_tokens":50000}"#
+        #expect(try RequestInspector.inspect(.chatCompletions, body: Array(body.utf8)).requestedMaxTokens == 50_000)
+        let responses = #"{"input":"hi","max_output_tokens":7,"max_tokens":9}"#
+        #expect(try RequestInspector.inspect(.responses, body: Array(responses.utf8)).requestedMaxTokens == 9)
+    }
+
+    @Test func choicesMultiplyOutputAndInvalidCountsAreRefused() throws {
+        func inspect(_ members: String) throws(RequestInspector.Invalid) -> CallRequest {
+            try RequestInspector.inspect(.chatCompletions, body: Array(#"{"messages":[{"role":"user","content":"hi"}],\#(members)}"#.utf8))
+        }
+        #expect(try inspect(#""n":100"#).choices == 100)
+        #expect(try inspect(#""n":3,"best_of":5"#).choices == 5)
+        #expect(try inspect(#""n":null"#).choices == 1)
+        for bad in ["-1", "0", "1.5", "2.0", "\"2\"", "129", "true", "99999999999999999999"] {
+            #expect(throws: RequestInspector.Invalid.self, "n: \(bad)") { try inspect(#""n":\#(bad)"#) }
+        }
+    }
+
+    @Test func schemasPredictionsAndToolChoiceCountAsPrompt() throws {
+        let schema = #"{"type":"json_schema","json_schema":{"name":"big","schema":{"type":"object","properties":{"field_with_a_long_name":{"type":"string"}}}}}"#
+        let base = #"{"messages":[{"role":"user","content":"hi"}]"#
+        let plain = try RequestInspector.inspect(.chatCompletions, body: Array((base + "}").utf8))
+        let withSchema = try RequestInspector.inspect(.chatCompletions, body: Array((base + #","response_format":\#(schema)}"#).utf8))
+        #expect(withSchema.promptBytes == plain.promptBytes + Int64(schema.utf8.count))
+        let prediction = #"{"type":"content","content":"\#(String(repeating: "x", count: 70_000))"}"#
+        let predicted = try RequestInspector.inspect(.chatCompletions, body: Array((base + #","prediction":\#(prediction)}"#).utf8))
+        #expect(predicted.promptBytes >= plain.promptBytes + 70_000)
+        // Tools and legacy functions given together: both are prompt, both are checked by name.
+        let both = base + #","tools":[],"functions":[{"name":"forbidden","parameters":{}}]}"#
+        let request = try RequestInspector.inspect(.chatCompletions, body: Array(both.utf8))
+        #expect(request.usesTools && request.toolNames == ["forbidden"])
+    }
+
+    @Test func promptKeptByTheProviderIsRefused() {
+        for member in [#""previous_response_id":"resp_1""#, #""conversation":"conv_1""#, #""prompt":{"id":"pmpt_1"}"#] {
+            #expect(throws: RequestInspector.Invalid.self) {
+                try RequestInspector.inspect(.responses, body: Array(#"{"input":"hi",\#(member)}"#.utf8))
+            }
+        }
+    }
+
     private func withoutOffset(_ message: String) -> String {
         guard let range = message.range(of: " at byte ") else { return message }
         return String(message[..<range.lowerBound])
@@ -144,14 +186,18 @@ enum BodyGenerator {
         maybe(4, #""stream":\#(scalar(&random))"#)
         maybe(6, #""stream_options":\#(Bool.random(using: &random) ? #"{"include_usage":\#(scalar(&random))}"# : scalar(&random))"#)
         for key in ["max_tokens", "max_completion_tokens", "max_output_tokens"] { maybe(4, #""\#(key)":\#(number(&random))"#) }
+        for key in ["n", "best_of"] { maybe(6, #""\#(key)":\#(["1", "2", "128", "7", "129", "0", "-1", "1.5", "null", "\"2\""].randomElement(using: &random)!)"#) }
+        for key in ["response_format", "prediction", "text", "tool_choice"] { maybe(6, #""\#(key)":\#(Bool.random(using: &random) ? schema(&random) : scalar(&random))"#) }
         switch endpoint {
         case .chatCompletions: maybe(1, #""messages":\#(messages(&random))"#)
         case .embeddings: maybe(1, #""input":\#(input(&random, items: { embeddingItem(&$0) }))"#)
         case .responses:
             maybe(1, #""input":\#(input(&random, items: { message(&$0) }))"#)
             maybe(3, #""instructions":\#(scalar(&random, preferString: true))"#)
+            for key in ["previous_response_id", "conversation", "prompt"] { maybe(30, #""\#(key)":\#(scalar(&random, preferString: true))"#) }
         }
         maybe(4, #""\#(Bool.random(using: &random) ? "tools" : "functions")":\#(tools(&random))"#)
+        maybe(12, #""\#(Bool.random(using: &random) ? "tools" : "functions")":\#(tools(&random))"#)
         maybe(8, #""model":"dup""#)
         members.shuffle(using: &random)
         return "{" + members.joined(separator: Bool.random(using: &random) ? "," : " ,\n ") + "}"
@@ -166,8 +212,12 @@ enum BodyGenerator {
         "\"" + (0..<Int.random(in: 0...3, using: &random)).map { _ in texts.randomElement(using: &random)! }.joined() + "\""
     }
 
+    static func schema(_ random: inout SeededGenerator) -> String {
+        #"{"type":"json_schema","json_schema":{"name":\#(string(&random)),"schema":{"type":"object","properties":{"a":{"type":"string"}}}},"content":\#(string(&random))}"#
+    }
+
     static func number(_ random: inout SeededGenerator) -> String {
-        ["1", "0", "-3", "256", "4096", "1.5", "2e3", "9223372036854775807", "9223372036854775808", "\"12\"", "null", "-0"]
+        ["1", "0", "-3", "256", "4096", "1.5", "2e3", "9223372036854775807", "9223372036854775808", "\"12\"", "null", "-0", "128", "129", "2"]
             .randomElement(using: &random)!
     }
 

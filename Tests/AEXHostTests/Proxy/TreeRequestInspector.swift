@@ -34,8 +34,16 @@ enum TreeRequestInspector {
             switch object[key] {
             case nil, .null?: continue
             case .int(let value)? where value >= 1:
-                request.requestedMaxTokens = min(request.requestedMaxTokens ?? value, value)
+                request.requestedMaxTokens = max(request.requestedMaxTokens ?? value, value)
             default: throw Invalid("'\(key)' must be a positive integer")
+            }
+        }
+        for key in ["n", "best_of"] {
+            switch object[key] {
+            case nil, .null?: continue
+            case .int(let value)? where value >= 1 && value <= CallRequest.choicesMax:
+                request.choices = max(request.choices, value)
+            default: throw Invalid("'\(key)' must be an integer from 1 to \(CallRequest.choicesMax)")
             }
         }
         switch endpoint {
@@ -95,10 +103,17 @@ enum TreeRequestInspector {
             default: throw Invalid("'input' must be a non-empty string or list")
             }
             if case .string(let instructions)? = object["instructions"] { request.promptBytes &+= Int64(instructions.utf8.count) }
+            for key in ["previous_response_id", "conversation", "prompt"] {
+                switch object[key] {
+                case nil, .null?: continue
+                default: throw Invalid("'\(key)' is not accepted: the prompt it adds is kept by the provider, so AEX cannot bound its cost; send the whole conversation in 'input'")
+                }
+            }
         }
-        if let tools = object["tools"] ?? object["functions"] {
-            guard case .array(let list) = tools else { throw Invalid("'tools' must be a list") }
-            request.usesTools = !list.isEmpty
+        for key in ["tools", "functions"] {
+            guard let tools = object[key] else { continue }
+            guard case .array(let list) = tools else { throw Invalid("'\(key)' must be a list") }
+            if !list.isEmpty { request.usesTools = true }
             for tool in list {
                 guard case .object(let fields) = tool else { throw Invalid("each tool must be an object") }
                 if case .object(let function)? = fields["function"], case .string(let name)? = function["name"] {
@@ -110,6 +125,12 @@ enum TreeRequestInspector {
                 }
             }
             request.promptBytes &+= Int64(tools.canonicalText.utf8.count)  // tool schemas become prompt, keys and all
+        }
+        for key in ["response_format", "prediction", "text", "tool_choice"] {
+            switch object[key] {
+            case nil, .null?: continue
+            case let value?: request.promptBytes &+= Int64(value.canonicalText.utf8.count)
+            }
         }
         return request
     }
