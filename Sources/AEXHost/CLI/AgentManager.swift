@@ -78,8 +78,11 @@ final class DaemonAgentManager: AgentManager {
 
     init(home: AEXHome, state: DaemonState) throws(CommandFailure) {
         self.state = state
-        guard let token = try? String(contentsOfFile: home.adminTokenPath, encoding: .utf8) else {
-            throw CommandFailure("cannot read \(home.adminTokenPath)")
+        let token: String
+        do {
+            token = try ConfigFile.readText(home.adminTokenPath, maxBytes: 4_096)
+        } catch {
+            throw CommandFailure("cannot read the admin token: \(error)")
         }
         adminToken = token.trimmingCharacters(in: .whitespacesAndNewlines)
     }

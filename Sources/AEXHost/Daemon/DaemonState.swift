@@ -22,8 +22,8 @@ public struct DaemonState: Sendable, Equatable {
     }
 
     public static func read(from path: String) -> DaemonState? {
-        guard let data = FileManager.default.contents(atPath: path),
-              case .object(let object)? = try? JSONReader.parse(Array(data)),
+        guard let data = try? ConfigFile.read(path, maxBytes: 64 * 1024),
+              case .object(let object)? = try? JSONReader.parse(data),
               case .int(let pid)? = object["pid"], case .string(let host)? = object["host"],
               case .int(let port)? = object["port"], case .string(let startedAt)? = object["started_at"],
               let pid32 = Int32(exactly: pid)
