@@ -43,6 +43,73 @@ def request(port, method, path, token, body=None):
         return error.code, json.loads(error.read())
 
 
+# 1. daemon stop / status never signal a process that is not this installation's daemon.
+
+def test_stale_daemon_json_naming_another_process_signals_nothing(aex):
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        write_state(aex, sleeper.pid, free_port())
+        stopped = aex.run("daemon", "stop", timeout=30)
+        assert sleeper.poll() is None, "the process named by a stale daemon.json was signalled"
+        assert stopped.returncode == 0, stopped.stderr
+        assert "not running" in stopped.stdout and "stale" in stopped.stdout, stopped.stdout
+        assert not (aex.home / "daemon.json").exists(), "the stale daemon.json is removed"
+
+        write_state(aex, sleeper.pid, free_port())
+        status = aex.run("daemon", "status", timeout=30)
+        assert status.returncode == 3, status.stdout + status.stderr
+        assert "stale" in status.stdout
+        assert aex.run("daemon", "status", "--json").returncode == 3
+        assert json.loads(aex.run("daemon", "status", "--json").stdout) == {"running": False}
+        assert sleeper.poll() is None
+        # Management works on the database directly: the file names no daemon.
+        aex.run("agent", "create", "local", "1", "1", check=0)
+        aex.run("daemon", "stop", check=0)
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_daemon_json_naming_another_installations_daemon_is_not_believed(aex, tmp_path):
+    other = Aex(tmp_path / "other")
+    other.run("init", check=0)
+    other_state = other.start()
+    try:
+        write_state(aex, other_state["pid"], other_state["port"])
+        assert aex.run("daemon", "status").returncode == 3, "another home's daemon is not this one's"
+        aex.run("agent", "create", "mine", "1", "1", check=0)
+        assert other.json("agent", "list") == [], "the command was not sent to the other home's daemon"
+        stopped = aex.run("daemon", "stop", check=0)
+        assert "not running" in stopped.stdout
+        assert other.run("daemon", "status").returncode == 0, "the other home's daemon still runs"
+    finally:
+        other.stop()
+
+
+def test_the_real_daemon_still_stops(aex):
+    state = aex.start()
+    assert aex.run("daemon", "status").returncode == 0
+    stopped = aex.run("daemon", "stop", check=0)
+    assert f"stopped (pid {state['pid']})" in stopped.stdout
+    assert not (aex.home / "daemon.json").exists()
+    assert aex.run("daemon", "status").returncode == 3
+
+
+def test_daemon_start_replaces_a_stale_daemon_json(aex):
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        write_state(aex, sleeper.pid, free_port())
+        state = aex.start()
+        assert state["pid"] != sleeper.pid
+        assert aex.run("daemon", "status").returncode == 0
+        aex.stop()
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 # 3. A config file that is not a regular file is refused at once.
 
 def replace_with_fifo(path):

@@ -22,7 +22,7 @@ public enum AgentManagers {
             } catch {
                 throw CommandFailure("\(error)")
             }
-            if let state = DaemonState.read(from: home.daemonStatePath), state.processExists {
+            if let state = DaemonState.read(from: home.daemonStatePath), state.isDaemon(of: home) {
                 return try DaemonAgentManager(home: home, state: state)
             }
             guard waitedMilliseconds < lockWaitMilliseconds else {

@@ -31,13 +31,19 @@ public struct DaemonState: Sendable, Equatable {
         return DaemonState(pid: pid32, host: host, port: Int(port), startedAt: startedAt)
     }
 
-    /// True when a live process with this pid exists (it may belong to someone else; callers also
-    /// probe /health). A zombie, exited but not yet reaped by its new parent, counts as gone.
+    /// True when a live process with this pid exists (it may belong to someone else: see
+    /// `isDaemon(of:)`). A zombie, exited but not yet reaped by its new parent, counts as gone.
     public var processExists: Bool {
         guard kill(pid, 0) == 0 || errno == EPERM else { return false }
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")") else { return true }
         let state = stat[stat.index(after: close)...].drop { $0 == " " }.first
         return state != "Z" && state != "X"
+    }
+
+    /// True when the pid is this installation's daemon: a live process holding `aex.lock`. A stale
+    /// `daemon.json` whose pid now belongs to another process is not, so nothing signals it.
+    public func isDaemon(of home: AEXHome) -> Bool {
+        processExists && WriterLockHolder.holds(pid: pid, home: home)
     }
 }
