@@ -110,6 +110,91 @@ def test_daemon_start_replaces_a_stale_daemon_json(aex):
         sleeper.wait()
 
 
+# 2. Permissions and `aex doctor`.
+
+def test_files_are_private_after_init_and_start(tmp_path):
+    aex = Aex(tmp_path / "fresh" / "home")
+    aex.run("init", check=0)
+    for directory in ["", "config", "logs", "plugins"]:
+        assert mode(aex.home / directory) == 0o700, directory
+    for name in ["admin.token", ".env"]:
+        assert mode(aex.home / name) == 0o600, name
+    aex.start()
+    try:
+        aex.run("agent", "create", "a", "1", "1", check=0)
+        assert mode(aex.home / "daemon.json") == 0o600
+        assert mode(aex.home / "logs" / "daemon.log") == 0o600
+        db_files = [p for p in aex.home.iterdir() if p.name.startswith("aex.db")]
+        assert {p.name for p in db_files} >= {"aex.db", "aex.db-wal", "aex.db-shm"}
+        for path in db_files:
+            assert mode(path) == 0o600, path.name
+        assert not (aex.home / "daemon.json.tmp").exists()
+    finally:
+        aex.stop()
+
+
+def test_doctor_passes_on_a_fresh_home(aex):
+    result = aex.run("doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines and all(line.startswith("OK ") for line in lines), result.stdout
+    assert any("AEX_HOME" in line for line in lines)
+    assert any("models.yaml" in line for line in lines)
+    assert any("database" in line and "schema" in line for line in lines)
+    help_text = aex.run("doctor", "--help", check=0).stdout
+    assert "usage: aex doctor" in help_text
+
+
+def test_doctor_and_daemon_start_report_an_open_home(aex):
+    os.chmod(aex.home, 0o755)
+    try:
+        result = aex.run("doctor")
+        assert result.returncode == 1, result.stdout
+        failures = [line for line in result.stdout.splitlines() if line.startswith("FAIL ")]
+        assert len(failures) == 1 and str(aex.home) in failures[0] and "— fix: chmod 700" in failures[0], result.stdout
+
+        started = aex.run("daemon", "start", "--port", "0", check=0)
+        assert "warning" in started.stderr and str(aex.home) in started.stderr, started.stderr
+        log = (aex.home / "logs" / "daemon.log").read_text()
+        records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+        assert any(r["level"] == "warn" and str(aex.home) in r["msg"] for r in records), log
+        aex.stop()
+    finally:
+        os.chmod(aex.home, 0o700)
+
+
+def test_doctor_reports_readable_secrets_and_a_broken_config(aex):
+    os.chmod(aex.home / "admin.token", 0o644)
+    os.chmod(aex.home / ".env", 0o640)
+    os.chmod(aex.home / "aex.db", 0o644)
+    (aex.home / "config" / "models.yaml").write_text("version: 2\n")
+    result = aex.run("doctor")
+    assert result.returncode == 1
+    failures = [line for line in result.stdout.splitlines() if line.startswith("FAIL ")]
+    assert any("admin.token" in line and "chmod 600" in line for line in failures), result.stdout
+    assert any(".env" in line for line in failures), result.stdout
+    assert any("aex.db" in line for line in failures), result.stdout
+    assert any(line.startswith("FAIL models.yaml") and "models.yaml:1" in line for line in failures), result.stdout
+    assert any(line.startswith("OK database integrity") for line in result.stdout.splitlines()), result.stdout
+
+
+def test_doctor_reports_a_config_file_that_is_not_regular(aex):
+    config = aex.home / "config" / "models.yaml"
+    config.unlink()
+    os.mkfifo(config)
+    doctor = aex.run("doctor", timeout=20)
+    assert doctor.returncode == 1
+    assert any(line.startswith("FAIL models.yaml") and "not a regular file" in line and str(config) in line
+               for line in doctor.stdout.splitlines()), doctor.stdout
+
+
+def test_doctor_sees_the_running_daemon(daemon):
+    result = daemon.run("doctor")
+    assert result.returncode == 0, result.stdout
+    daemon_line = next(line for line in result.stdout.splitlines() if line.startswith("OK daemon ("))
+    assert str(daemon.state["pid"]) in daemon_line
+
+
 # 3. A config file that is not a regular file is refused at once.
 
 def replace_with_fifo(path):

@@ -84,6 +84,9 @@ enum DaemonCLI {
             Console.out("AEX daemon is already running (pid \(state.pid), \(state.baseURL)); nothing started")
             return 0
         }
+        for finding in HomePermissions.findings(home) {
+            Console.err("aex: warning: \(finding.problem); starting anyway (fix: \(finding.fix))")
+        }
         if arguments.flag("--foreground") {
             try DaemonRunner.run(home: home, options: options, environment: ProcessInfo.processInfo.environment)
             return 0

@@ -24,6 +24,9 @@ public enum DaemonRunner {
         aex_block_daemon_signals()
         guard home.isInitialized else { throw ConfigurationError("\(home.root) is not initialized; run 'aex init' first") }
         let logger = try Logger(path: home.daemonLogPath)
+        for finding in HomePermissions.findings(home) {
+            logger.warn("AEX_HOME permissions: " + finding.problem, ["path": .string(finding.path), "fix": .string(finding.fix)])
+        }
         raiseDescriptorLimit()
         guard let lock = try WriterLock.tryAcquire(home, waitMilliseconds: 10_000) else {
             logger.error("another aex process holds the writer lock", ["home": .string(home.root)])
