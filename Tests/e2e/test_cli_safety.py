@@ -244,3 +244,42 @@ def test_admin_api_reload_refuses_a_fifo_env_file(daemon):
     assert status == 400 and "not a regular file" in body["error"]["message"], body
 
 
+# 4. --add-budget past Int64 micro-USD.
+
+HUGE = "9000000000000"  # 9e18 micro-USD fits; twice it does not
+
+
+def check_add_budget_overflow(aex):
+    aex.run("agent", "create", "big", HUGE, "60", check=0)
+    for args in (["--add-budget", HUGE], ["--budget", HUGE, "--add-budget", HUGE], ["--budget", "1", "--add-budget", "9223372036854"]):
+        result = aex.run("agent", "update", "big", *args)
+        assert result.returncode == 2, f"{args}: exit {result.returncode}\n{result.stderr}"
+        first, usage = result.stderr.splitlines()[:2]
+        assert first.startswith("aex: ") and "largest" in first, result.stderr
+        assert usage.startswith("usage: aex agent update"), result.stderr
+    agent = aex.json("agent", "inspect", "big")
+    assert agent["budget_micro"] == int(HUGE) * 1_000_000, "nothing changed"
+    added = aex.json("agent", "update", "big", "--add-budget", "223372036854.775807")
+    assert added["budget_micro"] == 2**63 - 1, "the largest amount itself is fine"
+
+
+def test_add_budget_overflow_is_a_usage_error_without_daemon(aex):
+    check_add_budget_overflow(aex)
+
+
+def test_add_budget_overflow_is_a_usage_error_with_daemon(daemon):
+    check_add_budget_overflow(daemon)
+
+
+def test_admin_api_refuses_a_budget_overflow_with_400(daemon):
+    token = daemon.admin_token
+    status, _ = request(daemon.port, "POST", "/admin/agents", token, {"name": "big", "budget_micro": 9 * 10**18, "rpm": 1})
+    assert status == 201
+    for body in ({"add_budget_micro": 9 * 10**18}, {"budget_micro": 9 * 10**18, "add_budget_micro": 9 * 10**18}):
+        status, answer = request(daemon.port, "PATCH", "/admin/agents/big", token, body)
+        assert status == 400 and answer["error"]["code"] == "invalid_request", (status, answer)
+    status, answer = request(daemon.port, "POST", "/admin/agents", token,
+                             {"name": "other", "budget_micro": 9 * 10**18, "add_budget_micro": 9 * 10**18, "rpm": 1})
+    assert status == 400 and answer["error"]["code"] == "invalid_request", (status, answer)
+    status, agent = request(daemon.port, "GET", "/admin/agents/big", token)
+    assert agent["budget_micro"] == 9 * 10**18
