@@ -1,4 +1,8 @@
 import AEXHost
 import Glibc
 
+// Everything aex creates in AEX_HOME is for its user alone: the database and its -wal/-shm files
+// (SQLite creates them 0644 less the umask), logs, daemon.json, plugin copies. Set before any file
+// is created; the daemon inherits it.
+umask(0o077)
 exit(AEXCommandLine.run(Array(CommandLine.arguments.dropFirst())))

@@ -57,7 +57,7 @@ public final class AgentService: Sendable {
             let token = Token.newAgentToken()
             let ttl = settings.ttlSeconds ?? nil
             var agent = Agent(
-                id: 0, name: name, state: .active, budget: try budget.adding(settings.addBudget ?? .zero),
+                id: 0, name: name, state: .active, budget: try AgentSettings.budget(budget, adding: settings.addBudget ?? .zero),
                 spent: .zero, reserved: .zero, rpm: rpm, tpm: settings.tpm ?? nil, policy: .default,
                 tokenSHA256: Token.digestHex(token), tokenPrefix: Token.displayPrefix(token),
                 tokenExpiresAtMicros: try expiry(ttl, nowMicros: nowMicros), tokenTTLSeconds: ttl,
@@ -73,7 +73,7 @@ public final class AgentService: Sendable {
             try settings.validate()
             var agent = try existing(name, db)
             if let budget = settings.budget { agent.budget = budget }
-            if let added = settings.addBudget { agent.budget = try agent.budget.adding(added) }
+            if let added = settings.addBudget { agent.budget = try AgentSettings.budget(agent.budget, adding: added) }
             let committed = try agent.spent.adding(agent.reserved)
             if agent.budget < committed {
                 throw ManagementError.invalid(

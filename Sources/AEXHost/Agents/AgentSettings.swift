@@ -20,6 +20,17 @@ public struct AgentSettings: Sendable, Equatable {
 
     public static let rateMax: Int64 = 100_000_000
 
+    /// `budget + added`, or `invalid` (HTTP 400, a usage error on the command line) when the sum
+    /// is past the largest amount of micro-USD an `Int64` holds.
+    public static func budget(_ budget: MicroUSD, adding added: MicroUSD) throws(ManagementError) -> MicroUSD {
+        do {
+            return try budget.adding(added)
+        } catch {
+            throw .invalid(
+                "budget \(budget) USD plus added budget \(added) USD exceeds the largest amount AEX can hold (\(MicroUSD(Int64.max)) USD)")
+        }
+    }
+
     /// Range checks shared by the CLI and the admin API.
     public func validate() throws(ManagementError) {
         if let rpm, !(1...Self.rateMax).contains(rpm) { throw .invalid("rpm must be between 1 and \(Self.rateMax)") }
@@ -31,6 +42,7 @@ public struct AgentSettings: Sendable, Equatable {
         }
         if let budget, budget.value < 0 { throw .invalid("budget cannot be negative") }
         if let addBudget, addBudget.value < 0 { throw .invalid("added budget cannot be negative") }
+        if let budget, let addBudget { _ = try Self.budget(budget, adding: addBudget) }
         if let ttl = ttlSeconds ?? nil, ttl < 1 { throw .invalid("ttl must be positive") }
         for list in [models ?? nil, tools ?? nil] {
             if let list, list.contains(where: { $0.isEmpty || $0.utf8.count > 256 }) {

@@ -143,7 +143,11 @@ enum AgentCLI {
             Console.out(arguments.flag("--json") ? agent.json.canonicalText : details(agent))
             return 0
         }
-        let result = try AgentManagers.open(home).execute(command)
+        let manager = try AgentManagers.open(home)
+        if case .update(_, let settings) = command, settings.budget == nil, let added = settings.addBudget {
+            try checkAddedBudget(added, to: manager.inspect(name))
+        }
+        let result = try manager.execute(command)
         if arguments.flag("--json") {
             Console.out(result.json.canonicalText)
             return 0
@@ -160,6 +164,16 @@ enum AgentCLI {
         case .delete: Console.out("agent '\(name)' deleted")
         }
         return 0
+    }
+
+    /// `--add-budget` past what an `Int64` of micro-USD holds is a usage error, told before the
+    /// change is sent (the daemon or the database would refuse it as an invalid request too).
+    static func checkAddedBudget(_ added: MicroUSD, to agent: AgentView) throws(UsageError) {
+        do {
+            _ = try AgentSettings.budget(MicroUSD(agent.budget_micro), adding: added)
+        } catch {
+            throw UsageError("--add-budget: \(error)")
+        }
     }
 
     private static func validate(_ name: String, _ settings: AgentSettings) throws(UsageError) {

@@ -22,7 +22,7 @@ public enum AgentManagers {
             } catch {
                 throw CommandFailure("\(error)")
             }
-            if let state = DaemonState.read(from: home.daemonStatePath), state.processExists {
+            if let state = DaemonState.read(from: home.daemonStatePath), state.isDaemon(of: home) {
                 return try DaemonAgentManager(home: home, state: state)
             }
             guard waitedMilliseconds < lockWaitMilliseconds else {
@@ -78,8 +78,11 @@ final class DaemonAgentManager: AgentManager {
 
     init(home: AEXHome, state: DaemonState) throws(CommandFailure) {
         self.state = state
-        guard let token = try? String(contentsOfFile: home.adminTokenPath, encoding: .utf8) else {
-            throw CommandFailure("cannot read \(home.adminTokenPath)")
+        let token: String
+        do {
+            token = try ConfigFile.readText(home.adminTokenPath, maxBytes: 4_096)
+        } catch {
+            throw CommandFailure("cannot read the admin token: \(error)")
         }
         adminToken = token.trimmingCharacters(in: .whitespacesAndNewlines)
     }

@@ -5,7 +5,7 @@ public enum AEXCommandLine {
 
     static let commands: [(CommandSpec, Runner)] =
         HomeCLI.all.map { ($0, HomeCLI.run) } + DaemonCLI.all.map { ($0, DaemonCLI.run) } + AgentCLI.all.map { ($0, AgentCLI.run) }
-        + ModelsCLI.all.map { ($0, ModelsCLI.run) } + LedgerCLI.all.map { ($0, LedgerCLI.run) }
+        + ModelsCLI.all.map { ($0, ModelsCLI.run) } + LedgerCLI.all.map { ($0, LedgerCLI.run) } + DoctorCLI.all.map { ($0, DoctorCLI.run) }
 
     public static func run(_ arguments: [String], home: AEXHome = .resolve()) -> Int32 {
         if arguments.isEmpty || arguments == ["--help"] || arguments == ["-h"] || arguments == ["help"] {

@@ -28,14 +28,47 @@ enum DaemonCLI {
         }
     }
 
-    /// The running daemon, if `daemon.json` names a live process that answers `/health`.
-    static func running(_ home: AEXHome) -> DaemonState? {
-        guard let state = DaemonState.read(from: home.daemonStatePath), state.processExists else { return nil }
+    /// What `daemon.json` says, checked: a pid is only believed when that process holds this
+    /// installation's writer lock (`aex.lock`), so a stale file naming a reused pid is never
+    /// mistaken for the daemon, signalled or sent the admin token.
+    enum Lookup {
+        /// No `daemon.json` (or an unreadable one).
+        case absent
+        /// `daemon.json` names a process that is not this installation's daemon.
+        case stale(DaemonState)
+        /// The daemon holds the lock but does not answer `/health`.
+        case unresponsive(DaemonState)
+        case running(DaemonState)
+    }
+
+    static func lookup(_ home: AEXHome) -> Lookup {
+        guard let state = DaemonState.read(from: home.daemonStatePath) else { return .absent }
+        guard state.isDaemon(of: home) else { return .stale(state) }
         guard let response = try? LoopbackHTTPClient.send(
             host: state.host, port: state.port, method: "GET", path: "/health", timeoutMilliseconds: 2_000),
               response.status == 200
-        else { return nil }
-        return state
+        else { return .unresponsive(state) }
+        return .running(state)
+    }
+
+    /// The running daemon, if `daemon.json` names this installation's daemon and it answers `/health`.
+    static func running(_ home: AEXHome) -> DaemonState? {
+        if case .running(let state) = lookup(home) { return state }
+        return nil
+    }
+
+    /// Removes a stale `daemon.json`, but only while holding the writer lock: a daemon writes the
+    /// file only while it holds that lock, so a file seen under it cannot be a live daemon's.
+    /// False when the lock is busy (a daemon may be starting) and the file was left alone.
+    static func removeStaleState(_ home: AEXHome) -> Bool {
+        guard let lock = try? WriterLock.tryAcquire(home) else { return false }
+        defer { lock.release() }
+        if let state = DaemonState.read(from: home.daemonStatePath), state.isDaemon(of: home) { return false }
+        return unlink(home.daemonStatePath) == 0 || errno == ENOENT
+    }
+
+    static func staleNote(_ state: DaemonState) -> String {
+        "daemon.json was stale: pid \(state.pid) is not this installation's daemon"
     }
 
     private static func startDaemon(_ arguments: ParsedArguments, home: AEXHome) throws -> Int32 {
@@ -51,11 +84,14 @@ enum DaemonCLI {
             Console.out("AEX daemon is already running (pid \(state.pid), \(state.baseURL)); nothing started")
             return 0
         }
+        for finding in HomePermissions.findings(home) {
+            Console.err("aex: warning: \(finding.problem); starting anyway (fix: \(finding.fix))")
+        }
         if arguments.flag("--foreground") {
             try DaemonRunner.run(home: home, options: options, environment: ProcessInfo.processInfo.environment)
             return 0
         }
-        if let stale = DaemonState.read(from: home.daemonStatePath), !stale.processExists { unlink(home.daemonStatePath) }
+        if case .stale = lookup(home) { _ = removeStaleState(home) }
         let logFD = open(home.daemonLogPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard logFD >= 0 else { throw CommandFailure("cannot open \(home.daemonLogPath): \(SystemError.last("open"))") }
         defer { close(logFD) }
@@ -85,9 +121,17 @@ enum DaemonCLI {
     }
 
     private static func stopDaemon(home: AEXHome) throws -> Int32 {
-        guard let state = DaemonState.read(from: home.daemonStatePath), state.processExists else {
+        let state: DaemonState
+        switch lookup(home) {
+        case .absent:
             Console.out("AEX daemon is not running")
             return 0
+        case .stale(let stale):
+            let outcome = removeStaleState(home) ? "removed it" : "ignored it"
+            Console.out("AEX daemon is not running (\(staleNote(stale)); \(outcome), signalled nothing)")
+            return 0
+        case .unresponsive(let found), .running(let found):
+            state = found
         }
         guard kill(state.pid, SIGTERM) == 0 else { throw CommandFailure("cannot signal pid \(state.pid): \(SystemError.last("kill"))") }
         var waitedMilliseconds = 0
@@ -103,9 +147,19 @@ enum DaemonCLI {
     }
 
     private static func statusOf(home: AEXHome, json: Bool) -> Int32 {
-        guard let state = running(home) else {
+        let state: DaemonState
+        switch lookup(home) {
+        case .absent:
             Console.out(json ? #"{"running":false}"# : "AEX daemon is not running")
             return 3
+        case .stale(let stale):
+            Console.out(json ? #"{"running":false}"# : "AEX daemon is not running (\(staleNote(stale)); ignored)")
+            return 3
+        case .unresponsive(let found):
+            Console.out(json ? #"{"running":false}"# : "AEX daemon (pid \(found.pid)) does not answer on \(found.baseURL)")
+            return 3
+        case .running(let found):
+            state = found
         }
         if json {
             guard case .object(var object) = state.json else { return 1 }

@@ -62,6 +62,7 @@ enum ModelsCLI {
     private static func localConfig(_ home: AEXHome) throws -> ModelsConfig {
         let types = ProviderPlugins.loadBuiltIn(directory: ProviderPlugins.executableDirectory()).types
         do {
+            try ConfigurationAPI.requireRegularFiles(home)
             return try ModelsConfig.load(path: home.modelsConfigPath, providerTypes: types)
         } catch {
             throw CommandFailure("\(error)")
@@ -69,7 +70,7 @@ enum ModelsCLI {
     }
 
     private static func adminCall(_ home: AEXHome, _ daemon: DaemonState, _ method: String, _ path: String) throws -> LoopbackHTTPClient.Response {
-        let token = (try? String(contentsOfFile: home.adminTokenPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        let token = (try? ConfigFile.readText(home.adminTokenPath, maxBytes: 4_096))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         return try LoopbackHTTPClient.send(host: daemon.host, port: daemon.port, method: method, path: path,
                                            headers: [("authorization", "Bearer \(token)")])
     }

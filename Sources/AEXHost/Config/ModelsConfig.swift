@@ -78,28 +78,18 @@ public struct ModelsConfig: Sendable, Equatable {
         try parse(try readFile(path), file: path, providerTypes: providerTypes)
     }
 
-    /// The file's text as UTF-8, or a `YAMLError` at 1:1.
+    /// The file's text as UTF-8, or a `YAMLError` at 1:1. Only a regular file is read (`ConfigFile`):
+    /// a FIFO or device in its place is refused at once instead of blocking the reader.
     static func readFile(_ path: String) throws(YAMLError) -> String {
-        func failure(_ reason: String) -> YAMLError { YAMLError(file: path, line: 1, column: 1, reason: reason) }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw failure("cannot open the file: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw failure("cannot read the file: \(String(cString: strerror(errno)))")
+        do {
+            return try ConfigFile.readText(path, maxBytes: maxFileBytes)
+        } catch {
+            let reason = switch error {
+            case .missing: "cannot open the file: \(String(cString: strerror(ENOENT)))"
+            default: error.reason
             }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
-            if bytes.count > maxFileBytes { throw failure("the file is larger than \(maxFileBytes) bytes") }
+            throw YAMLError(file: path, line: 1, column: 1, reason: reason)
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw failure("the file is not valid UTF-8")
-        }
-        return text
     }
 
     /// Provider names and model aliases: non-empty, no whitespace or control characters.

@@ -24,6 +24,9 @@ public enum DaemonRunner {
         aex_block_daemon_signals()
         guard home.isInitialized else { throw ConfigurationError("\(home.root) is not initialized; run 'aex init' first") }
         let logger = try Logger(path: home.daemonLogPath)
+        for finding in HomePermissions.findings(home) {
+            logger.warn("AEX_HOME permissions: " + finding.problem, ["path": .string(finding.path), "fix": .string(finding.fix)])
+        }
         raiseDescriptorLimit()
         guard let lock = try WriterLock.tryAcquire(home, waitMilliseconds: 10_000) else {
             logger.error("another aex process holds the writer lock", ["home": .string(home.root)])
@@ -45,8 +48,7 @@ public enum DaemonRunner {
             return count
         } ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-        let adminToken = try String(contentsOfFile: home.adminTokenPath, encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let adminToken = try ConfigFile.readText(home.adminTokenPath, maxBytes: 4_096).trimmingCharacters(in: .whitespacesAndNewlines)
         guard Token.shape(adminToken) == .admin else { throw ConfigurationError("\(home.adminTokenPath) does not hold an admin token") }
 
         let proxySettings = try ProxySettings.from(environment: environment)
@@ -62,6 +64,7 @@ public enum DaemonRunner {
         }
         let catalog: ModelCatalog
         do {
+            try ConfigurationAPI.requireRegularFiles(home)
             catalog = try ModelCatalog(home: home, providerTypes: plugins.types, environment: environment)
         } catch {
             logger.error("invalid configuration", ["error": .string(error.description)])
@@ -76,7 +79,7 @@ public enum DaemonRunner {
         let lastExecution = try writer.perform { db in try ExecutionIDs.last(db) }
         let proxy = ProxyAPI(catalog: catalog, plugins: plugins, registry: registry, writer: writer, settings: proxySettings, loopCount: loopCount,
                              executionIDs: ExecutionIDs(startingAfter: lastExecution, nowMicros: WallClock.nowMicros()), logger: logger)
-        let configuration = ConfigurationAPI(catalog: catalog, writer: writer, logger: logger)
+        let configuration = ConfigurationAPI(catalog: catalog, writer: writer, logger: logger, home: home)
         let gateway = Gateway(adminToken: adminToken, agents: agents, proxy: proxy, configuration: configuration,
                               ledger: LedgerAPI(databasePath: home.databasePath))
         let server = try HTTPServer(host: options.host, port: options.port, loopCount: loopCount, limits: limits, handler: gateway)

@@ -14,16 +14,40 @@ public struct DaemonState: Sendable, Equatable {
 
     public var baseURL: String { "http://\(host):\(port)" }
 
-    /// Written to a temporary file and renamed, so readers never see half a file.
+    /// Written to a temporary file created with mode 0600 and renamed, so readers never see half a
+    /// file and nobody else can read or replace it (the CLI sends the admin token where it points).
     public func write(to path: String) throws {
         let temporary = path + ".tmp"
-        try (json.canonicalText + "\n").write(toFile: temporary, atomically: false, encoding: .utf8)
-        guard rename(temporary, path) == 0 else { throw SystemError.last("renaming \(temporary)") }
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw SystemError.last("creating \(temporary)") }
+        var closed = false
+        defer { if !closed { close(fd) } }
+        guard fchmod(fd, 0o600) == 0 else { throw SystemError.last("setting the mode of \(temporary)") }
+        let bytes = Array((json.canonicalText + "\n").utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else {
+                let error = SystemError.last("writing \(temporary)")
+                unlink(temporary)
+                throw error
+            }
+            offset += written
+        }
+        closed = true
+        guard close(fd) == 0 else { throw SystemError.last("closing \(temporary)") }
+        guard rename(temporary, path) == 0 else {
+            let error = SystemError.last("renaming \(temporary)")
+            unlink(temporary)
+            throw error
+        }
     }
 
     public static func read(from path: String) -> DaemonState? {
-        guard let data = FileManager.default.contents(atPath: path),
-              case .object(let object)? = try? JSONReader.parse(Array(data)),
+        guard let data = try? ConfigFile.read(path, maxBytes: 64 * 1024),
+              case .object(let object)? = try? JSONReader.parse(data),
               case .int(let pid)? = object["pid"], case .string(let host)? = object["host"],
               case .int(let port)? = object["port"], case .string(let startedAt)? = object["started_at"],
               let pid32 = Int32(exactly: pid)
@@ -31,13 +55,19 @@ public struct DaemonState: Sendable, Equatable {
         return DaemonState(pid: pid32, host: host, port: Int(port), startedAt: startedAt)
     }
 
-    /// True when a live process with this pid exists (it may belong to someone else; callers also
-    /// probe /health). A zombie, exited but not yet reaped by its new parent, counts as gone.
+    /// True when a live process with this pid exists (it may belong to someone else: see
+    /// `isDaemon(of:)`). A zombie, exited but not yet reaped by its new parent, counts as gone.
     public var processExists: Bool {
         guard kill(pid, 0) == 0 || errno == EPERM else { return false }
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")") else { return true }
         let state = stat[stat.index(after: close)...].drop { $0 == " " }.first
         return state != "Z" && state != "X"
+    }
+
+    /// True when the pid is this installation's daemon: a live process holding `aex.lock`. A stale
+    /// `daemon.json` whose pid now belongs to another process is not, so nothing signals it.
+    public func isDaemon(of home: AEXHome) -> Bool {
+        processExists && WriterLockHolder.holds(pid: pid, home: home)
     }
 }

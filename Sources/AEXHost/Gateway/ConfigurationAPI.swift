@@ -7,11 +7,26 @@ final class ConfigurationAPI: Sendable {
     let catalog: ModelCatalog
     let writer: StoreWriter
     let logger: Logger?
+    let home: AEXHome?
 
-    init(catalog: ModelCatalog, writer: StoreWriter, logger: Logger?) {
+    init(catalog: ModelCatalog, writer: StoreWriter, logger: Logger?, home: AEXHome? = nil) {
         self.catalog = catalog
         self.writer = writer
         self.logger = logger
+        self.home = home
+    }
+
+    /// Refuses, without opening them, configuration files that are not regular files: a FIFO or
+    /// a device in place of `.env` would block its reader for good. (`models.yaml` is read through
+    /// `ConfigFile`, which refuses them itself.)
+    static func requireRegularFiles(_ home: AEXHome) throws(YAMLError) {
+        for path in [home.modelsConfigPath, home.envFilePath] {
+            do {
+                try ConfigFile.requireRegularIfPresent(path)
+            } catch {
+                throw YAMLError(file: path, line: 1, column: 1, reason: error.reason)
+            }
+        }
     }
 
     func handle(_ request: HTTPRequest, responder: HTTPResponder) {
@@ -36,6 +51,7 @@ final class ConfigurationAPI: Sendable {
     func reload(source: String) -> Result<ModelCatalog.Snapshot, YAMLError> {
         let result: Result<ModelCatalog.Snapshot, YAMLError>
         do {
+            if let home { try Self.requireRegularFiles(home) }
             result = .success(try catalog.reload(environment: ProcessInfo.processInfo.environment))
         } catch {
             result = .failure(error)

@@ -57,10 +57,7 @@ public enum HomeInitializer {
     public static func initialize(_ home: AEXHome) throws -> Outcome {
         var outcome = Outcome()
         for directory in [home.root, home.configDirectory, home.pluginsDirectory, home.logsDirectory] {
-            if FileManager.default.fileExists(atPath: directory) { continue }
-            try FileManager.default.createDirectory(
-                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            outcome.created.append(directory)
+            if try createPrivateDirectory(directory) { outcome.created.append(directory) }
         }
         try writeIfMissing(home.modelsConfigPath, defaultModelsConfig, mode: 0o644, &outcome)
         try writeIfMissing(home.envFilePath, defaultEnvFile, mode: 0o600, &outcome)
@@ -72,6 +69,23 @@ public enum HomeInitializer {
         }
         if existed { outcome.kept.append(home.databasePath) } else { outcome.created.append(home.databasePath) }
         return outcome
+    }
+
+    /// Creates `path` with mode 0700 (its missing parents with the defaults) unless it exists; true
+    /// when created. An existing directory keeps its mode: `aex doctor` and the daemon report a
+    /// group- or world-accessible one instead of changing it behind the user's back.
+    static func createPrivateDirectory(_ path: String) throws -> Bool {
+        if FileManager.default.fileExists(atPath: path) { return false }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, !FileManager.default.fileExists(atPath: parent) {
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        }
+        guard mkdir(path, 0o700) == 0 else {
+            if errno == EEXIST { return false }
+            throw SystemError.last("creating \(path)")
+        }
+        guard chmod(path, 0o700) == 0 else { throw SystemError.last("setting the mode of \(path)") }
+        return true
     }
 
     /// Runs `body` holding the home's writer lock, waiting up to `waitSeconds` for it.

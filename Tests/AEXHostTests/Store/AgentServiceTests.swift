@@ -87,6 +87,37 @@ import Testing
         #expect(agents.executeAndWait(.update(name: "a", settings: overflow)).failure != nil)
     }
 
+    /// A budget past Int64 micro-USD is the caller's mistake (400 invalid_request), never a store
+    /// failure (500), on every path that adds to a budget; nothing changes.
+    @Test func budgetOverflowIsAnInvalidRequest() throws {
+        let dir = TemporaryDirectory()
+        let (writer, agents) = try service(dir)
+        defer { writer.stop() }
+        let huge = MicroUSD(9_000_000_000_000_000_000)
+        _ = try agents.executeAndWait(.create(name: "a", settings: settings(budget: huge.value, rpm: 1))).get()
+
+        var add = AgentSettings()
+        add.addBudget = huge
+        let failure = try #require(agents.executeAndWait(.update(name: "a", settings: add)).failure)
+        #expect(failure.status == 400 && failure.code == "invalid_request", "\(failure)")
+        #expect(failure.description.contains("largest amount"), "\(failure)")
+
+        var both = add
+        both.budget = huge
+        #expect(agents.executeAndWait(.update(name: "a", settings: both)).failure?.status == 400)
+        #expect(throws: ManagementError.self) { try both.validate() }
+
+        var create = settings(budget: huge.value, rpm: 1)
+        create.addBudget = huge
+        #expect(agents.executeAndWait(.create(name: "b", settings: create)).failure?.status == 400)
+        #expect(agents.registry.agent(named: "b") == nil)
+        #expect(agents.registry.agent(named: "a")?.budget == huge, "nothing changed")
+
+        var top = AgentSettings()
+        top.addBudget = MicroUSD(Int64.max - huge.value)
+        #expect(try agents.executeAndWait(.update(name: "a", settings: top)).get().agent.budget == MicroUSD(Int64.max))
+    }
+
     @Test func registryReloadsFromTheDatabase() throws {
         let dir = TemporaryDirectory()
         let token: String

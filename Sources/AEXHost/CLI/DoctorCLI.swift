@@ -1,0 +1,198 @@
+import Foundation
+import Glibc
+
+/// `aex doctor`: checks the installation and prints one line per check, `OK <check>` or
+/// `FAIL <check>: <problem> — fix: <fix>`; exit 1 when any check fails. Each check is a pure
+/// function of what was read (`DoctorChecks`); this file only reads and prints. Works whether or
+/// not the daemon runs: the database is opened read-only.
+enum DoctorCLI {
+    static let doctor = CommandSpec(
+        ["doctor"],
+        summary: "Check the installation: AEX_HOME permissions, models.yaml, database integrity and schema, the daemon. Exit 1 when something is wrong.")
+
+    static let all = [doctor]
+
+    static func run(_ spec: CommandSpec, _ arguments: ParsedArguments, home: AEXHome) throws -> Int32 {
+        let results = checks(home)
+        for result in results { Console.out(result.line) }
+        return results.allSatisfy(\.passed) ? 0 : 1
+    }
+
+    static func checks(_ home: AEXHome) -> [DoctorChecks.Result] {
+        let root = DoctorChecks.home(.of(home.root))
+        guard root.passed || HomePermissions.Observed.of(home.root).mode != nil else { return [root] }
+        var results = [
+            root,
+            DoctorChecks.privateFile("admin.token permissions", .of(home.adminTokenPath), required: true),
+            DoctorChecks.privateFile(".env permissions", .of(home.envFilePath)),
+            DoctorChecks.databaseFiles(HomePermissions.databaseFiles(home).map { .of($0) }),
+            DoctorChecks.privateFile("daemon.json permissions", .of(home.daemonStatePath)),
+        ]
+        results.append(DoctorChecks.modelsConfig(path: home.modelsConfigPath, error: modelsConfigError(home)))
+        results.append(DoctorChecks.database(path: home.databasePath, DoctorChecks.DatabaseObservation.read(home.databasePath)))
+        results.append(DoctorChecks.daemon(observeDaemon(home)))
+        return results
+    }
+
+    private static func modelsConfigError(_ home: AEXHome) -> String? {
+        let types = ProviderPlugins.loadBuiltIn(directory: ProviderPlugins.executableDirectory()).types
+        do {
+            try ConfigurationAPI.requireRegularFiles(home)
+            _ = try ModelsConfig.load(path: home.modelsConfigPath, providerTypes: types)
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
+    private static func observeDaemon(_ home: AEXHome) -> DoctorChecks.DaemonObservation {
+        guard let state = DaemonState.read(from: home.daemonStatePath) else {
+            return FileManager.default.fileExists(atPath: home.daemonStatePath) ? .unreadableState : .notRunning
+        }
+        guard state.isDaemon(of: home) else { return .stale(pid: state.pid) }
+        do {
+            let response = try LoopbackHTTPClient.send(
+                host: state.host, port: state.port, method: "GET", path: "/health", timeoutMilliseconds: 2_000)
+            var version: String?
+            if case .object(let object)? = try? JSONReader.parse(response.body), case .string(let text)? = object["version"] {
+                version = text
+            }
+            return .answered(pid: state.pid, url: state.baseURL, status: response.status, version: version)
+        } catch {
+            return .unreachable(pid: state.pid, url: state.baseURL, reason: "\(error)")
+        }
+    }
+}
+
+/// The checks of `aex doctor`, each a pure function of what was read.
+public enum DoctorChecks {
+    public struct Result: Sendable, Equatable {
+        public var check: String
+        /// nil when the check passed.
+        public var problem: String?
+        public var fix: String?
+        /// Shown after an OK, in parentheses.
+        public var note: String?
+
+        public static func ok(_ check: String, note: String? = nil) -> Result { Result(check: check, problem: nil, fix: nil, note: note) }
+        public static func fail(_ check: String, _ problem: String, fix: String) -> Result {
+            Result(check: check, problem: problem, fix: fix, note: nil)
+        }
+
+        public var passed: Bool { problem == nil }
+
+        public var line: String {
+            guard let problem else { return "OK \(check)" + (note.map { " (\($0))" } ?? "") }
+            return "FAIL \(check): \(problem) — fix: \(fix ?? "see the problem")"
+        }
+    }
+
+    public static func home(_ observed: HomePermissions.Observed) -> Result {
+        let check = "AEX_HOME permissions"
+        guard let finding = HomePermissions.home(observed) else { return .ok(check, note: observed.path) }
+        return .fail(check, finding.problem, fix: finding.fix)
+    }
+
+    public static func privateFile(_ check: String, _ observed: HomePermissions.Observed, required: Bool = false) -> Result {
+        if let finding = HomePermissions.privateFile(observed, required: required) { return .fail(check, finding.problem, fix: finding.fix) }
+        return .ok(check, note: observed.mode == nil ? "absent" : nil)
+    }
+
+    /// `aex.db`, `-wal`, `-shm`: each present one closed to group and others.
+    public static func databaseFiles(_ observed: [HomePermissions.Observed]) -> Result {
+        let check = "database file permissions"
+        let findings = observed.compactMap { HomePermissions.privateFile($0) }
+        guard !findings.isEmpty else { return .ok(check) }
+        return .fail(
+            check, findings.map(\.problem).joined(separator: "; "), fix: findings.map(\.fix).joined(separator: "; "))
+    }
+
+    /// `error` is what loading the file threw (nil: valid).
+    public static func modelsConfig(path: String, error: String?) -> Result {
+        guard let error else { return .ok("models.yaml") }
+        return .fail("models.yaml", error, fix: "correct \(path), then run 'aex models reload'")
+    }
+
+    /// What a read-only look at the database found.
+    public struct DatabaseObservation: Sendable, Equatable {
+        public var openError: String?
+        /// The rows of `PRAGMA quick_check` ("ok" alone when sound).
+        public var quickCheck: [String]
+        public var schemaVersion: Int64
+
+        public init(openError: String? = nil, quickCheck: [String] = [], schemaVersion: Int64 = 0) {
+            self.openError = openError
+            self.quickCheck = quickCheck
+            self.schemaVersion = schemaVersion
+        }
+
+        /// Opens `path` read-only: never creates, migrates or waits for the writer.
+        static func read(_ path: String) -> DatabaseObservation {
+            guard FileManager.default.fileExists(atPath: path) else { return DatabaseObservation(openError: "\(path) does not exist") }
+            do {
+                let db = try SQLiteDatabase(path: path, readOnly: true)
+                let rows = try db.query("PRAGMA quick_check") { $0.text(0) }
+                let version = try db.query("PRAGMA user_version") { $0.int64(0) }.first ?? 0
+                return DatabaseObservation(quickCheck: rows, schemaVersion: version)
+            } catch {
+                return DatabaseObservation(openError: "cannot open \(path): \(error)")
+            }
+        }
+    }
+
+    public static func database(path: String, _ observed: DatabaseObservation, expectedVersion: Int = Migrations.latestVersion) -> Result {
+        let check = "database integrity and schema"
+        if let openError = observed.openError {
+            return .fail(check, openError, fix: "run 'aex init' if it is missing; otherwise restore \(path) from a backup")
+        }
+        guard observed.quickCheck == ["ok"] else {
+            let detail = observed.quickCheck.prefix(3).joined(separator: "; ")
+            return .fail(check, "PRAGMA quick_check reports damage: \(detail.isEmpty ? "no answer" : detail)",
+                         fix: "stop the daemon and restore \(path) from a backup")
+        }
+        if observed.schemaVersion > Int64(expectedVersion) {
+            return .fail(check, "schema version \(observed.schemaVersion) is newer than this aex knows (\(expectedVersion))",
+                         fix: "upgrade aex to the version that wrote \(path)")
+        }
+        if observed.schemaVersion < Int64(expectedVersion) {
+            return .fail(check, "schema version \(observed.schemaVersion), this aex expects \(expectedVersion)",
+                         fix: "run 'aex init' (or start the daemon) to migrate it")
+        }
+        return .ok(check, note: "schema version \(observed.schemaVersion)")
+    }
+
+    /// What `daemon.json` led to.
+    public enum DaemonObservation: Sendable, Equatable {
+        case notRunning
+        case unreadableState
+        /// `daemon.json` names a pid that is not this installation's daemon (it is ignored).
+        case stale(pid: Int32)
+        case unreachable(pid: Int32, url: String, reason: String)
+        case answered(pid: Int32, url: String, status: Int, version: String?)
+    }
+
+    public static func daemon(_ observed: DaemonObservation, expectedVersion: String = AEXVersion.current) -> Result {
+        let check = "daemon"
+        switch observed {
+        case .notRunning:
+            return .ok(check, note: "not running")
+        case .stale(let pid):
+            return .ok(check, note: "not running; daemon.json is stale (pid \(pid) is not this installation's daemon) and is ignored")
+        case .unreadableState:
+            return .fail(check, "daemon.json cannot be read", fix: "stop the daemon if one runs ('aex daemon stop'), then remove daemon.json")
+        case .unreachable(let pid, let url, let reason):
+            return .fail(check, "the daemon (pid \(pid)) does not answer at \(url): \(reason)",
+                         fix: "aex daemon stop, then aex daemon start; see logs/daemon.log")
+        case .answered(let pid, let url, let status, let version):
+            guard status == 200 else {
+                return .fail(check, "the daemon (pid \(pid)) at \(url) answered /health with \(status)",
+                             fix: "aex daemon stop, then aex daemon start; see logs/daemon.log")
+            }
+            guard version == expectedVersion else {
+                return .fail(check, "the daemon (pid \(pid)) runs version \(version ?? "unknown"), this aex is \(expectedVersion)",
+                             fix: "aex daemon stop, then aex daemon start, to run this version")
+            }
+            return .ok(check, note: "pid \(pid) on \(url), version \(expectedVersion)")
+        }
+    }
+}
