@@ -9,6 +9,7 @@
 # SHA extensions under valgrind, so hashing counts more here than it costs natively.
 #   bench/instructions.sh [SECONDS]          (default 10)
 #   AEX_BIN=path/to/aex bench/instructions.sh
+#   BENCH_CALLGRIND_OUT=/tmp/cg.out bench/instructions.sh    (keeps the dump for callgrind_annotate)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-10}"
@@ -79,6 +80,8 @@ calls=$(( (after - before) / cost_micro ))
 [ "$calls" -gt 0 ] || { echo "instructions: no call was settled" >&2; exit 1; }
 
 dump="$(ls "$out".* | sort -V | tail -1)"
+# BENCH_CALLGRIND_OUT=FILE keeps the dump, for callgrind_annotate by function.
+[ -n "${BENCH_CALLGRIND_OUT:-}" ] && cp "$dump" "$BENCH_CALLGRIND_OUT" && echo "calls: $calls" > "$BENCH_CALLGRIND_OUT.calls"
 callgrind_annotate --inclusive=yes --threshold=100 "$dump" 2>/dev/null | python3 -c '
 import sys
 calls = int(sys.argv[1])

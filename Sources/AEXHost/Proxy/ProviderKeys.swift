@@ -5,7 +5,8 @@ import Foundation
 public enum ProviderKeys {
     public static func load(envFile: String, environment: [String: String]) -> [String: String] {
         var keys: [String: String] = [:]
-        if let text = try? String(contentsOfFile: envFile, encoding: .utf8) {
+        // Never blocks: a file that is not regular is not read (callers refuse it with its reason first).
+        if let text = (try? ConfigFile.readTextIfPresent(envFile)) ?? nil {
             for line in text.split(whereSeparator: \.isNewline) {
                 let trimmed = line.trimmingCharacters(in: .whitespaces)
                 guard !trimmed.isEmpty, !trimmed.hasPrefix("#"), let equals = trimmed.firstIndex(of: "=") else { continue }
