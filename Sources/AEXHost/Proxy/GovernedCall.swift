@@ -1,8 +1,13 @@
-/// One admitted call, from its durable reservation to its settlement: what every continuation
-/// (after the reservation commits, after the provider answers, after the settlement commits)
-/// needs. Held once and shared by reference, so each continuation captures one pointer instead of
-/// copying the plan's, the plugin's and the reservation's strings.
-final class GovernedCall: Sendable {
+/// One admitted call on its event loop: runs the actions of its `GovernedCallMachine` (plugin
+/// hooks, the provider transfer, the client's responder, the settlement) and feeds back what they
+/// produced. Every decision about money and answers is the machine's; this class only does I/O.
+///
+/// Loop-confined after `start`: the writer and egress hand their completions back to the loop.
+/// Events produced while actions run are queued and handled after them, in order.
+final class GovernedCall: @unchecked Sendable {
+    /// Above this many bytes waiting for the client, the provider transfer is paused.
+    static let clientBufferHighWaterBytes = 256 * 1024
+
     let plan: CallPlan
     let plugin: PluginLibrary
     /// The client's request body.
@@ -12,13 +17,173 @@ final class GovernedCall: Sendable {
     /// When the rate window admitted it (its entry there is found by this and the plan's tokens).
     let admittedAtMillis: Int64
 
-    init(plan: CallPlan, plugin: PluginLibrary, body: [UInt8], reservation: ExecutionLedger.Reservation, responder: HTTPResponder,
-         admittedAtMillis: Int64) {
-        self.admittedAtMillis = admittedAtMillis
+    private let proxy: ProxyAPI
+    private var machine: GovernedCallMachine
+    private var queued: [GovernedCallMachine.Event] = []
+    private var running = false
+    private var upstream: UpstreamRequest?
+    /// A local provider's whole stream, until it is relayed.
+    private var localStream: [UInt8] = []
+    private var egress: Egress?
+    private var handle: Egress.Handle?
+    private var scanner = SSEScanner()
+    private var paused = false
+
+    init(proxy: ProxyAPI, plan: CallPlan, plugin: PluginLibrary, body: [UInt8], reservation: ExecutionLedger.Reservation,
+         responder: HTTPResponder, admittedAtMillis: Int64, upstreamResponseBytesMax: Int) {
+        self.proxy = proxy
         self.plan = plan
         self.plugin = plugin
         self.body = body
         self.reservation = reservation
         self.responder = responder
+        self.admittedAtMillis = admittedAtMillis
+        machine = GovernedCallMachine(.init(
+            executionID: reservation.executionID, providerName: plan.provider.name, providerTimeoutSeconds: plan.provider.timeoutSeconds,
+            upstreamResponseBytesMax: upstreamResponseBytesMax, pricing: plan.model.pricing, reasoning: plan.model.capabilities.reasoning,
+            reserved: reservation.amount, promptTokensBound: plan.request.promptTokensBound,
+            completionTokensBound: plan.completionTokensBound, embeddings: plan.endpoint == .embeddings,
+            streamUsageRequested: plan.request.streamUsageRequested, apiKey: plan.apiKey))
+    }
+
+    /// Feeds one event; runs the machine's actions (and the events they produce) in order.
+    func feed(_ event: GovernedCallMachine.Event) {
+        queued.append(event)
+        guard !running else { return }
+        running = true
+        while !queued.isEmpty {
+            let next = queued.removeFirst()
+            for action in machine.handle(next) { run(action) }
+        }
+        running = false
+    }
+
+    private func run(_ action: GovernedCallMachine.Action) {
+        switch action {
+        case .withdrawAdmission: proxy.withdraw(self)
+        case .releaseInFlightSlot: proxy.releaseInFlightSlot()
+        case .buildRequest: buildRequest()
+        case .send: send()
+        case .relayLocalStream:
+            watchClient()
+            receive(localStream)
+            localStream = []
+            feed(.streamEnded(.response(status: 200, contentType: "text/event-stream", body: [])))
+        case .translate(let status, _, let upstreamBody):
+            do {
+                let translated = try PluginCall.translateResponse(plugin, plan, body: body, status: status, upstreamBody: upstreamBody)
+                feed(.translated(body: translated.body, prompt: translated.promptTokens, completion: translated.completionTokens))
+            } catch {
+                feed(.translationFailed(message: error.message))
+            }
+        case .cancelUpstream:
+            if let handle { egress?.cancel(handle) }
+        case .startClientStream:
+            responder.startStream(HTTPResponseHead(status: 200, headers: [
+                ("content-type", "text/event-stream"), ("cache-control", "no-cache"), ("x-aex-execution-id", reservation.executionID),
+            ]))
+        case .sendChunk(let bytes): responder.sendChunk(bytes)
+        case .settle(let decision):
+            responder.onDrain = nil
+            responder.onClose = nil
+            proxy.commitSettlement(self, decision) { [self] remaining, cost, recorded in
+                feed(.settlementCommitted(remaining: remaining, cost: cost, recorded: recorded))
+            }
+        case .respond(let response): responder.respond(response)
+        case .endStream: responder.endStream()
+        }
+    }
+
+    // MARK: The request
+
+    private func buildRequest() {
+        let built: ProviderOutput
+        do {
+            built = try PluginCall.buildRequest(plugin, plan, body: body, maxOutputTokens: plan.addsOutputLimit ? plan.outputTokensPerChoice : 0)
+        } catch {
+            return feed(.built(.failed(message: error.message)))
+        }
+        if let status = built.localStatus {
+            guard plan.request.stream, (200..<300).contains(status) else {
+                return feed(.built(.local(status: status, contentType: built.localContentType, body: built.body,
+                                          prompt: built.promptTokens, completion: built.completionTokens)))
+            }
+            // A local provider's stream: its events go through the same relay as a provider's.
+            localStream = built.body
+            return feed(.built(.localStream))
+        }
+        guard let path = built.path else { return feed(.built(.failed(message: "the provider plugin described no request"))) }
+        var headers = built.headers.filter { $0.0.lowercased() != "authorization" }
+        if let key = plan.apiKey { headers.append(("Authorization", "Bearer \(key)")) }
+        var request = UpstreamRequest(
+            method: built.method, url: plan.provider.baseURL + path, headers: headers, body: built.body,
+            connectTimeoutMilliseconds: plan.provider.connectTimeoutSeconds * 1_000,
+            totalTimeoutMilliseconds: plan.provider.timeoutSeconds * 1_000, responseBytesMax: machine.context.upstreamResponseBytesMax)
+        if plan.request.stream { request.idleTimeoutSeconds = plan.provider.timeoutSeconds }
+        do {
+            egress = try proxy.egress(for: responder.loop)
+        } catch {
+            return feed(.egressUnavailable(detail: "\(error)"))
+        }
+        upstream = request
+        feed(.built(.upstream(streaming: plan.request.stream)))
+    }
+
+    private func send() {
+        guard let egress, let upstream else { return }
+        self.upstream = nil
+        guard plan.request.stream else {
+            handle = egress.start(upstream) { [self] result in feed(.answered(result)) }
+            return
+        }
+        watchClient()
+        handle = egress.start(upstream, onData: { [self] chunk in receive(chunk) }, completion: { [self] result in feed(.streamEnded(result)) })
+    }
+
+    // MARK: A stream's bytes
+
+    private func watchClient() {
+        responder.onClose = { [self] in feed(.clientGone) }
+        responder.onDrain = { [self] in
+            if paused, let handle {
+                paused = false
+                egress?.resume(handle)
+            }
+        }
+        responder.watchConnection()
+    }
+
+    /// Provider bytes (or a local stream's body): split into events, each translated by the plugin.
+    private func receive(_ chunk: UnsafeRawBufferPointer) -> StreamAction {
+        guard machine.acceptsStreamEvents else { return .accepted }
+        if egress != nil, responder.pendingOutputBytes > Self.clientBufferHighWaterBytes {
+            paused = true
+            return .pause
+        }
+        let events: [SSEScanner.Event]
+        do {
+            events = try scanner.feed(chunk)
+        } catch {
+            feed(.streamFailed(message: "the provider sent an oversized stream event"))
+            return .accepted
+        }
+        for sse in events where machine.acceptsStreamEvents {
+            if sse.data.elementsEqual("[DONE]".utf8) {
+                feed(.streamDone)
+                continue
+            }
+            do {
+                let event = try PluginCall.translateStreamEvent(plugin, plan, body: body, data: sse.data)
+                feed(.streamEvent(.init(name: sse.name, emitted: event.emitted, promptTokens: event.prompt, completionTokens: event.completion,
+                                        usageOnly: event.usageOnly, textTokensBound: StreamedText.tokensBound(sse.data))))
+            } catch {
+                feed(.streamFailed(message: error.message))
+            }
+        }
+        return .accepted
+    }
+
+    private func receive(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { receive($0) }
     }
 }

@@ -81,71 +81,64 @@ final class ProxyAPI: Sendable {
                           executionID: executionID, agent: agent, endpoint: endpoint, responder: responder)
         }
         guard inFlight.add(1, ordering: .relaxed).newValue <= settings.upstreamInFlightMax else {
-            inFlight.subtract(1, ordering: .relaxed)
+            releaseInFlightSlot()
             return refuse(CallRefusal(503, "overloaded", "too many calls in flight; retry shortly"),
                           executionID: executionID, agent: agent, endpoint: endpoint, responder: responder)
         }
-
-        // Rate limit and budget, atomically; when the request named no output limit and the full
-        // one is not affordable, the largest affordable limit is tried once.
-        var amount: MicroUSD
-        var admission: AgentRegistry.Admission
         let admittedAtMillis = WallClock.monotonicMillis()
-        do {
-            amount = try plan.model.pricing.cost(promptTokens: plan.request.promptTokensBound, completionTokens: plan.completionTokensBound)
-            admission = admit(plan, agent, amount, nowMillis: admittedAtMillis)
-            if case .budgetExceeded(let remaining) = admission, plan.addsOutputLimit,
-               let affordable = affordableCompletionTokens(plan, remaining: remaining), affordable >= plan.request.choices {
-                plan.outputTokensPerChoice = affordable / plan.request.choices
-                amount = try plan.model.pricing.cost(promptTokens: plan.request.promptTokensBound, completionTokens: plan.completionTokensBound)
-                admission = admit(plan, agent, amount, nowMillis: admittedAtMillis)
-            }
-        } catch {
-            inFlight.subtract(1, ordering: .relaxed)
-            return refuse(CallRefusal(400, "invalid_request", "the request's cost bound is too large"),
-                          executionID: executionID, agent: agent, endpoint: endpoint, responder: responder)
-        }
-        switch admission {
-        case .admitted: break
-        case .rateLimited(let seconds):
-            inFlight.subtract(1, ordering: .relaxed)
-            return refuse(CallRefusal(429, "rate_limit_exceeded", "rate limit reached; retry in \(seconds) s", retryAfterSeconds: seconds),
-                          executionID: executionID, agent: agent, endpoint: endpoint, responder: responder)
-        case .budgetExceeded(let remaining):
-            inFlight.subtract(1, ordering: .relaxed)
-            return refuse(CallRefusal(402, "budget_exceeded",
-                                      "this call may cost up to \(amount) USD; the agent has \(max(remaining, .zero)) USD left"),
-                          executionID: executionID, agent: agent, endpoint: endpoint, responder: responder)
-        case .gone:
-            inFlight.subtract(1, ordering: .relaxed)
-            return responder.respond(AuthFailure.invalid.response)
+        let amount: MicroUSD
+        switch admit(&plan, agent, nowMillis: admittedAtMillis) {
+        case .success(let admitted):
+            amount = admitted
+        case .failure(let refusal):
+            releaseInFlightSlot()
+            guard refusal.status != 401 else { return responder.respond(AuthFailure.invalid.response) }
+            return refuse(refusal, executionID: executionID, agent: agent, endpoint: endpoint, responder: responder)
         }
 
         let reservation = ExecutionLedger.Reservation(
             executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpoint.rawValue, model: plan.alias,
             amount: amount, promptTokensBound: plan.request.promptTokensBound, completionTokensBound: plan.completionTokensBound)
         let now = self.now
-        let governed = GovernedCall(plan: plan, plugin: plugin, body: request.body, reservation: reservation, responder: responder,
-                                    admittedAtMillis: admittedAtMillis)
+        let governed = GovernedCall(proxy: self, plan: plan, plugin: plugin, body: request.body, reservation: reservation,
+                                    responder: responder, admittedAtMillis: admittedAtMillis,
+                                    upstreamResponseBytesMax: settings.upstreamResponseBytesMax)
         let payload = ExecutionLedger.reservationPayload(reservation)
         writer.submit({ db in try ExecutionLedger.reserve(governed.reservation, payload: payload, db, nowMicros: now()) },
-                      on: responder.loop) { [self] result in
-            switch result {
-            case .success:
-                dispatch(governed)
-            case .failure:
-                // Nothing went out: the admission is undone, money and rate limit alike.
-                let reservation = governed.reservation
-                registry.withdraw(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount,
-                                  tokens: governed.plan.admittedTokens, admittedAtMillis: admittedAtMillis)
-                inFlight.subtract(1, ordering: .relaxed)
-                governed.responder.respond(.error(500, code: "ledger_unavailable", message: "the ledger could not record the reservation"))
-            }
+                      on: responder.loop) { result in
+            if case .success = result { governed.feed(.reservationCommitted) } else { governed.feed(.reservationRefused) }
         }
     }
 
-    private func admit(_ plan: CallPlan, _ agent: Agent, _ amount: MicroUSD, nowMillis: Int64) -> AgentRegistry.Admission {
-        registry.admit(agentID: agent.id, name: agent.name, amount: amount, tokens: plan.admittedTokens, nowMillis: nowMillis)
+    /// Rate limit and budget, atomically; when the request named no output limit and the full one
+    /// is not affordable, the largest affordable limit is tried once (and kept in `plan`). Returns
+    /// the amount reserved, or the refusal (401 when the agent is gone).
+    private func admit(_ plan: inout CallPlan, _ agent: Agent, nowMillis: Int64) -> Result<MicroUSD, CallRefusal> {
+        func attempt(_ plan: CallPlan) throws(MoneyError) -> (MicroUSD, AgentRegistry.Admission) {
+            let amount = try plan.model.pricing.cost(promptTokens: plan.request.promptTokensBound, completionTokens: plan.completionTokensBound)
+            return (amount, registry.admit(agentID: agent.id, name: agent.name, amount: amount, tokens: plan.admittedTokens, nowMillis: nowMillis))
+        }
+        var (amount, admission): (MicroUSD, AgentRegistry.Admission)
+        do {
+            (amount, admission) = try attempt(plan)
+            if case .budgetExceeded(let remaining) = admission, plan.addsOutputLimit,
+               let affordable = affordableCompletionTokens(plan, remaining: remaining), affordable >= plan.request.choices {
+                plan.outputTokensPerChoice = affordable / plan.request.choices
+                (amount, admission) = try attempt(plan)
+            }
+        } catch {
+            return .failure(CallRefusal(400, "invalid_request", "the request's cost bound is too large"))
+        }
+        switch admission {
+        case .admitted:
+            return .success(amount)
+        case .rateLimited(let seconds):
+            return .failure(CallRefusal(429, "rate_limit_exceeded", "rate limit reached; retry in \(seconds) s", retryAfterSeconds: seconds))
+        case .budgetExceeded(let remaining):
+            return .failure(CallRefusal(402, "budget_exceeded", "this call may cost up to \(amount) USD; the agent has \(max(remaining, .zero)) USD left"))
+        case .gone:
+            return .failure(CallRefusal(401, AuthFailure.invalid.code, AuthFailure.invalid.message))
+        }
     }
 
     /// The most output tokens `remaining` pays for after the prompt bound; nil when not even that.
@@ -159,116 +152,26 @@ final class ProxyAPI: Sendable {
         return min(tokens, plan.completionTokensBound)
     }
 
-    /// Loop thread: the reservation is durable; call the provider (or take the plugin's local answer).
-    private func dispatch(_ call: GovernedCall) {
-        let plan = call.plan
-        let built: ProviderOutput
-        do {
-            built = try PluginCall.buildRequest(call.plugin, plan, body: call.body, maxOutputTokens: plan.addsOutputLimit ? plan.outputTokensPerChoice : 0)
-        } catch {
-            return settle(call, .released(reason: error.message, status: 502),
-                          answer: .error(502, code: "provider_plugin_error", message: error.message))
-        }
-        if let status = built.localStatus {
-            if plan.request.stream, (200..<300).contains(status) {
-                // A local provider's stream: its events go through the same relay as a provider's.
-                return StreamRelay(proxy: self, call: call, egress: nil).startLocal(built.body)
-            }
-            return finishAnswer(call, status: status, contentType: built.localContentType, body: built.body,
-                                prompt: built.promptTokens, completion: built.completionTokens)
-        }
-        guard let path = built.path else {
-            return settle(call, .released(reason: "plugin described no request", status: 502),
-                          answer: .error(502, code: "provider_plugin_error", message: "the provider plugin described no request"))
-        }
-        var headers = built.headers.filter { $0.0.lowercased() != "authorization" }
-        if let key = plan.apiKey { headers.append(("Authorization", "Bearer \(key)")) }
-        let upstream = UpstreamRequest(
-            method: built.method, url: plan.provider.baseURL + path, headers: headers, body: built.body,
-            connectTimeoutMilliseconds: plan.provider.connectTimeoutSeconds * 1_000,
-            totalTimeoutMilliseconds: plan.provider.timeoutSeconds * 1_000, responseBytesMax: settings.upstreamResponseBytesMax)
-        let loop = call.responder.loop
-        let loopEgress: Egress
-        do {
-            loopEgress = try egress.value(for: loop) {
-                let created = try Egress(loop: loop)
-                try created.activate()
-                return created
-            }
-        } catch {
-            return settle(call, .released(reason: "egress unavailable", status: 502),
-                          answer: .error(502, code: "upstream_unavailable", message: "cannot reach providers: \(error)"))
-        }
-        if plan.request.stream {
-            var streaming = upstream
-            streaming.idleTimeoutSeconds = plan.provider.timeoutSeconds
-            return StreamRelay(proxy: self, call: call, egress: loopEgress).start(streaming)
-        }
-        loopEgress.start(upstream) { [self] result in answered(call, result) }
+    // MARK: What a governed call asks of the proxy (loop thread)
+
+    /// Nothing went out: the admission is undone, money and rate limit alike.
+    func withdraw(_ call: GovernedCall) {
+        let reservation = call.reservation
+        registry.withdraw(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount,
+                          tokens: call.plan.admittedTokens, admittedAtMillis: call.admittedAtMillis)
     }
 
-    /// Loop thread: the provider's answer (or its absence) to a non-streamed call.
-    private func answered(_ call: GovernedCall, _ result: UpstreamResult) {
-        let provider = call.plan.provider
-        switch result {
-        case .response(let status, let contentType, let upstreamBody) where (200..<300).contains(status):
-            do {
-                let translated = try PluginCall.translateResponse(call.plugin, call.plan, body: call.body, status: status, upstreamBody: upstreamBody)
-                finishAnswer(call, status: status, contentType: contentType ?? "application/json", body: translated.body,
-                             prompt: translated.promptTokens, completion: translated.completionTokens)
-            } catch {
-                // The provider answered and may bill: charge the reservation, marked estimated.
-                settle(call, .committed(cost: call.reservation.amount, promptTokens: nil, completionTokens: nil, estimated: true, status: 502),
-                       answer: .error(502, code: "provider_plugin_error", message: error.message))
-            }
-        case .response(let status, let contentType, let upstreamBody):
-            settle(call, .released(reason: "provider answered \(status)", status: status),
-                   answer: Self.relay(status: status, contentType: contentType, body: upstreamBody, redacting: call.plan.apiKey))
-        case .unavailable(let detail):
-            settle(call, .released(reason: "provider unreachable: \(detail)", status: 502),
-                   answer: .error(502, code: "upstream_unavailable", message: "provider '\(provider.name)' is unreachable: \(detail)"))
-        case .timedOut:
-            settle(call, .released(reason: "provider timed out", status: 504),
-                   answer: .error(504, code: "upstream_timeout", message: "provider '\(provider.name)' did not answer in \(provider.timeoutSeconds) s"))
-        case .cancelled:
-            settle(call, .released(reason: "cancelled", status: 499),
-                   answer: .error(502, code: "upstream_unavailable", message: "the call was cancelled"))
-        case .tooLarge:
-            settle(call, .released(reason: "provider answer too large", status: 502),
-                   answer: .error(502, code: "upstream_unavailable", message: "the provider's answer exceeded \(settings.upstreamResponseBytesMax) bytes"))
-        }
+    func releaseInFlightSlot() {
+        let left = inFlight.subtract(1, ordering: .relaxed).newValue
+        assert(left >= 0, "more in-flight slots given back than taken")
     }
 
-    /// A successful answer: cost from the reported usage (checked by `UsageCharge`), or the
-    /// reserved bound when usage is missing.
-    private func finishAnswer(_ call: GovernedCall, status: Int, contentType: String?, body: [UInt8], prompt: Int64?, completion: Int64?) {
-        let charge = Self.charge(call, prompt: prompt, completion: completion ?? (call.plan.endpoint == .embeddings ? 0 : nil))
-        let answer = HTTPResponse(status: status, headers: [("content-type", contentType ?? "application/json")], body: body)
-        settle(call, .committed(cost: charge.cost, promptTokens: charge.promptTokens, completionTokens: charge.estimated ? completion : charge.completionTokens,
-                                estimated: charge.estimated, status: status, fault: charge.fault),
-               answer: answer)
-    }
-
-    /// The charge for `call` from the usage its provider reported (nil: not reported).
-    static func charge(_ call: GovernedCall, prompt: Int64?, completion: Int64?) -> UsageCharge.Charge {
-        UsageCharge.charge(pricing: call.plan.model.pricing, reserved: call.reservation.amount,
-                           promptBound: call.plan.request.promptTokensBound, completionBound: call.plan.completionTokensBound,
-                           prompt: prompt, completion: completion)
-    }
-
-    /// Settles in memory and in the ledger, then answers (with the money headers on success).
-    private func settle(_ call: GovernedCall, _ outcome: ExecutionLedger.Outcome, answer: HTTPResponse) {
-        commitSettlement(call, outcome) { remaining, cost, recorded in
-            guard recorded else {
-                return call.responder.respond(.error(500, code: "ledger_unavailable", message: "the ledger could not record the settlement"))
-            }
-            var headed = answer
-            headed.headers.append(("x-aex-execution-id", call.reservation.executionID))
-            if let cost {
-                headed.headers.append(("x-aex-cost-micro", String(cost.value)))
-                if let remaining { headed.headers.append(("x-aex-budget-remaining-micro", String(remaining.value))) }
-            }
-            call.responder.respond(headed)
+    /// This loop's egress, created on first use.
+    func egress(for loop: EventLoop) throws -> Egress {
+        try egress.value(for: loop) {
+            let created = try Egress(loop: loop)
+            try created.activate()
+            return created
         }
     }
 
@@ -277,42 +180,42 @@ final class ProxyAPI: Sendable {
     /// commit with the remaining budget, the cost charged (nil for a release) and `recorded` (false
     /// when the ledger refused it — the settlement is then written again by `settlementRetry` until
     /// it lands, so the database catches up with memory).
-    func commitSettlement(_ call: GovernedCall, _ outcome: ExecutionLedger.Outcome,
+    func commitSettlement(_ call: GovernedCall, _ decision: GovernedCallMachine.SettlementDecision,
                           then: @escaping @Sendable (_ remaining: MicroUSD?, _ cost: MicroUSD?, _ recorded: Bool) -> Void) {
         let reservation = call.reservation
-        var outcome = outcome
         var usedTokens: Int64?
         var charged: MicroUSD?
-        switch outcome {
-        case .committed(let cost, let prompt, let completion, let estimated, _, _, _):
-            charged = cost
-            if !estimated, let prompt, let completion { usedTokens = prompt &+ completion }
-        case .released:
+        var fault: ExecutionLedger.ProviderFault?
+        switch decision {
+        case .commit(let charge, _, _):
+            charged = charge.cost
+            fault = charge.fault
+            if !charge.estimated, let prompt = charge.promptTokens, let completion = charge.completionTokens { usedTokens = prompt &+ completion }
+        case .release:
             usedTokens = 0
         }
         let settled = registry.settle(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount,
                                       cost: charged ?? .zero, admission: (call.admittedAtMillis, call.plan.admittedTokens), usedTokens: usedTokens)
-        if let settled, let cost = charged, settled.cost != cost,
-           case .committed(_, let prompt, let completion, let estimated, let status, let reason, let fault) = outcome {
-            // Cut so that spent never passes Int64.max: the ledger records what memory applied.
-            outcome = .committed(cost: settled.cost, promptTokens: prompt, completionTokens: completion, estimated: estimated, status: status,
-                                 reason: reason, fault: fault)
-            charged = settled.cost
+        if let settled, charged != nil { charged = settled.cost }  // cut so that spent never passes Int64.max
+        let outcome: ExecutionLedger.Outcome = switch decision {
+        case .commit(let charge, let status, let reason):
+            .committed(cost: charged ?? charge.cost, promptTokens: charge.promptTokens, completionTokens: charge.completionTokens,
+                       estimated: charge.estimated, status: status, reason: reason, fault: charge.fault)
+        case .release(let reason, let status):
+            .released(reason: reason, status: status)
         }
-        if case .committed(_, _, _, _, _, _, let fault?) = outcome {
+        if let fault {
             logger?.warn("provider reported impossible usage", [
                 "execution_id": .string(reservation.executionID), "provider": .string(call.plan.provider.name), "reason": .string(fault.reason),
             ])
         }
-        inFlight.subtract(1, ordering: .relaxed)
         let remaining = settled?.remaining
         let cost = charged
         let loop = call.responder.loop
         let now = self.now
-        let settledOutcome = outcome
-        let payload = ExecutionLedger.settlementPayload(reservation, settledOutcome)
+        let payload = ExecutionLedger.settlementPayload(reservation, outcome)
         let write: @Sendable (SQLiteDatabase) throws -> Void = { db in
-            try ExecutionLedger.settle(reservation, settledOutcome, payload: payload, db, nowMicros: now())
+            try ExecutionLedger.settle(reservation, outcome, payload: payload, db, nowMicros: now())
         }
         writer.submit(write, on: loop) { [settlementRetry] result in
             if case .failure(let error) = result {
