@@ -18,8 +18,18 @@ public struct Agent: Sendable, Equatable {
     public var tokenTTLSeconds: Int64?
     public var createdAtMicros: Int64
 
+    /// The agent's money as one checked value (`Money/Balance`).
+    public var balance: Balance {
+        get { Balance(budget: budget, spent: spent, reserved: reserved) }
+        set {
+            budget = newValue.budget
+            spent = newValue.spent
+            reserved = newValue.reserved
+        }
+    }
+
     /// budget − spent − reserved; negative only during a recorded overdraft.
-    public var remaining: MicroUSD { MicroUSD(budget.value &- spent.value &- reserved.value) }
+    public var remaining: MicroUSD { balance.remaining }
 
     public func isTokenExpired(nowMicros: Int64) -> Bool {
         tokenExpiresAtMicros.map { nowMicros >= $0 } ?? false

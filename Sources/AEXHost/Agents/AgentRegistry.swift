@@ -56,16 +56,10 @@ public final class AgentRegistry: Sendable {
                 .refusal(nowMillis: nowMillis, rpm: rpm, tpm: tpm, tokens: tokens) {
                 return .rateLimited(retryAfterSeconds: retryAfter)
             }
-            let (spent, reserved, budget) = (state.byName.values[index].spent.value, state.byName.values[index].reserved.value,
-                                             state.byName.values[index].budget.value)
-            let committed = spent.addingReportingOverflow(reserved)
-            let total = committed.partialValue.addingReportingOverflow(amount.value)
-            if committed.overflow || total.overflow || total.partialValue > budget {
-                let remaining = budget.subtractingReportingOverflow(committed.partialValue)
-                return .budgetExceeded(remaining: MicroUSD(committed.overflow || remaining.overflow ? Int64.min : remaining.partialValue))
+            guard state.byName.values[index].balance.reserve(amount) else {
+                return .budgetExceeded(remaining: state.byName.values[index].balance.remaining)
             }
             state.rateWindows[agentID, default: RateWindow()].record(nowMillis: nowMillis, tokens: tokens)
-            state.byName.values[index].reserved = MicroUSD(total.partialValue - spent)
             return .admitted
         }
     }
@@ -83,12 +77,8 @@ public final class AgentRegistry: Sendable {
                 state.rateWindows[agentID]?.correct(atMillis: admission.atMillis, admittedTokens: admission.tokens, actualTokens: usedTokens)
             }
             guard let index = state.byName.index(forKey: name), state.byName.values[index].id == agentID else { return nil }
-            let spent = state.byName.values[index].spent.value
-            let applied = min(cost.value, Int64.max - max(spent, 0))
-            state.byName.values[index].reserved = MicroUSD(state.byName.values[index].reserved.value - reserved.value)
-            state.byName.values[index].spent = MicroUSD(spent + applied)
-            assert(state.byName.values[index].reserved.value >= 0, "reserved went negative")
-            return (state.byName.values[index].remaining, MicroUSD(applied))
+            let applied = state.byName.values[index].balance.settle(reserved: reserved, cost: cost)
+            return (state.byName.values[index].remaining, applied)
         }
     }
 
@@ -98,8 +88,7 @@ public final class AgentRegistry: Sendable {
         state.withLock { state in
             state.rateWindows[agentID]?.withdraw(atMillis: admittedAtMillis, tokens: tokens)
             guard let index = state.byName.index(forKey: name), state.byName.values[index].id == agentID else { return }
-            state.byName.values[index].reserved = MicroUSD(state.byName.values[index].reserved.value - reserved.value)
-            assert(state.byName.values[index].reserved.value >= 0, "reserved went negative")
+            state.byName.values[index].balance.withdraw(reserved)
         }
     }
 

@@ -11,14 +11,18 @@
 struct AgentCounterChanges {
     private struct Change {
         var agentID: Int64
-        var spentMicro: Int64
-        var reservedMicro: Int64
+        var change: BalanceChange
     }
 
     /// Where a savepoint starts.
     struct Mark {
-        fileprivate let count: Int
-        fileprivate let applied: Int
+        let count: Int
+        let applied: Int
+
+        init(count: Int, applied: Int) {
+            self.count = count
+            self.applied = applied
+        }
     }
 
     private var changes: [Change] = []
@@ -29,13 +33,13 @@ struct AgentCounterChanges {
 
     var mark: Mark { Mark(count: changes.count, applied: applied) }
 
-    mutating func add(agentID: Int64, spentMicro: Int64, reservedMicro: Int64) {
-        changes.append(Change(agentID: agentID, spentMicro: spentMicro, reservedMicro: reservedMicro))
+    mutating func add(agentID: Int64, _ change: BalanceChange) {
+        changes.append(Change(agentID: agentID, change: change))
     }
 
     /// The savepoint that started at `mark` rolled back, and with it any UPDATE made inside it.
     mutating func rollback(to mark: Mark) {
-        changes.removeSubrange(mark.count...)
+        changes.removeSubrange(min(mark.count, changes.count)...)
         applied = min(applied, mark.applied)
     }
 
@@ -45,15 +49,15 @@ struct AgentCounterChanges {
         applied = 0
     }
 
-    /// The pending changes summed by agent, in first-seen order.
-    fileprivate func pending() -> [(agentID: Int64, spentMicro: Int64, reservedMicro: Int64)] {
-        var summed: [(agentID: Int64, spentMicro: Int64, reservedMicro: Int64)] = []
+    /// The pending changes summed by agent, in first-seen order; a sum past the range of micro-USD
+    /// throws.
+    fileprivate func pending() throws(MoneyError) -> [(agentID: Int64, change: BalanceChange)] {
+        var summed: [(agentID: Int64, change: BalanceChange)] = []
         for change in changes[applied...] {
             if let index = summed.firstIndex(where: { $0.agentID == change.agentID }) {
-                summed[index].spentMicro &+= change.spentMicro
-                summed[index].reservedMicro &+= change.reservedMicro
+                try summed[index].change.add(change.change)
             } else {
-                summed.append((change.agentID, change.spentMicro, change.reservedMicro))
+                summed.append((change.agentID, change.change))
             }
         }
         return summed
@@ -67,15 +71,16 @@ struct AgentCounterChanges {
 extension SQLiteDatabase {
     /// Writes the pending counter changes into the open transaction (one UPDATE per agent). If an
     /// UPDATE fails, nothing is marked applied; the caller's savepoint or transaction undoes the rest.
-    func flushAgentCounterChanges() throws(SQLiteError) {
-        guard agentCounterChanges.hasPending else { return }
+    func flushAgentCounterChanges() throws {
+        let state = ledgerState
+        guard state.counterChanges.hasPending else { return }
         let update = try statement("UPDATE agents SET spent_micro = spent_micro + ?, reserved_micro = reserved_micro + ? WHERE id = ?")
-        for change in agentCounterChanges.pending() {
-            try update.bind(1, change.spentMicro)
-            try update.bind(2, change.reservedMicro)
-            try update.bind(3, change.agentID)
+        for pending in try state.counterChanges.pending() {
+            try update.bind(1, pending.change.spent.value)
+            try update.bind(2, pending.change.reserved.value)
+            try update.bind(3, pending.agentID)
             try update.runToCompletion()
         }
-        agentCounterChanges.markAllApplied()
+        state.counterChanges.markAllApplied()
     }
 }

@@ -22,11 +22,11 @@ public enum EventLog {
     }
 
     public static func head(_ db: SQLiteDatabase) throws -> Head {
-        if let cached = db.eventLogHead { return cached }
+        if let cached = db.ledgerState.eventLogHead { return cached }
         let head = try db.query("SELECT seq, hash FROM event_log ORDER BY seq DESC LIMIT 1") {
             Head(seq: $0.int64(0), hash: storedHash($0, 1))
         }.first ?? Head(seq: 0, hash: genesisHash)
-        db.eventLogHead = head
+        db.ledgerState.eventLogHead = head
         return head
     }
 
@@ -50,7 +50,7 @@ public enum EventLog {
         try insert.bind(8, blob: digest)
         try insert.runToCompletion()
         let head = Head(seq: seq, hash: Hex.encode(digest))
-        db.eventLogHead = head
+        db.ledgerState.eventLogHead = head
         return head
     }
 

@@ -115,7 +115,7 @@ public enum ExecutionLedger {
         try EventLog.append(
             LedgerEvent(type: .reservation, agentID: r.agentID, agentName: r.agentName, executionID: r.executionID, payloadText: payload),
             to: db, nowMicros: nowMicros)
-        db.agentCounterChanges.add(agentID: r.agentID, spentMicro: 0, reservedMicro: r.amount.value)
+        db.ledgerState.counterChanges.add(agentID: r.agentID, .reservation(r.amount))
     }
 
     /// Commits or releases an open reservation. Compare-and-set on the execution's state: a second
@@ -155,8 +155,8 @@ public enum ExecutionLedger {
         try EventLog.append(
             LedgerEvent(type: type, agentID: r.agentID, agentName: r.agentName, executionID: r.executionID, payloadText: payload),
             to: db, nowMicros: nowMicros)
-        let cost: Int64 = if case .committed(let cost, _, _, _, _, _, _) = outcome { cost.value } else { 0 }
-        db.agentCounterChanges.add(agentID: r.agentID, spentMicro: cost, reservedMicro: -r.amount.value)
+        let cost: MicroUSD = if case .committed(let cost, _, _, _, _, _, _) = outcome { cost } else { .zero }
+        db.ledgerState.counterChanges.add(agentID: r.agentID, .settlement(reserved: r.amount, cost: cost))
     }
 
     /// A denial's reason is kept to this many bytes (it may quote what the client sent).
@@ -221,11 +221,11 @@ extension ExecutionLedger {
                         settled_at = ? WHERE id = ?
                     """,
                     [.integer(nowMicros), .text(executionID)])
-                db.agentCounterChanges.add(agentID: agentID, spentMicro: amount, reservedMicro: -amount)
+                db.ledgerState.counterChanges.add(agentID: agentID, .settlement(reserved: MicroUSD(amount), cost: MicroUSD(amount)))
             } else {
                 try db.run("UPDATE executions SET state = 'RELEASED', recovered = 1, settled_at = ? WHERE id = ?",
                            [.integer(nowMicros), .text(executionID)])
-                db.agentCounterChanges.add(agentID: agentID, spentMicro: 0, reservedMicro: -amount)
+                db.ledgerState.counterChanges.add(agentID: agentID, .settlement(reserved: MicroUSD(amount), cost: .zero))
             }
             try EventLog.append(
                 LedgerEvent(type: .recovery, agentID: agentID, agentName: name, executionID: executionID, payload: .object([

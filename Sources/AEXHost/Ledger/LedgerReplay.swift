@@ -5,10 +5,8 @@
 /// release: reserved −= released_micro · recovery: reserved −= amount_micro, and spent +=
 /// amount_micro when the decision was "charged". Other events move no money.
 public struct LedgerReplay: Sendable {
-    public struct Balance: Sendable, Equatable {
-        public var spentMicro: Int64 = 0
-        public var reservedMicro: Int64 = 0
-    }
+    /// An agent's counters as the events say: every change of its money summed from zero.
+    public typealias Balance = BalanceChange
 
     /// A money event whose payload lacks what the replay needs.
     public struct Malformed: Error, Sendable, Equatable {
@@ -38,29 +36,30 @@ public struct LedgerReplay: Sendable {
             }
             return value
         }
-        var balance = balances[agentID] ?? Balance()
-        func add(_ amount: Int64, to value: inout Int64) throws(Malformed) {
-            let (sum, overflow) = value.addingReportingOverflow(amount)
-            guard !overflow else { throw Malformed(reason: "a \(type) event takes a balance past the range of micro-USD") }
-            value = sum
-        }
+        let change: BalanceChange
         switch event {
         case .reservation:
-            try add(try amount("amount_micro"), to: &balance.reservedMicro)
+            change = .reservation(MicroUSD(try amount("amount_micro")))
         case .commit:
-            try add(-(try amount("reserved_micro")), to: &balance.reservedMicro)
-            try add(try amount("cost_micro"), to: &balance.spentMicro)
+            change = .settlement(reserved: MicroUSD(try amount("reserved_micro")), cost: MicroUSD(try amount("cost_micro")))
         case .release:
-            try add(-(try amount("released_micro")), to: &balance.reservedMicro)
+            change = .settlement(reserved: MicroUSD(try amount("released_micro")), cost: .zero)
         default:  // recovery
-            let value = try amount("amount_micro")
-            try add(-value, to: &balance.reservedMicro)
+            let value = MicroUSD(try amount("amount_micro"))
             let decision = payload.member(JSONTape.root, "decision")
             if let decision, payload.textEquals(decision, "charged") {
-                try add(value, to: &balance.spentMicro)
-            } else if decision == nil || !payload.textEquals(decision!, "released") {
+                change = .settlement(reserved: value, cost: value)
+            } else if let decision, payload.textEquals(decision, "released") {
+                change = .settlement(reserved: value, cost: .zero)
+            } else {
                 throw Malformed(reason: "a recovery event without a decision")
             }
+        }
+        var balance = balances[agentID] ?? Balance()
+        do {
+            try balance.add(change)
+        } catch {
+            throw Malformed(reason: "a \(type) event takes a balance past the range of micro-USD")
         }
         balances[agentID] = balance
     }

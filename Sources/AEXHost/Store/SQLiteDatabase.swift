@@ -8,12 +8,9 @@ public final class SQLiteDatabase {
     /// statements all day, and preparing them is most of their cost.
     private var cache: [String: SQLiteStatement] = [:]
     static let cachedStatementsMax = 128
-    /// The event log's last (seq, hash) as this connection last wrote or read it; nil when unknown.
-    /// Whoever rolls back on this connection must clear it (the rolled-back entries are gone).
-    var eventLogHead: EventLog.Head?
-    /// Agent counter changes made in the open transaction, written once per agent just before it
-    /// commits (see `StoreWriter`); a rolled-back savepoint or transaction drops its own.
-    var agentCounterChanges = AgentCounterChanges()
+    /// What another concern keeps on this connection for the open transaction (the ledger's); the
+    /// writer calls its hooks at the transaction's edges.
+    var transactionState: (any TransactionState)?
     /// The hot statements, prepared once, by the address of their static text.
     private var staticCache: [UInt: SQLiteStatement] = [:]
 

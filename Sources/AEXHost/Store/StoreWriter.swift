@@ -231,9 +231,9 @@ public final class StoreWriter: Sendable {
                 try begin(db)
                 for operation in batch { runInSavepoint(operation, db) }
             }
-            try db.flushAgentCounterChanges()
+            try db.transactionState?.beforeCommit(db)
             try db.statement("COMMIT").runToCompletion()
-            db.agentCounterChanges.discard()
+            db.transactionState?.committed()
         } catch {
             rollback(db)
             return deliver(batch, transactionError: error)
@@ -249,8 +249,7 @@ public final class StoreWriter: Sendable {
     /// cached from it.
     private static func rollback(_ db: SQLiteDatabase) {
         try? db.run("ROLLBACK")
-        db.eventLogHead = nil
-        db.agentCounterChanges.discard()
+        db.transactionState?.rolledBack()
     }
 
     /// Completes writer-thread operations here and hands each loop its completions in one task.
@@ -278,7 +277,8 @@ public final class StoreWriter: Sendable {
         } catch {
             return operation.fail(error)  // it cannot be isolated, so it does not run
         }
-        let counterMark = db.agentCounterChanges.mark
+        // No state yet: anything the operation creates is undone whole.
+        let mark = db.transactionState?.savepointMark() ?? .start
         if operation.run(db) {
             do {
                 return try db.statement("RELEASE op").runToCompletion()
@@ -288,7 +288,6 @@ public final class StoreWriter: Sendable {
         }
         try? db.run("ROLLBACK TO op")
         try? db.run("RELEASE op")
-        db.eventLogHead = nil
-        db.agentCounterChanges.rollback(to: counterMark)
+        db.transactionState?.rolledBack(to: mark)
     }
 }
