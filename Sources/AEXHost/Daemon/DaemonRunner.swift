@@ -76,9 +76,11 @@ public enum DaemonRunner {
         if recovered > 0 { logger.warn("resolved reservations left open by a stopped process", ["count": .int(Int64(recovered))]) }
         let registry = try AgentService.loadRegistry(writer)
         let agents = AgentService(writer: writer, registry: registry)
-        let lastExecution = try writer.perform { db in try ExecutionIDs.last(db) }
-        let proxy = ProxyAPI(catalog: catalog, plugins: plugins, registry: registry, writer: writer, settings: proxySettings, loopCount: loopCount,
-                             executionIDs: ExecutionIDs(startingAfter: lastExecution, nowMicros: WallClock.nowMicros()), logger: logger)
+        let callLedger = CallLedger(writer: writer, logger: logger)
+        let lastExecution = try callLedger.lastExecutionNumber()
+        let proxy = ProxyAPI(catalog: catalog, plugins: plugins, registry: registry, ledger: callLedger, settings: proxySettings,
+                             loopCount: loopCount, executionIDs: ExecutionIDs(startingAfter: lastExecution, nowMicros: WallClock.nowMicros()),
+                             logger: logger)
         let configuration = ConfigurationAPI(catalog: catalog, writer: writer, logger: logger, home: home)
         let gateway = Gateway(adminToken: adminToken, agents: agents, proxy: proxy, configuration: configuration,
                               ledger: LedgerAPI(databasePath: home.databasePath))

@@ -38,8 +38,7 @@ final class LedgerAPI: Sendable {
         queue.async { [self] in
             defer { admitted.subtract(1, ordering: .relaxed) }
             do {
-                let db = try SQLiteDatabase(path: path, readOnly: true)
-                let report = try LedgerVerifier.verify(db, expectHead: expectHead)
+                let report = try LedgerVerifier.verify(databaseAt: path, expectHead: expectHead)
                 responder.respond(.json(200, report.json))
             } catch {
                 responder.respond(.error(500, code: "ledger_unavailable", message: "cannot read the ledger: \(error)"))

@@ -159,6 +159,15 @@ public enum ExecutionLedger {
         db.ledgerState.counterChanges.add(agentID: r.agentID, .settlement(reserved: r.amount, cost: cost))
     }
 
+    /// The largest execution id of the `exec_` form (hex digits sort like their numbers).
+    static func lastExecutionID(_ db: SQLiteDatabase) throws -> String? {
+        try db.query(
+            """
+            SELECT id FROM executions WHERE id >= 'exec_00000000000000' AND id <= 'exec_ffffffffffffff' AND length(id) = 19
+            ORDER BY id DESC LIMIT 1
+            """) { $0.text(0) }.first
+    }
+
     /// A denial's reason is kept to this many bytes (it may quote what the client sent).
     public static let denialReasonBytesMax = 256
 

@@ -36,6 +36,11 @@ public enum LedgerVerifier {
         }
     }
 
+    /// Verifies the database at `path` through its own read-only connection.
+    public static func verify(databaseAt path: String, expectHead: EventLog.Head? = nil) throws -> Report {
+        try verify(try SQLiteDatabase(path: path, readOnly: true), expectHead: expectHead)
+    }
+
     public static func verify(_ db: SQLiteDatabase, expectHead: EventLog.Head? = nil) throws -> Report {
         try db.execute("BEGIN")
         defer { try? db.execute("COMMIT") }

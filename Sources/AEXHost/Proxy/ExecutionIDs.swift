@@ -26,12 +26,4 @@ final class ExecutionIDs: Sendable {
         return UInt64(id.dropFirst(prefix.count), radix: 16)
     }
 
-    /// The largest id of this form in the database (start-up).
-    static func last(_ db: SQLiteDatabase) throws -> UInt64? {
-        try db.query(
-            """
-            SELECT id FROM executions WHERE id >= 'exec_00000000000000' AND id <= 'exec_ffffffffffffff' AND length(id) = 19
-            ORDER BY id DESC LIMIT 1
-            """) { number($0.text(0)) }.first ?? nil
-    }
 }

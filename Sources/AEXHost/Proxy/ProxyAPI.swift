@@ -11,28 +11,23 @@ final class ProxyAPI: Sendable {
     private let catalog: ModelCatalog
     private let plugins: ProviderPlugins
     private let registry: AgentRegistry
-    private let writer: StoreWriter
+    private let ledger: CallLedger
     private let settings: ProxySettings
     private let egress: PerLoop<Egress>
     private let inFlight = Atomic<Int>(0)
     private let executionIDs: ExecutionIDs
-    private let now: @Sendable () -> Int64
-    private let settlementRetry: SettlementRetry
     private let logger: Logger?
     private let authRefusals = Mutex(AuthRefusalSampler())
 
-    init(catalog: ModelCatalog, plugins: ProviderPlugins, registry: AgentRegistry, writer: StoreWriter,
-         settings: ProxySettings, loopCount: Int, executionIDs: ExecutionIDs, logger: Logger? = nil,
-         now: @escaping @Sendable () -> Int64 = WallClock.nowMicros) {
+    init(catalog: ModelCatalog, plugins: ProviderPlugins, registry: AgentRegistry, ledger: CallLedger,
+         settings: ProxySettings, loopCount: Int, executionIDs: ExecutionIDs, logger: Logger? = nil) {
         self.executionIDs = executionIDs
         self.catalog = catalog
         self.plugins = plugins
         self.registry = registry
-        self.writer = writer
+        self.ledger = ledger
         self.settings = settings
         egress = PerLoop(count: loopCount)
-        self.now = now
-        settlementRetry = SettlementRetry(writer: writer, logger: logger)
         self.logger = logger
     }
 
@@ -99,14 +94,11 @@ final class ProxyAPI: Sendable {
         let reservation = ExecutionLedger.Reservation(
             executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpoint.rawValue, model: plan.alias,
             amount: amount, promptTokensBound: plan.request.promptTokensBound, completionTokensBound: plan.completionTokensBound)
-        let now = self.now
         let governed = GovernedCall(proxy: self, plan: plan, plugin: plugin, body: request.body, reservation: reservation,
                                     responder: responder, admittedAtMillis: admittedAtMillis,
                                     upstreamResponseBytesMax: settings.upstreamResponseBytesMax)
-        let payload = ExecutionLedger.reservationPayload(reservation)
-        writer.submit({ db in try ExecutionLedger.reserve(governed.reservation, payload: payload, db, nowMicros: now()) },
-                      on: responder.loop) { result in
-            if case .success = result { governed.feed(.reservationCommitted) } else { governed.feed(.reservationRefused) }
+        ledger.reserve(reservation, on: responder.loop) { recorded in
+            governed.feed(recorded ? .reservationCommitted : .reservationRefused)
         }
     }
 
@@ -211,29 +203,11 @@ final class ProxyAPI: Sendable {
         }
         let remaining = settled?.remaining
         let cost = charged
-        let loop = call.responder.loop
-        let now = self.now
-        let payload = ExecutionLedger.settlementPayload(reservation, outcome)
-        let write: @Sendable (SQLiteDatabase) throws -> Void = { db in
-            try ExecutionLedger.settle(reservation, outcome, payload: payload, db, nowMicros: now())
-        }
-        writer.submit(write, on: loop) { [settlementRetry] result in
-            if case .failure(let error) = result {
-                settlementRetry.retry(executionID: reservation.executionID, after: error, write)
-                then(remaining, cost, false)
-            } else {
-                then(remaining, cost, true)
-            }
-        }
+        ledger.settle(reservation, outcome, on: call.responder.loop) { recorded in then(remaining, cost, recorded) }
     }
 
     private func refuse(_ refusal: CallRefusal, executionID: String, agent: Agent, endpoint: Endpoint, responder: HTTPResponder) {
-        let now = self.now
-        writer.submit({ db in
-            try ExecutionLedger.deny(
-                executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpoint.rawValue, status: refusal.status,
-                code: refusal.code, reason: refusal.message, db, nowMicros: now())
-        }) { _ in }
+        ledger.deny(executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpoint.rawValue, refusal: refusal)
         responder.respond(refusal.response)
     }
 
@@ -241,12 +215,8 @@ final class ProxyAPI: Sendable {
     /// when the sampler says so (bounded rows per minute, bounded fields: see `AuthRefusalSampler`).
     func recordAuthenticationFailure(_ failure: AuthFailure, path: String) {
         guard let unrecordedBefore = authRefusals.withLock({ $0.refusal(nowMillis: WallClock.monotonicMillis()) }) else { return }
-        let now = self.now
-        let endpoint = AuthRefusalSampler.recordedEndpoint(path)
-        writer.submit({ db in
-            try ExecutionLedger.deny(executionID: "", agentID: nil, agentName: nil, endpoint: endpoint, status: 401, code: failure.code,
-                                     reason: failure.message, unrecordedBefore: unrecordedBefore, db, nowMicros: now())
-        }) { _ in }
+        ledger.deny(executionID: "", agentID: nil, agentName: nil, endpoint: AuthRefusalSampler.recordedEndpoint(path),
+                    refusal: CallRefusal(401, failure.code, failure.message), unrecordedBefore: unrecordedBefore)
     }
 
     /// A provider's error answer: relayed as is when OpenAI-shaped, wrapped otherwise. The

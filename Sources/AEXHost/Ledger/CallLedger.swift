@@ -1,0 +1,60 @@
+/// The ledger operations of governed calls, typed: request handlers reserve, settle and deny
+/// through these, never naming the database. Each runs on the store writer inside its group
+/// commit; completions come back on the caller's loop.
+final class CallLedger: Sendable {
+    private let writer: StoreWriter
+    private let settlementRetry: SettlementRetry
+    private let now: @Sendable () -> Int64
+
+    init(writer: StoreWriter, logger: Logger?, now: @escaping @Sendable () -> Int64 = WallClock.nowMicros) {
+        self.writer = writer
+        self.now = now
+        settlementRetry = SettlementRetry(writer: writer, logger: logger)
+    }
+
+    /// Records a reservation (its `executions` row, its event, the agent's counters); `then`
+    /// runs on `loop` with whether it is durable.
+    func reserve(_ reservation: ExecutionLedger.Reservation, on loop: EventLoop, then: @escaping @Sendable (_ recorded: Bool) -> Void) {
+        let now = self.now
+        let payload = ExecutionLedger.reservationPayload(reservation)
+        writer.submit({ db in try ExecutionLedger.reserve(reservation, payload: payload, db, nowMicros: now()) }, on: loop) { result in
+            if case .success = result { then(true) } else { then(false) }
+        }
+    }
+
+    /// Records a settlement; `then` runs on `loop` with whether it is durable. One the ledger
+    /// refused is written again (`SettlementRetry`) until it lands, so the database catches up
+    /// with the balance in memory.
+    func settle(_ reservation: ExecutionLedger.Reservation, _ outcome: ExecutionLedger.Outcome, on loop: EventLoop,
+                then: @escaping @Sendable (_ recorded: Bool) -> Void) {
+        let now = self.now
+        let payload = ExecutionLedger.settlementPayload(reservation, outcome)
+        let write: @Sendable (SQLiteDatabase) throws -> Void = { db in
+            try ExecutionLedger.settle(reservation, outcome, payload: payload, db, nowMicros: now())
+        }
+        writer.submit(write, on: loop) { [settlementRetry] result in
+            if case .failure(let error) = result {
+                settlementRetry.retry(executionID: reservation.executionID, after: error, write)
+                then(false)
+            } else {
+                then(true)
+            }
+        }
+    }
+
+    /// Records a refused request (an agent's, or, with no agent, a refused credential).
+    func deny(executionID: String, agentID: Int64?, agentName: String?, endpoint: String, refusal: CallRefusal,
+              unrecordedBefore: Int64? = nil) {
+        let now = self.now
+        writer.submit({ db in
+            try ExecutionLedger.deny(
+                executionID: executionID, agentID: agentID, agentName: agentName, endpoint: endpoint, status: refusal.status,
+                code: refusal.code, reason: refusal.message, unrecordedBefore: unrecordedBefore, db, nowMicros: now())
+        }) { _ in }
+    }
+
+    /// The largest execution id of the `exec_` form recorded (at start, before serving).
+    func lastExecutionNumber() throws -> UInt64? {
+        try writer.perform { db in try ExecutionLedger.lastExecutionID(db).flatMap(ExecutionIDs.number) }
+    }
+}
