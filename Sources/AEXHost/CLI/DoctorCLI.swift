@@ -130,10 +130,8 @@ public enum DoctorChecks {
         static func read(_ path: String) -> DatabaseObservation {
             guard FileManager.default.fileExists(atPath: path) else { return DatabaseObservation(openError: "\(path) does not exist") }
             do {
-                let db = try SQLiteDatabase(path: path, readOnly: true)
-                let rows = try db.query("PRAGMA quick_check") { $0.text(0) }
-                let version = try db.query("PRAGMA user_version") { $0.int64(0) }.first ?? 0
-                return DatabaseObservation(quickCheck: rows, schemaVersion: version)
+                let health = try DatabaseHealth.inspect(path: path)
+                return DatabaseObservation(quickCheck: health.quickCheck, schemaVersion: health.schemaVersion)
             } catch {
                 return DatabaseObservation(openError: "cannot open \(path): \(error)")
             }

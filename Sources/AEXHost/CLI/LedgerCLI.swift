@@ -57,9 +57,7 @@ enum LedgerCLI {
     }
 
     private static func runHead(_ db: SQLiteDatabase, _ arguments: ParsedArguments) throws -> Int32 {
-        let head = try db.query("SELECT seq, hash FROM event_log ORDER BY seq DESC LIMIT 1") {
-            EventLog.Head(seq: $0.int64(0), hash: EventLog.storedHash($0, 1))
-        }.first ?? EventLog.Head(seq: 0, hash: EventLog.genesisHash)
+        let head = try LedgerEntries.head(db)
         if arguments.flag("--json") {
             Console.out(JSONValue.object(["seq": .int(head.seq), "hash": .string(head.hash)]).canonicalText)
         } else {
@@ -74,32 +72,14 @@ enum LedgerCLI {
             guard let parsed = Int64(text), parsed > 0 else { throw UsageError("--limit takes a positive whole number") }
             limit = parsed
         }
-        var conditions: [String] = []
-        var values: [SQLiteValue] = []
-        if let agent = arguments.value("--agent") {
-            conditions.append("agent_name = ?")
-            values.append(.text(agent))
-        }
-        if let execution = arguments.value("--execution") {
-            conditions.append("execution_id = ?")
-            values.append(.text(execution))
-        }
-        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        values.append(.integer(limit))
-        let rows = try db.query(
-            """
-            SELECT seq, ts_micros, type, agent_id, agent_name, execution_id, payload, hash FROM event_log \(filter)
-            ORDER BY seq DESC LIMIT ?
-            """, values) { row in
-            (seq: row.int64(0), ts: row.int64(1), type: row.text(2), agentID: row.optionalInt64(3), agent: row.optionalText(4),
-             execution: row.optionalText(5), payload: row.text(6), hash: EventLog.storedHash(row, 7))
-        }.reversed()
+        let rows = try LedgerEntries.latest(db, agentName: arguments.value("--agent"), executionID: arguments.value("--execution"), limit: limit)
         if arguments.flag("--json") {
             Console.out(JSONValue.array(rows.map { row in
                 .object([
-                    "seq": .int(row.seq), "ts_micros": .int(row.ts), "time": .string(WallClock.iso8601(micros: row.ts, fractional: true)),
-                    "type": .string(row.type), "agent_id": .optional(row.agentID), "agent_name": .optional(row.agent),
-                    "execution_id": .optional(row.execution),
+                    "seq": .int(row.seq), "ts_micros": .int(row.timestampMicros),
+                    "time": .string(WallClock.iso8601(micros: row.timestampMicros, fractional: true)),
+                    "type": .string(row.type), "agent_id": .optional(row.agentID), "agent_name": .optional(row.agentName),
+                    "execution_id": .optional(row.executionID),
                     "payload": (try? JSONReader.parse(Array(row.payload.utf8))) ?? .string(row.payload), "hash": .string(row.hash),
                 ])
             }).canonicalText)
@@ -107,7 +87,8 @@ enum LedgerCLI {
         }
         Console.out(Console.table(
             ["SEQ", "TIME", "TYPE", "AGENT", "EXECUTION", "PAYLOAD"],
-            rows.map { [String($0.seq), WallClock.iso8601(micros: $0.ts, fractional: true), $0.type, $0.agent ?? "-", $0.execution ?? "-", $0.payload] }))
+            rows.map { [String($0.seq), WallClock.iso8601(micros: $0.timestampMicros, fractional: true), $0.type, $0.agentName ?? "-",
+                        $0.executionID ?? "-", $0.payload] }))
         return 0
     }
 }
