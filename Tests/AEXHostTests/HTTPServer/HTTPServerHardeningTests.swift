@@ -1,0 +1,130 @@
+import CLinux
+import Dispatch
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+@testable import AEXHost
+
+/// The server against clients that try to hold or confuse it: a second server on its port, bodies
+/// refused from their head, bodies that never finish, pipelined requests followed by a half-close,
+/// and a loop kept busy while connections keep arriving.
+@Suite struct HTTPServerHardeningTests {
+    /// `/async` answers from another thread, `/block` holds its loop's thread, anything else answers
+    /// at once. A head carrying `x-deny` is refused by `screen` while its body is still arriving.
+    final class Handler: HTTPHandler {
+        let handled = Atomic<Int>(0)
+
+        func handle(_ request: HTTPRequest, responder: HTTPResponder) {
+            handled.add(1, ordering: .relaxed)
+            switch request.path {
+            case "/async":
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(5)) {
+                    responder.respond(HTTPResponse(status: 200, body: Array("later \(request.query ?? "")".utf8)))
+                }
+            case "/block":
+                usleep(600_000)  // a loop kept busy (handlers must never do this)
+                responder.respond(HTTPResponse(status: 200, body: Array("blocked".utf8)))
+            default:
+                responder.respond(HTTPResponse(status: 200, body: Array("now \(request.query ?? "")".utf8)))
+            }
+        }
+
+        func screen(head: HTTPRequest) -> HTTPResponse? {
+            head.headers["x-deny"] == nil ? nil : .error(401, code: "invalid_api_key", message: "denied")
+        }
+    }
+
+    final class Client {
+        let fd: Int32
+        init(port: Int, receiveTimeoutMilliseconds: Int = 5_000) throws {
+            fd = aex_connect_tcp("127.0.0.1", UInt16(port), 2_000)
+            guard fd >= 0 else { throw SystemError.last("connecting") }
+            var timeout = timeval(tv_sec: receiveTimeoutMilliseconds / 1_000, tv_usec: (receiveTimeoutMilliseconds % 1_000) * 1_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
+        deinit { close(fd) }
+
+        func send(_ text: String) { _ = Array(text.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+
+        /// Everything until the server closes (or the receive timeout); `closed` says which.
+        func receiveUntilClosed() -> (text: String, closed: Bool) {
+            var received = [UInt8]()
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if count > 0 {
+                    received += buffer[0..<count]
+                } else {
+                    return (String(decoding: received, as: UTF8.self), count == 0 || errno == ECONNRESET)
+                }
+            }
+        }
+
+        /// Bytes until `marker` has arrived (or the connection ends).
+        func receive(until marker: String) -> String {
+            var received = [UInt8]()
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while !String(decoding: received, as: UTF8.self).contains(marker) {
+                let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                guard count > 0 else { break }
+                received += buffer[0..<count]
+            }
+            return String(decoding: received, as: UTF8.self)
+        }
+    }
+
+    func withServer(loops: Int = 2, environment: [String: String] = [:], _ body: (HTTPServer, Handler) throws -> Void) throws {
+        let handler = Handler()
+        let limits = try HTTPServerLimits.from(environment: environment)
+        let server = try HTTPServer(host: "127.0.0.1", port: 0, loopCount: loops, limits: limits, handler: handler)
+        server.start()
+        defer {
+            server.stop()
+            server.waitUntilStopped()
+        }
+        try body(server, handler)
+    }
+
+    static func count(_ text: String, _ needle: String) -> Int { text.components(separatedBy: needle).count - 1 }
+
+    // MARK: One port, one server
+
+    @Test func aSecondServerOnTheSamePortFailsNamingThePort() throws {
+        try withServer { server, _ in
+            var error: (any Error)?
+            do {
+                let intruder = try HTTPServer(host: "127.0.0.1", port: server.port, loopCount: 2, limits: HTTPServerLimits(), handler: Handler())
+                intruder.start()
+                intruder.stop()
+                intruder.waitUntilStopped()
+            } catch let caught {
+                error = caught
+            }
+            let description = try #require(error.map { "\($0)" }, "binding a port in use must fail")
+            #expect(description.contains("port \(server.port)") && description.contains("already in use"), "\(description)")
+            // The first server still answers every connection.
+            for _ in 0..<20 {
+                let response = try LoopbackHTTPClient.send(host: "127.0.0.1", port: server.port, method: "GET", path: "/now")
+                #expect(response.status == 200)
+            }
+        }
+    }
+
+    /// One listening socket shared by the loops: a connection that arrives while one loop is busy is
+    /// accepted and served by another at once.
+    @Test func anIdleLoopAcceptsWhileAnotherIsBusy() throws {
+        try withServer { server, _ in
+            let busy = try Client(port: server.port)
+            busy.send("GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
+            usleep(100_000)
+            for i in 0..<6 {
+                let started = WallClock.monotonicMillis()
+                let response = try LoopbackHTTPClient.send(host: "127.0.0.1", port: server.port, method: "GET", path: "/now?\(i)")
+                #expect(response.status == 200)
+                #expect(WallClock.monotonicMillis() - started < 250, "connection \(i) waited for the busy loop")
+            }
+            #expect(busy.receive(until: "blocked").hasSuffix("blocked"))
+        }
+    }
+}

@@ -1,0 +1,126 @@
+"""The HTTP server against clients that try to hold it or confuse it: a second daemon or another program
+on the daemon's port, unauthenticated or slow bodies, ambiguous credentials, pipelining then half-close.
+Every test is bounded in time and in connections, over loopback."""
+import json
+import select
+import socket
+import time
+
+import pytest
+
+from conftest import Aex
+
+
+def connect(port, timeout=5):
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+
+class Reader:
+    """Reads responses one after another from a socket (content-length framed)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buffer = b""
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError(f"closed with {self.buffer!r} unread")
+        self.buffer += chunk
+
+    def response(self):
+        while b"\r\n\r\n" not in self.buffer:
+            self._fill()
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, value = line.split(":", 1)
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        while len(self.buffer) < length:
+            self._fill()
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return int(lines[0].split()[1]), headers, body
+
+    def at_eof(self):
+        """True when the server has closed its side and nothing is left unread."""
+        if self.buffer:
+            return False
+        try:
+            return self.sock.recv(65536) == b""
+        except ConnectionResetError:
+            return True
+
+
+def exchange(port, raw):
+    with connect(port) as sock:
+        sock.sendall(raw)
+        return Reader(sock).response()
+
+
+def error_code(body):
+    return json.loads(body)["error"]["code"]
+
+
+def admin_get(port, token, path="/admin/agents"):
+    return exchange(port, f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+
+
+def installation(tmp_path, name, env=None):
+    aex = Aex(tmp_path / name, env)
+    aex.run("init", check=0)
+    return aex
+
+
+def stop_if_running(*installations):
+    for aex in installations:
+        if (aex.home / "daemon.json").exists():
+            aex.run("daemon", "stop")
+
+
+# 1. One port, one daemon.
+
+def test_a_second_daemon_on_the_same_port_fails_and_disturbs_nothing(tmp_path):
+    first = installation(tmp_path, "first")
+    second = installation(tmp_path, "second")
+    first.run("agent", "create", "only-in-first", "1", "1", check=0)
+    try:
+        first.start()
+        port = first.port
+        result = second.run("daemon", "start", "--port", str(port))
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"port {port}" in result.stderr and "already in use" in result.stderr, result.stderr
+        assert not (second.home / "daemon.json").exists()
+        # Every connection reaches the first daemon: its admin token works on each, and it lists its agent.
+        for _ in range(50):
+            status, _, body = admin_get(port, first.admin_token)
+            assert status == 200, body
+            assert [agent["name"] for agent in json.loads(body)] == ["only-in-first"]
+        assert second.run("daemon", "status").returncode == 3
+    finally:
+        stop_if_running(first, second)
+
+
+@pytest.mark.parametrize("reuse_port", [False, True])
+def test_a_port_another_program_listens_on_refuses_the_start(aex, reuse_port):
+    blocker = socket.socket()
+    if reuse_port:  # a program that itself allows port sharing must not get a daemon beside it
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(16)
+    port = blocker.getsockname()[1]
+    try:
+        result = aex.run("daemon", "start", "--port", str(port))
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"port {port}" in result.stderr and "already in use" in result.stderr, result.stderr
+        assert not (aex.home / "daemon.json").exists()
+        # The program still gets every connection.
+        blocker.settimeout(2)
+        for _ in range(5):
+            client = connect(port)
+            accepted, _ = blocker.accept()
+            accepted.close()
+            client.close()
+    finally:
+        blocker.close()
