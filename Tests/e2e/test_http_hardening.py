@@ -124,3 +124,30 @@ def test_a_port_another_program_listens_on_refuses_the_start(aex, reuse_port):
             client.close()
     finally:
         blocker.close()
+
+
+# 3. One credential per request.
+
+def test_two_authorization_headers_are_refused(daemon):
+    agent_token = daemon.json("agent", "create", "twice", "1", "100")["token"]
+    cases = [
+        ("/v1/models", agent_token, agent_token),
+        ("/v1/models", agent_token, "aex_other"),
+        ("/admin/agents", daemon.admin_token, daemon.admin_token),
+        ("/health", "a", "b"),
+    ]
+    for path, first, second in cases:
+        with connect(daemon.port) as sock:
+            sock.sendall((f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {first}\r\n"
+                          f"authorization: Bearer {second}\r\n\r\n").encode())
+            reader = Reader(sock)
+            status, headers, body = reader.response()
+            assert status == 400, (path, body)
+            error = json.loads(body)["error"]
+            assert error["code"] == "invalid_request" and error["type"] == "invalid_request_error"
+            assert "Authorization" in error["message"]
+            assert headers["x-request-id"]
+            assert reader.at_eof()
+    # One is fine.
+    status, _, _ = exchange(daemon.port, f"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {agent_token}\r\n\r\n".encode())
+    assert status == 200

@@ -18,6 +18,8 @@
 ///   without framing it is empty. It never exceeds `limits.bodyBytesMax`: a declared length or a
 ///   chunk size over the remaining budget fails before any of those body bytes arrive.
 /// - Transfer-Encoding in an HTTP/1.0 request is rejected (its framing is unreliable).
+/// - At most one Host and one Authorization field: a repeated credential is ambiguous (which one
+///   would be checked?) and is rejected before anyone authenticates it.
 /// - After a failure the parser is poisoned: `next()` returns the same failure forever and
 ///   `append` discards bytes.
 /// - No input can trap: no force unwraps, and size arithmetic is overflow-checked.
@@ -127,6 +129,7 @@ public struct HTTPRequestParser: Sendable {
         var requestLine = RequestLine()
         var headers = HTTPHeaders(capacity: 16)
         var hostCount = 0
+        var authorizationCount = 0
         var contentLength: Int?
         var transferEncodingCount = 0
         var transferEncodingIsChunked = false
@@ -148,6 +151,7 @@ public struct HTTPRequestParser: Sendable {
     private enum FieldKind {
         case other
         case host
+        case authorization
         case contentLength(Int)
         case transferEncoding(isChunked: Bool)
         case connection(close: Bool, keepAlive: Bool)
@@ -282,6 +286,8 @@ public struct HTTPRequestParser: Sendable {
             break
         case .host:
             head.hostCount += 1
+        case .authorization:
+            head.authorizationCount += 1
         case .contentLength(let length):
             if let previous = head.contentLength, previous != length { throw .smuggling("Content-Length values differ") }
             head.contentLength = length
@@ -303,6 +309,7 @@ public struct HTTPRequestParser: Sendable {
         let version = head.requestLine.version
         if version == .http11, head.hostCount == 0 { throw .malformed("HTTP/1.1 requests need a Host header") }
         if head.hostCount > 1 { throw .malformed("a request may have only one Host header") }
+        if head.authorizationCount > 1 { throw .malformed("a request may have only one Authorization header") }
         if head.transferEncodingCount > 0 {
             if head.contentLength != nil { throw .smuggling("both Content-Length and Transfer-Encoding are present") }
             if version == .http10 { throw .malformed("Transfer-Encoding is not allowed in HTTP/1.0") }
@@ -477,6 +484,8 @@ public struct HTTPRequestParser: Sendable {
         let kind: FieldKind
         if equalsIgnoringCase(bytes, nameRange, "host") {
             kind = .host
+        } else if equalsIgnoringCase(bytes, nameRange, "authorization") {
+            kind = .authorization
         } else if equalsIgnoringCase(bytes, nameRange, "content-length") {
             kind = .contentLength(try parseContentLength(bytes, valueRange))
         } else if equalsIgnoringCase(bytes, nameRange, "transfer-encoding") {

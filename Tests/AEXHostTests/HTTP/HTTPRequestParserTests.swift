@@ -223,6 +223,9 @@ let httpMalformedCases: [HTTPMalformedCase] = [
     HTTPMalformedCase("missing Host on HTTP/1.1", "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", 400, "malformed"),
     HTTPMalformedCase("two Host headers", get + "host: b\r\n\r\n", 400, "malformed"),
     HTTPMalformedCase("two Host headers on HTTP/1.0", "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400, "malformed"),
+    HTTPMalformedCase("two Authorization headers", get + "Authorization: Bearer a\r\nAuthorization: Bearer a\r\n\r\n", 400, "malformed"),
+    HTTPMalformedCase("two Authorization headers, other case and values",
+                      post + "authorization: Bearer a\r\nContent-Length: 1\r\nAUTHORIZATION: Basic b\r\n\r\nx", 400, "malformed"),
     // Request line.
     HTTPMalformedCase("HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, "versionNotSupported"),
     HTTPMalformedCase("HTTP/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505, "versionNotSupported"),
