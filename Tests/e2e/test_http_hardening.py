@@ -151,3 +151,26 @@ def test_two_authorization_headers_are_refused(daemon):
     # One is fine.
     status, _, _ = exchange(daemon.port, f"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {agent_token}\r\n\r\n".encode())
     assert status == 200
+
+
+# 4. Pipelined requests, then a half-close.
+
+def test_pipelined_requests_then_half_close_are_all_answered_in_order(daemon):
+    token = daemon.admin_token
+    replay = f"GET /admin/replay HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+    health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    requests = [replay if i % 2 == 0 else health for i in range(50)]
+    with connect(daemon.port, timeout=10) as sock:
+        # The last, incomplete request is dropped.
+        sock.sendall(b"".join(requests) + b"GET /health HTTP/1.1\r\nHo")
+        sock.shutdown(socket.SHUT_WR)
+        reader = Reader(sock)
+        for i in range(50):
+            status, _, body = reader.response()
+            assert status == 200, (i, body)
+            answer = json.loads(body)
+            if i % 2 == 0:
+                assert "ok" in answer and "events" in answer, (i, answer)  # the replay report
+            else:
+                assert answer["status"] == "ok" and "version" in answer, (i, answer)
+        assert reader.at_eof(), "the connection closes once every complete request is answered"

@@ -7,7 +7,8 @@ import Glibc
 /// Invariants: at most one request is being handled; output is written in order and never dropped
 /// while the connection is open; a parse failure is answered and then the connection closes; the
 /// parser's buffer stays bounded (reading pauses while a request is being handled and the buffer
-/// already holds a whole request's worth of bytes).
+/// already holds a whole request's worth of bytes); after the client's end of input (half-close)
+/// every complete request already received is still answered, in order, before the close.
 final class HTTPConnection: EventSource {
     enum Phase { case awaitingRequest, handling, streaming, closed }
 
@@ -79,20 +80,17 @@ final class HTTPConnection: EventSource {
                 return
             }
         }
-        processBuffered()
-        guard phase != .closed, peerClosed else { return }
-        // A client that hangs up during a stream (or while one is being set up) has gone: stop now
-        // (the stream's owner is told).
-        if phase == .streaming || streamObserver != nil { return close() }
-        // The client sent its last byte: finish what is owed, then close.
-        keepAlive = false
-        readingPaused = true
-        if phase == .awaitingRequest, pendingOutputBytes == 0 {
-            close()
-        } else {
-            if phase == .awaitingRequest { closeAfterFlush = true }
+        if peerClosed {
+            // A client that hangs up during a stream (or while one is being set up) has gone: stop
+            // now (the stream's owner is told).
+            if phase == .streaming || streamObserver != nil { return close() }
+            // The client sent its last byte (it may still read): nothing more to read; every
+            // complete request already received is answered in order, then the connection closes
+            // (`processBuffered` closes it when it finds no further complete request).
+            readingPaused = true
             updateInterest()
         }
+        processBuffered()
     }
 
     private func processBuffered() {
@@ -102,6 +100,12 @@ final class HTTPConnection: EventSource {
         while phase == .awaitingRequest, !closeAfterFlush {
             switch parser.next() {
             case .needMoreData:
+                if peerClosed {
+                    // No complete request is left and no byte will come: an incomplete one is dropped.
+                    closeAfterFlush = true
+                    if pendingOutputBytes == 0 { close() }
+                    return
+                }
                 if parser.isMidRequest {
                     if requestDeadlineMillis == nil {
                         requestDeadlineMillis = host.nowMillis + Int64(host.limits.headerReadTimeoutSeconds) * 1_000
@@ -200,7 +204,6 @@ final class HTTPConnection: EventSource {
             return
         }
         processBuffered()
-        if phase == .awaitingRequest, peerClosed, isIdle { close() }
         if phase == .awaitingRequest, host.draining, isIdle { close() }
     }
 

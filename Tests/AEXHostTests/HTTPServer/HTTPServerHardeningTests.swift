@@ -127,4 +127,29 @@ import Testing
             #expect(busy.receive(until: "blocked").hasSuffix("blocked"))
         }
     }
+
+    // MARK: Pipelining then half-close
+
+    @Test func pipelinedRequestsThenAHalfCloseAreAllAnsweredInOrder() throws {
+        try withServer { server, _ in
+            let client = try Client(port: server.port)
+            var requests = ""
+            for i in 0..<40 { requests += "GET /\(i % 3 == 0 ? "async" : "now")?\(i) HTTP/1.1\r\nHost: x\r\n\r\n" }
+            client.send(requests + "GET /now?incomplete HTTP/1.1\r\nHo")
+            shutdown(client.fd, Int32(SHUT_WR))
+            let (text, closed) = client.receiveUntilClosed()
+            #expect(closed, "the connection closes after the last answer")
+            #expect(Self.count(text, "HTTP/1.1 200 OK") == 40, "\(text.suffix(300))")
+            var position = text.startIndex
+            for i in 0..<40 {
+                let expected = (i % 3 == 0 ? "later " : "now ") + String(i)
+                guard let found = text.range(of: expected + (i == 39 ? "" : "HTTP/1.1"), range: position..<text.endIndex) else {
+                    Issue.record("answer \(i) missing or out of order")
+                    return
+                }
+                position = found.lowerBound
+            }
+            #expect(!text.contains("incomplete"))
+        }
+    }
 }
