@@ -126,6 +126,102 @@ def test_a_port_another_program_listens_on_refuses_the_start(aex, reuse_port):
         blocker.close()
 
 
+# 2. The credential is checked before the body is read; a body has a total deadline.
+
+TRICKLE_HEAD = ("POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n")
+
+
+def test_unauthenticated_bodies_are_refused_before_they_are_read(tmp_path):
+    aex = installation(tmp_path, "home", {"AEX_CONNECTIONS_MAX": "64"})
+    agent_token = aex.json("agent", "create", "legit", "1", "100")["token"]
+    aex.start()
+    port = aex.port
+    tricklers = []
+    try:
+        for wave in range(5):  # 5 waves of 40: 200 connections, each wave below the cap of 64
+            wave_socks = []
+            for i in range(40):
+                sock = connect(port, timeout=3)
+                token = "aex_wrong" if i % 4 else f"{agent_token[:-4]}zzzz"
+                path = "/admin/agents" if i % 5 == 0 else "/v1/chat/completions"
+                sock.sendall(TRICKLE_HEAD.format(path=path, token=token).encode() + b"{")
+                wave_socks.append(sock)
+            started = time.monotonic()
+            for sock in wave_socks:
+                status, headers, body = Reader(sock).response()
+                assert status == 401 and error_code(body) in ("invalid_api_key", "missing_api_key"), body
+                assert headers.get("connection") == "close"
+            assert time.monotonic() - started < 2, "refused at once, without waiting for the body"
+            for sock in wave_socks:
+                assert Reader(sock).at_eof(), "the connection is closed after the refusal"
+                try:
+                    sock.sendall(b'"')  # the client keeps trickling; nothing on the server waits for it
+                except OSError:
+                    pass
+            tricklers += wave_socks
+            # Legitimate requests are served while the refused connections are still open on the client side.
+            assert exchange(port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")[0] == 200
+            status, _, body = exchange(
+                port, f"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {agent_token}\r\n\r\n".encode())
+            assert status == 200, body
+        # An authenticated body that arrives in pieces is still read and handled.
+        payload = json.dumps({"name": "late", "budget_micro": 1, "rpm": 1}).encode()
+        with connect(port) as sock:
+            sock.sendall((f"POST /admin/agents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {aex.admin_token}\r\n"
+                          f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n").encode() + payload[:3])
+            time.sleep(0.3)
+            sock.sendall(payload[3:])
+            status, _, body = Reader(sock).response()
+            assert status == 201, body
+    finally:
+        for sock in tricklers:
+            sock.close()
+        aex.stop()
+
+
+def test_expect_continue_with_a_bad_credential_gets_the_refusal_instead(daemon):
+    with connect(daemon.port) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer aex_nope\r\n"
+                     b"Content-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
+        reader = Reader(sock)
+        status, _, body = reader.response()
+        assert status == 401 and error_code(body) == "invalid_api_key"
+        assert reader.at_eof()
+
+
+def test_a_body_must_arrive_within_the_body_read_timeout(tmp_path):
+    aex = installation(tmp_path, "home", {"AEX_BODY_READ_TIMEOUT_SECONDS": "3"})
+    agent_token = aex.json("agent", "create", "slow", "1", "100")["token"]
+    aex.start()
+    try:
+        with connect(aex.port, timeout=10) as sock:
+            sock.sendall(TRICKLE_HEAD.format(path="/v1/chat/completions", token=agent_token).encode())
+            started = time.monotonic()
+            while time.monotonic() - started < 8:
+                readable, _, _ = select.select([sock], [], [], 0.5)
+                if readable:
+                    break
+                sock.sendall(b" ")  # one byte every 0.5 s: never a pause long enough for the per-pause timeout
+            elapsed = time.monotonic() - started
+            status, headers, body = Reader(sock).response()
+            assert status == 408 and error_code(body) == "request_timeout", body
+            assert 2.5 <= elapsed <= 5, elapsed
+            assert headers.get("connection") == "close"
+    finally:
+        aex.stop()
+
+
+def test_the_body_read_timeout_setting_is_checked(tmp_path):
+    aex = installation(tmp_path, "home", {"AEX_BODY_READ_TIMEOUT_SECONDS": "soon"})
+    try:
+        result = aex.run("daemon", "start", "--port", "0")
+        assert result.returncode == 1
+        assert "AEX_BODY_READ_TIMEOUT_SECONDS must be a positive integer" in result.stderr
+    finally:
+        stop_if_running(aex)
+
+
 # 3. One credential per request.
 
 def test_two_authorization_headers_are_refused(daemon):

@@ -73,6 +73,14 @@ public struct HTTPRequestParser: Sendable {
         }
     }
 
+    /// The head of the current request while its body (or its chunked trailers) is still
+    /// arriving, with an empty body; nil otherwise. Lets the server refuse a request from its head
+    /// without reading the body.
+    public var headAwaitingBody: HTTPRequest? {
+        guard isReceivingBody else { return nil }
+        return Self.request(from: head, body: [])
+    }
+
     /// True when the client asked (`Expect: 100-continue`, HTTP/1.1) to be told to send the body of
     /// the current request, whose head is complete, and it has not been told yet. The caller sends
     /// `100 Continue` and calls `continueAnswered()`.
@@ -332,14 +340,18 @@ public struct HTTPRequestParser: Sendable {
         headByteCount = 0
         fieldCount = 0
         state = .requestLine
-        let line = finished.requestLine
+        return Self.request(from: finished, body: body)
+    }
+
+    private static func request(from head: PartialHead, body: [UInt8]) -> HTTPRequest {
+        let line = head.requestLine
         let keepAlive = switch line.version {
-        case .http11: !finished.connectionClose
-        case .http10: finished.connectionKeepAlive && !finished.connectionClose
+        case .http11: !head.connectionClose
+        case .http10: head.connectionKeepAlive && !head.connectionClose
         }
         return HTTPRequest(
             method: line.method, target: line.target, path: line.path, query: line.query,
-            version: line.version, headers: finished.headers, body: body, keepAlive: keepAlive)
+            version: line.version, headers: head.headers, body: body, keepAlive: keepAlive)
     }
 
     private mutating func compactIfWorthwhile() {

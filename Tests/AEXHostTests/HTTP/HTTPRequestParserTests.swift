@@ -598,6 +598,32 @@ private extension HTTPParseResult {
     }
 }
 
+@Suite struct HTTPHeadAwaitingBodyTests {
+    @Test func theHeadIsAvailableWhileTheBodyArrivesAndOnlyThen() throws {
+        var parser = HTTPRequestParser()
+        parser.append(Array("POST /v1/x?q=1 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer t\r\nContent-Length: 4\r\n\r\nab".utf8))
+        #expect(parser.headAwaitingBody == nil, "nothing is parsed before next()")
+        #expect(parser.next() == .needMoreData)
+        let head = try #require(parser.headAwaitingBody)
+        #expect(head.method == "POST" && head.path == "/v1/x" && head.query == "q=1")
+        #expect(head.headers["authorization"] == "Bearer t")
+        #expect(head.body.isEmpty && head.keepAlive)
+        parser.append(Array("cd".utf8))
+        guard case .request(let request) = parser.next() else { Issue.record("the whole request"); return }
+        #expect(request.body == Array("abcd".utf8))
+        #expect(request.headers == head.headers)
+        #expect(parser.headAwaitingBody == nil)
+
+        parser.append(Array("POST /c HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n".utf8))
+        #expect(parser.next() == .needMoreData)
+        #expect(parser.headAwaitingBody?.path == "/c" && parser.headAwaitingBody?.keepAlive == false)
+        parser.append(Array("0\r\n\r\nGET /g HTTP/1.1\r\nHost: a\r\n".utf8))
+        guard case .request = parser.next() else { Issue.record("the chunked request"); return }
+        #expect(parser.next() == .needMoreData)
+        #expect(parser.headAwaitingBody == nil, "a head still arriving is not given")
+    }
+}
+
 @Suite struct HTTPExpectContinueTests {
     @Test func awaitsContinueOnlyWhileAnHTTP11BodyIsAwaited() {
         var parser = HTTPRequestParser()

@@ -152,4 +152,64 @@ import Testing
             #expect(!text.contains("incomplete"))
         }
     }
+
+    // MARK: Screening the head before the body
+
+    @Test func aHeadRefusedByTheHandlerIsAnsweredBeforeItsBodyAndClosed() throws {
+        try withServer { server, handler in
+            let refused = try Client(port: server.port)
+            let started = WallClock.monotonicMillis()
+            refused.send("POST /now HTTP/1.1\r\nHost: x\r\nX-Deny: 1\r\nContent-Length: 100000\r\n\r\nabc")
+            let (text, closed) = refused.receiveUntilClosed()
+            #expect(text.hasPrefix("HTTP/1.1 401 "), "\(text)")
+            #expect(text.lowercased().contains("connection: close"))
+            #expect(closed)
+            #expect(WallClock.monotonicMillis() - started < 1_000)
+            #expect(handler.handled.load(ordering: .relaxed) == 0, "the request itself is never handled")
+
+            // Expect: 100-continue gets the refusal instead of the interim answer.
+            let asking = try Client(port: server.port)
+            asking.send("POST /now HTTP/1.1\r\nHost: x\r\nX-Deny: 1\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
+            let answer = asking.receiveUntilClosed()
+            #expect(answer.text.hasPrefix("HTTP/1.1 401 ") && answer.closed, "\(answer.text)")
+
+            // An accepted head: the body is read and the request handled.
+            let accepted = try Client(port: server.port)
+            accepted.send("POST /now?ok HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc")
+            usleep(50_000)
+            accepted.send("def")
+            #expect(accepted.receive(until: "now ok").hasPrefix("HTTP/1.1 200 OK"))
+
+            // A whole request in one read is not screened: the handler itself checks it.
+            let whole = try Client(port: server.port)
+            whole.send("POST /now?whole HTTP/1.1\r\nHost: x\r\nX-Deny: 1\r\nContent-Length: 3\r\n\r\nabc")
+            #expect(whole.receive(until: "now whole").hasPrefix("HTTP/1.1 200 OK"))
+        }
+    }
+
+    // MARK: A total deadline for the body
+
+    @Test func aBodyThatTricklesPastTheBodyReadTimeoutGets408() throws {
+        try withServer(environment: ["AEX_BODY_READ_TIMEOUT_SECONDS": "1"]) { server, handler in
+            let client = try Client(port: server.port)
+            client.send("POST /now HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+            let started = WallClock.monotonicMillis()
+            var readable = pollfd(fd: client.fd, events: Int16(POLLIN), revents: 0)
+            // One byte every 200 ms: each pause is far below the per-pause timeout.
+            while WallClock.monotonicMillis() - started < 4_000, poll(&readable, 1, 200) == 0 { client.send("a") }
+            let elapsed = WallClock.monotonicMillis() - started
+            let (text, closed) = client.receiveUntilClosed()
+            #expect(text.hasPrefix("HTTP/1.1 408 "), "\(text)")
+            #expect(text.contains("request_timeout"))
+            #expect(closed)
+            #expect(elapsed >= 900 && elapsed < 2_000, "answered after \(elapsed) ms")
+            #expect(handler.handled.load(ordering: .relaxed) == 0)
+        }
+    }
+
+    @Test func theBodyReadTimeoutHasADefaultAndASetting() throws {
+        #expect(try HTTPServerLimits.from(environment: [:]) == HTTPServerLimits())
+        #expect(HTTPServerLimits.environmentNames.contains { $0.name == "AEX_BODY_READ_TIMEOUT_SECONDS" })
+        #expect(throws: ConfigurationError.self) { try HTTPServerLimits.from(environment: ["AEX_BODY_READ_TIMEOUT_SECONDS": "0"]) }
+    }
 }
