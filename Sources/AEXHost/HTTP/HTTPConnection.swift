@@ -212,6 +212,7 @@ final class HTTPConnection: EventSource {
         keepAlive = false
         readingPaused = true
         write(response.serialized(requestID: host.nextRequestID(), keepAlive: false))
+        guard phase != .closed else { return }  // the send failed and closed the connection
         phase = .awaitingRequest
         closeAfterFlush = true
         if pendingOutputBytes == 0 { return close() }

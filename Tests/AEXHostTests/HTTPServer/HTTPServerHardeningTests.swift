@@ -128,6 +128,27 @@ import Testing
         }
     }
 
+    // MARK: Counting connections
+
+    /// Clients that reset the connection right after a malformed request: the refusal's send fails
+    /// and the connection closes, counted once (a double count let the cap drift upward).
+    @Test func connectionsResetDuringARefusalAreCountedOnce() throws {
+        try withServer { server, _ in
+            for _ in 0..<1_500 {
+                let fd = aex_connect_tcp("127.0.0.1", UInt16(server.port), 2_000)
+                guard fd >= 0 else { continue }
+                _ = Array("BAD\r\n\r\n".utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                var reset = linger(l_onoff: 1, l_linger: 0)
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+                close(fd)
+            }
+            let deadline = WallClock.monotonicMillis() + 3_000
+            while server.openConnections > 0, WallClock.monotonicMillis() < deadline { usleep(20_000) }
+            usleep(100_000)
+            #expect(server.openConnections == 0)
+        }
+    }
+
     // MARK: Pipelining then half-close
 
     @Test func pipelinedRequestsThenAHalfCloseAreAllAnsweredInOrder() throws {
