@@ -5,11 +5,18 @@ import Synchronization
 /// The HTTP server's part on one event loop: its registration of the shared listener, its
 /// connections, its request ids and its read buffer. Loop-confined: other threads reach it only
 /// through `loop.execute`.
+///
+/// Balance: the loop that accepts a connection keeps it unless another loop holds at least
+/// `handOffMargin` fewer connections; it then hands the descriptor to the least loaded loop (one
+/// task on that loop per connection, never per request). So a burst of keep-alive connections
+/// accepted by one idle loop is still spread over every loop.
 final class HTTPLoopServer: EventSource, @unchecked Sendable {
     static let readBufferBytes = 64 * 1024
     /// Most connections accepted per wake-up: the loop then serves its connections before taking
     /// more, and connections arriving meanwhile wake another, idle loop.
     static let acceptBatchMax = 8
+    /// How many fewer connections another loop must hold to be handed a new one.
+    static let handOffMargin = 2
 
     let loop: EventLoop
     let handler: any HTTPHandler
@@ -91,16 +98,38 @@ final class HTTPLoopServer: EventSource, @unchecked Sendable {
                 refuseOverloaded(fd)
                 continue
             }
-            _ = aex_set_nodelay(fd)
-            let connection = HTTPConnection(fd: fd, host: self, nowMillis: nowMillis)
-            do {
-                try loop.register(connection, fd: fd, events: HTTPConnection.readEvents)
-                connections[fd] = connection
-            } catch {
-                Glibc.close(fd)
-                shared.openConnections.subtract(1, ordering: .relaxed)
+            if let peer = shared.handOffTarget(from: loop.index) {
+                peer.loop.execute { [peer] in peer.adopt(fd) }
+            } else {
+                shared.loopConnections[loop.index].value.add(1, ordering: .relaxed)
+                adopt(fd)
             }
         }
+    }
+
+    /// Serves an accepted connection on this loop; it is already counted in the open connections
+    /// and in this loop's. Loop thread only.
+    private func adopt(_ fd: Int32) {
+        nowMillis = WallClock.monotonicMillis()
+        if draining {  // handed over while this loop began to stop
+            Glibc.close(fd)
+            uncount()
+            return
+        }
+        _ = aex_set_nodelay(fd)
+        let connection = HTTPConnection(fd: fd, host: self, nowMillis: nowMillis)
+        do {
+            try loop.register(connection, fd: fd, events: HTTPConnection.readEvents)
+            connections[fd] = connection
+        } catch {
+            Glibc.close(fd)
+            uncount()
+        }
+    }
+
+    private func uncount() {
+        shared.openConnections.subtract(1, ordering: .relaxed)
+        shared.loopConnections[loop.index].value.subtract(1, ordering: .relaxed)
     }
 
     private func refuseOverloaded(_ fd: Int32) {
@@ -113,7 +142,7 @@ final class HTTPLoopServer: EventSource, @unchecked Sendable {
 
     func connectionClosed(_ connection: HTTPConnection) {
         connections[connection.fd] = nil
-        shared.openConnections.subtract(1, ordering: .relaxed)
+        uncount()
         if draining, connections.isEmpty { loop.stopRunning() }
     }
 
@@ -144,17 +173,55 @@ final class HTTPLoopServer: EventSource, @unchecked Sendable {
     }
 }
 
-/// State the loops of one server share: the listening socket and the count of open connections.
+/// State the loops of one server share: the listening socket, the count of open connections (all
+/// loops, and per loop) and the loops themselves, for hand-offs.
 final class HTTPServerShared: Sendable {
+    final class Counter: Sendable {
+        let value = Atomic<Int>(0)
+    }
+
     let listenFD: Int32
     let openConnections = Atomic<Int>(0)
+    /// Connections each loop serves or has been handed, by loop index.
+    let loopConnections: [Counter]
+    /// Set before the loops start; emptied once they have finished (it would keep them alive).
+    private let servers = Mutex<[HTTPLoopServer]>([])
+    /// No hand-offs once the server stops: the loops drain.
+    private let stopping = Atomic<Bool>(false)
     /// Loops that have not stopped listening yet; the last one closes the listener.
     private let listeningLoops: Atomic<Int>
     private let listenerClosed = Atomic<Bool>(false)
 
     init(listenFD: Int32, loopCount: Int) {
         self.listenFD = listenFD
+        loopConnections = (0..<loopCount).map { _ in Counter() }
         listeningLoops = Atomic(loopCount)
+    }
+
+    func attach(_ loopServers: [HTTPLoopServer]) { servers.withLock { $0 = loopServers } }
+
+    func beginStopping() { stopping.store(true, ordering: .releasing) }
+
+    func detach() { servers.withLock { $0 = [] } }
+
+    /// The loop a connection accepted by loop `index` should go to instead, counted there; nil when
+    /// `index` keeps it (no loop holds `handOffMargin` fewer connections, or the server stops).
+    func handOffTarget(from index: Int) -> HTTPLoopServer? {
+        guard loopConnections.count > 1 else { return nil }
+        let own = loopConnections[index].value.load(ordering: .relaxed)
+        var best = index
+        var bestCount = own
+        for (other, counter) in loopConnections.enumerated() where other != index {
+            let count = counter.value.load(ordering: .relaxed)
+            if count < bestCount {
+                best = other
+                bestCount = count
+            }
+        }
+        guard own - bestCount >= HTTPLoopServer.handOffMargin, !stopping.load(ordering: .acquiring) else { return nil }
+        guard let peer = servers.withLock({ best < $0.count ? $0[best] : nil }) else { return nil }
+        loopConnections[best].value.add(1, ordering: .relaxed)
+        return peer
     }
 
     deinit { closeListener() }

@@ -7,7 +7,8 @@ import Glibc
 /// The socket is bound without SO_REUSEPORT: no other process (another daemon included) can bind
 /// the port beside it and take a share of its connections. Every loop watches it with
 /// EPOLLEXCLUSIVE, so one connection wakes one waiting loop (a busy loop is passed over); accepts
-/// are non-blocking, and a loop that loses the race to another gets EAGAIN.
+/// are non-blocking, and a loop that loses the race to another gets EAGAIN. A loop holding more
+/// connections than another by a margin hands new ones to the least loaded loop.
 public final class HTTPServer: @unchecked Sendable {
     public let host: String
     public let port: Int
@@ -36,6 +37,7 @@ public final class HTTPServer: @unchecked Sendable {
         }
         self.loops = loops
         loopServers = servers
+        shared.attach(servers)
     }
 
     /// Starts the loop threads; each registers the listener first.
@@ -50,6 +52,7 @@ public final class HTTPServer: @unchecked Sendable {
     /// Graceful stop: stop accepting, close idle connections, let in-flight requests finish (up to
     /// the drain timeout). Returns at once; `waitUntilStopped` waits.
     public func stop() {
+        shared.beginStopping()
         for (index, loop) in loops.enumerated() {
             let server = loopServers[index]
             loop.execute { [server] in server.beginDraining() }
@@ -58,6 +61,7 @@ public final class HTTPServer: @unchecked Sendable {
 
     public func waitUntilStopped() {
         for loop in loops { loop.waitUntilFinished() }
+        shared.detach()
     }
 
     public var openConnections: Int { shared.openConnections.load(ordering: .relaxed) }

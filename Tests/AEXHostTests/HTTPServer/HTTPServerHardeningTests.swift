@@ -128,6 +128,24 @@ import Testing
         }
     }
 
+    /// Keep-alive connections opened one after another (each accepted by whichever loop is idle)
+    /// end up spread over the loops. A request id names its loop: `req_` + 8 hex digits + the index.
+    @Test func keptOpenConnectionsAreSpreadOverTheLoops() throws {
+        try withServer { server, _ in
+            var clients: [Client] = []
+            var perLoop: [Character: Int] = [:]
+            for i in 0..<40 {
+                let client = try Client(port: server.port)
+                client.send("GET /now?\(i) HTTP/1.1\r\nHost: x\r\n\r\n")
+                let response = client.receive(until: "now \(i)")
+                let id = try #require(response.split(separator: "\r\n").first { $0.hasPrefix("x-request-id: req_") })
+                perLoop[Array(id.dropFirst("x-request-id: req_".count + 8)).first ?? "?", default: 0] += 1
+                clients.append(client)
+            }
+            #expect(perLoop.count == 2 && perLoop.values.allSatisfy { (16...24).contains($0) }, "\(perLoop)")
+        }
+    }
+
     // MARK: Counting connections
 
     /// Clients that reset the connection right after a malformed request: the refusal's send fails
