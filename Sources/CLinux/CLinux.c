@@ -25,6 +25,7 @@ const uint32_t AEX_EPOLLERR = EPOLLERR;
 const uint32_t AEX_EPOLLHUP = EPOLLHUP;
 const uint32_t AEX_EPOLLRDHUP = EPOLLRDHUP;
 const uint32_t AEX_EPOLLET = EPOLLET;
+const uint32_t AEX_EPOLLEXCLUSIVE = EPOLLEXCLUSIVE;
 
 int aex_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
@@ -122,8 +123,7 @@ int aex_listen_tcp(const char *host, uint16_t port, int backlog) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
         bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, backlog) < 0) {
         int saved = errno;
         close(fd);

@@ -20,13 +20,32 @@ public final class Gateway: HTTPHandler {
         self.now = now
     }
 
+    /// A request whose body is still arriving is refused from its head when its credential fails,
+    /// before the body is read (the same 401 as `handle` gives, recorded the same way); the
+    /// connection then closes. Whole requests are authenticated by `handle` only.
+    public func screen(head request: HTTPRequest) -> HTTPResponse? {
+        let path = request.path
+        if Self.isAdminPath(path) {
+            return authenticator.authenticateAdmin(authorization: request.headers["authorization"])?.response
+        }
+        if Self.isAgentPath(path),
+           case .failure(let failure) = authenticator.authenticateAgent(authorization: request.headers["authorization"], nowMicros: now()) {
+            proxy?.recordAuthenticationFailure(failure, path: path)
+            return failure.response
+        }
+        return nil
+    }
+
+    static func isAdminPath(_ path: String) -> Bool { path == "/admin" || path.hasPrefix("/admin/") }
+    static func isAgentPath(_ path: String) -> Bool { path.hasPrefix("/v1/") || path.hasPrefix("/openai/v1/") }
+
     public func handle(_ request: HTTPRequest, responder: HTTPResponder) {
         let path = request.path
         if path == "/health" {
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(request, responder) }
             return responder.respond(healthResponse)
         }
-        if path == "/admin" || path.hasPrefix("/admin/") {
+        if Self.isAdminPath(path) {
             if let failure = authenticator.authenticateAdmin(authorization: request.headers["authorization"]) {
                 return responder.respond(failure.response)
             }
@@ -41,7 +60,7 @@ public final class Gateway: HTTPHandler {
             }
             return notFound(request, responder)
         }
-        if path.hasPrefix("/v1/") || path.hasPrefix("/openai/v1/") {
+        if Self.isAgentPath(path) {
             switch authenticator.authenticateAgent(authorization: request.headers["authorization"], nowMicros: now()) {
             case .failure(let failure):
                 proxy?.recordAuthenticationFailure(failure, path: path)

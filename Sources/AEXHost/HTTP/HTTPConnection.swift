@@ -7,7 +7,8 @@ import Glibc
 /// Invariants: at most one request is being handled; output is written in order and never dropped
 /// while the connection is open; a parse failure is answered and then the connection closes; the
 /// parser's buffer stays bounded (reading pauses while a request is being handled and the buffer
-/// already holds a whole request's worth of bytes).
+/// already holds a whole request's worth of bytes); after the client's end of input (half-close)
+/// every complete request already received is still answered, in order, before the close.
 final class HTTPConnection: EventSource {
     enum Phase { case awaitingRequest, handling, streaming, closed }
 
@@ -29,7 +30,13 @@ final class HTTPConnection: EventSource {
     /// The responder of the stream in progress, told when output drains or the connection closes.
     private var streamObserver: HTTPResponder?
     private(set) var peerClosed = false
+    /// While a head arrives: when it must be complete. While a body arrives: when the current pause
+    /// in it must end (reset by every byte).
     private var requestDeadlineMillis: Int64?
+    /// While a body arrives: when it must be complete, however steadily it trickles.
+    private var bodyDeadlineMillis: Int64?
+    /// The handler has screened the head of the request whose body is arriving.
+    private var headScreened = false
     private var lastActivityMillis: Int64
     private var lastWriteProgressMillis: Int64
 
@@ -79,20 +86,17 @@ final class HTTPConnection: EventSource {
                 return
             }
         }
-        processBuffered()
-        guard phase != .closed, peerClosed else { return }
-        // A client that hangs up during a stream (or while one is being set up) has gone: stop now
-        // (the stream's owner is told).
-        if phase == .streaming || streamObserver != nil { return close() }
-        // The client sent its last byte: finish what is owed, then close.
-        keepAlive = false
-        readingPaused = true
-        if phase == .awaitingRequest, pendingOutputBytes == 0 {
-            close()
-        } else {
-            if phase == .awaitingRequest { closeAfterFlush = true }
+        if peerClosed {
+            // A client that hangs up during a stream (or while one is being set up) has gone: stop
+            // now (the stream's owner is told).
+            if phase == .streaming || streamObserver != nil { return close() }
+            // The client sent its last byte (it may still read): nothing more to read; every
+            // complete request already received is answered in order, then the connection closes
+            // (`processBuffered` closes it when it finds no further complete request).
+            readingPaused = true
             updateInterest()
         }
+        processBuffered()
     }
 
     private func processBuffered() {
@@ -102,6 +106,13 @@ final class HTTPConnection: EventSource {
         while phase == .awaitingRequest, !closeAfterFlush {
             switch parser.next() {
             case .needMoreData:
+                if peerClosed {
+                    // No complete request is left and no byte will come: an incomplete one is dropped.
+                    closeAfterFlush = true
+                    if pendingOutputBytes == 0 { close() }
+                    return
+                }
+                if parser.isReceivingBody, !headScreened, screenHead() { return }
                 if parser.isMidRequest {
                     if requestDeadlineMillis == nil {
                         requestDeadlineMillis = host.nowMillis + Int64(host.limits.headerReadTimeoutSeconds) * 1_000
@@ -117,6 +128,8 @@ final class HTTPConnection: EventSource {
                 return
             case .request(let request):
                 requestDeadlineMillis = nil
+                bodyDeadlineMillis = nil
+                headScreened = false
                 keepAlive = request.keepAlive && !host.draining
                 answeringHead = request.method == "HEAD"
                 phase = .handling
@@ -138,6 +151,17 @@ final class HTTPConnection: EventSource {
                 return
             }
         }
+    }
+
+    /// The head of a request is in and its body is not: starts the body's deadline and lets the
+    /// handler refuse the request before the body is read. True when it refused (the connection then
+    /// closes after the answer). A request that arrives whole in one read never gets here.
+    private func screenHead() -> Bool {
+        headScreened = true
+        bodyDeadlineMillis = host.nowMillis + Int64(host.limits.bodyReadTimeoutSeconds) * 1_000
+        guard let head = parser.headAwaitingBody, let refusal = host.handler.screen(head: head) else { return false }
+        failAndClose(refusal)
+        return true
     }
 
     private func resumeReadingIfPaused() {
@@ -182,13 +206,17 @@ final class HTTPConnection: EventSource {
     }
 
     /// Answers a request that cannot be handled (parse failure, timeout) and closes after sending.
+    /// Nothing more is read: bytes the client still sends (a body never consumed) are left unread.
     func failAndClose(_ response: HTTPResponse) {
         guard phase == .awaitingRequest || phase == .handling else { return }
         keepAlive = false
+        readingPaused = true
         write(response.serialized(requestID: host.nextRequestID(), keepAlive: false))
+        guard phase != .closed else { return }  // the send failed and closed the connection
         phase = .awaitingRequest
         closeAfterFlush = true
-        if pendingOutputBytes == 0 { close() }
+        if pendingOutputBytes == 0 { return close() }
+        updateInterest()
     }
 
     private func completeResponse() {
@@ -200,7 +228,6 @@ final class HTTPConnection: EventSource {
             return
         }
         processBuffered()
-        if phase == .awaitingRequest, peerClosed, isIdle { close() }
         if phase == .awaitingRequest, host.draining, isIdle { close() }
     }
 
@@ -267,6 +294,12 @@ final class HTTPConnection: EventSource {
     func checkDeadlines(nowMillis: Int64) {
         if phase == .awaitingRequest, !closeAfterFlush, let deadline = requestDeadlineMillis, nowMillis >= deadline {
             failAndClose(HTTPResponse.error(408, code: "request_timeout", message: "the request was not received in time"))
+            return
+        }
+        if phase == .awaitingRequest, !closeAfterFlush, let deadline = bodyDeadlineMillis, nowMillis >= deadline {
+            failAndClose(HTTPResponse.error(
+                408, code: "request_timeout",
+                message: "the request body was not received within \(host.limits.bodyReadTimeoutSeconds) s"))
             return
         }
         let idleMillis = Int64(host.limits.idleKeepAliveSeconds) * 1_000

@@ -18,6 +18,8 @@
 ///   without framing it is empty. It never exceeds `limits.bodyBytesMax`: a declared length or a
 ///   chunk size over the remaining budget fails before any of those body bytes arrive.
 /// - Transfer-Encoding in an HTTP/1.0 request is rejected (its framing is unreliable).
+/// - At most one Host and one Authorization field: a repeated credential is ambiguous (which one
+///   would be checked?) and is rejected before anyone authenticates it.
 /// - After a failure the parser is poisoned: `next()` returns the same failure forever and
 ///   `append` discards bytes.
 /// - No input can trap: no force unwraps, and size arithmetic is overflow-checked.
@@ -69,6 +71,14 @@ public struct HTTPRequestParser: Sendable {
         case .requestLine, .headerLines: false
         case .fixedBody, .chunkSizeLine, .chunkData, .chunkDataEnd, .trailerLines: true
         }
+    }
+
+    /// The head of the current request while its body (or its chunked trailers) is still
+    /// arriving, with an empty body; nil otherwise. Lets the server refuse a request from its head
+    /// without reading the body.
+    public var headAwaitingBody: HTTPRequest? {
+        guard isReceivingBody else { return nil }
+        return Self.request(from: head, body: [])
     }
 
     /// True when the client asked (`Expect: 100-continue`, HTTP/1.1) to be told to send the body of
@@ -127,6 +137,7 @@ public struct HTTPRequestParser: Sendable {
         var requestLine = RequestLine()
         var headers = HTTPHeaders(capacity: 16)
         var hostCount = 0
+        var authorizationCount = 0
         var contentLength: Int?
         var transferEncodingCount = 0
         var transferEncodingIsChunked = false
@@ -148,6 +159,7 @@ public struct HTTPRequestParser: Sendable {
     private enum FieldKind {
         case other
         case host
+        case authorization
         case contentLength(Int)
         case transferEncoding(isChunked: Bool)
         case connection(close: Bool, keepAlive: Bool)
@@ -282,6 +294,8 @@ public struct HTTPRequestParser: Sendable {
             break
         case .host:
             head.hostCount += 1
+        case .authorization:
+            head.authorizationCount += 1
         case .contentLength(let length):
             if let previous = head.contentLength, previous != length { throw .smuggling("Content-Length values differ") }
             head.contentLength = length
@@ -303,6 +317,7 @@ public struct HTTPRequestParser: Sendable {
         let version = head.requestLine.version
         if version == .http11, head.hostCount == 0 { throw .malformed("HTTP/1.1 requests need a Host header") }
         if head.hostCount > 1 { throw .malformed("a request may have only one Host header") }
+        if head.authorizationCount > 1 { throw .malformed("a request may have only one Authorization header") }
         if head.transferEncodingCount > 0 {
             if head.contentLength != nil { throw .smuggling("both Content-Length and Transfer-Encoding are present") }
             if version == .http10 { throw .malformed("Transfer-Encoding is not allowed in HTTP/1.0") }
@@ -325,14 +340,18 @@ public struct HTTPRequestParser: Sendable {
         headByteCount = 0
         fieldCount = 0
         state = .requestLine
-        let line = finished.requestLine
+        return Self.request(from: finished, body: body)
+    }
+
+    private static func request(from head: PartialHead, body: [UInt8]) -> HTTPRequest {
+        let line = head.requestLine
         let keepAlive = switch line.version {
-        case .http11: !finished.connectionClose
-        case .http10: finished.connectionKeepAlive && !finished.connectionClose
+        case .http11: !head.connectionClose
+        case .http10: head.connectionKeepAlive && !head.connectionClose
         }
         return HTTPRequest(
             method: line.method, target: line.target, path: line.path, query: line.query,
-            version: line.version, headers: finished.headers, body: body, keepAlive: keepAlive)
+            version: line.version, headers: head.headers, body: body, keepAlive: keepAlive)
     }
 
     private mutating func compactIfWorthwhile() {
@@ -477,6 +496,8 @@ public struct HTTPRequestParser: Sendable {
         let kind: FieldKind
         if equalsIgnoringCase(bytes, nameRange, "host") {
             kind = .host
+        } else if equalsIgnoringCase(bytes, nameRange, "authorization") {
+            kind = .authorization
         } else if equalsIgnoringCase(bytes, nameRange, "content-length") {
             kind = .contentLength(try parseContentLength(bytes, valueRange))
         } else if equalsIgnoringCase(bytes, nameRange, "transfer-encoding") {

@@ -1,44 +1,46 @@
 import CLinux
 import Glibc
 
-/// An HTTP/1.1 server: one event loop per core, each with its own SO_REUSEPORT listener on the same
-/// port, so the kernel spreads connections and a request stays on one loop from start to end.
+/// An HTTP/1.1 server: one event loop per core sharing one listening socket, so a request stays on
+/// one loop from accept to close.
+///
+/// The socket is bound without SO_REUSEPORT: no other process (another daemon included) can bind
+/// the port beside it and take a share of its connections. Every loop watches it with
+/// EPOLLEXCLUSIVE, so one connection wakes one waiting loop (a busy loop is passed over); accepts
+/// are non-blocking, and a loop that loses the race to another gets EAGAIN. A loop holding more
+/// connections than another by a margin hands new ones to the least loaded loop.
 public final class HTTPServer: @unchecked Sendable {
     public let host: String
     public let port: Int
     public let loops: [EventLoop]
     private let loopServers: [HTTPLoopServer]
-    private let shared = HTTPServerShared()
+    private let shared: HTTPServerShared
 
-    /// Binds every listener (port 0 picks a free port, shared by all loops) without serving yet.
+    /// Binds the listener (port 0 picks a free port) without serving yet. A port on which anything
+    /// listens already throws `AddressInUseError`.
     public init(host: String, port: Int, loopCount: Int, limits: HTTPServerLimits, handler: any HTTPHandler) throws {
         precondition(loopCount >= 1, "at least one event loop")
-        var boundPort = port
-        var listeners: [Int32] = []
-        for _ in 0..<loopCount {
-            let fd = aex_listen_tcp(host, UInt16(boundPort), Int32(limits.listenBacklog))
-            guard fd >= 0 else {
-                let error = SystemError.last("listening on \(host):\(boundPort)")
-                listeners.forEach { _ = Glibc.close($0) }
-                throw error
-            }
-            if boundPort == 0 { boundPort = Int(aex_local_port(fd)) }
-            listeners.append(fd)
+        let listenFD = aex_listen_tcp(host, UInt16(port), Int32(limits.listenBacklog))
+        guard listenFD >= 0 else {
+            if errno == EADDRINUSE { throw AddressInUseError(host: host, port: port) }
+            throw SystemError.last("listening on \(host):\(port)")
         }
+        shared = HTTPServerShared(listenFD: listenFD, loopCount: loopCount)
         self.host = host
-        self.port = boundPort
+        self.port = port == 0 ? Int(aex_local_port(listenFD)) : port
         var loops: [EventLoop] = []
         var servers: [HTTPLoopServer] = []
-        for (index, fd) in listeners.enumerated() {
+        for index in 0..<loopCount {
             let loop = try EventLoop(index: index)
             loops.append(loop)
-            servers.append(HTTPLoopServer(loop: loop, listenFD: fd, handler: handler, limits: limits, shared: shared))
+            servers.append(HTTPLoopServer(loop: loop, handler: handler, limits: limits, shared: shared))
         }
         self.loops = loops
         loopServers = servers
+        shared.attach(servers)
     }
 
-    /// Starts the loop threads; each registers its listener first.
+    /// Starts the loop threads; each registers the listener first.
     public func start() {
         for (index, loop) in loops.enumerated() {
             let server = loopServers[index]
@@ -50,6 +52,7 @@ public final class HTTPServer: @unchecked Sendable {
     /// Graceful stop: stop accepting, close idle connections, let in-flight requests finish (up to
     /// the drain timeout). Returns at once; `waitUntilStopped` waits.
     public func stop() {
+        shared.beginStopping()
         for (index, loop) in loops.enumerated() {
             let server = loopServers[index]
             loop.execute { [server] in server.beginDraining() }
@@ -58,7 +61,18 @@ public final class HTTPServer: @unchecked Sendable {
 
     public func waitUntilStopped() {
         for loop in loops { loop.waitUntilFinished() }
+        shared.detach()
     }
 
     public var openConnections: Int { shared.openConnections.load(ordering: .relaxed) }
+}
+
+/// The port is taken: something (another AEX daemon, another program) listens on it.
+public struct AddressInUseError: Error, CustomStringConvertible, Sendable {
+    public let host: String
+    public let port: Int
+
+    public var description: String {
+        "listening on \(host):\(port) failed: port \(port) on \(host) is already in use by another process"
+    }
 }

@@ -18,6 +18,8 @@ extern const uint32_t AEX_EPOLLERR;
 extern const uint32_t AEX_EPOLLHUP;
 extern const uint32_t AEX_EPOLLRDHUP;
 extern const uint32_t AEX_EPOLLET;
+/// Wake one of the epoll sets watching a shared descriptor, not all (registration only; no modify).
+extern const uint32_t AEX_EPOLLEXCLUSIVE;
 
 int aex_epoll_create(void);
 int aex_epoll_add(int epfd, int fd, uint32_t events, uint64_t data);
@@ -43,8 +45,10 @@ int aex_timerfd_arm_ms(int fd, long ms);
 /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC.
 int aex_accept(int listen_fd);
 
-/// A non-blocking TCP listener on `host:port` with SO_REUSEADDR and SO_REUSEPORT.
-/// `port` 0 picks a free port; read it back with aex_local_port.
+/// A non-blocking TCP listener on `host:port` with SO_REUSEADDR (restarts need not wait for old
+/// connections in TIME_WAIT) and without SO_REUSEPORT: binding a port on which any socket listens
+/// fails with EADDRINUSE, so no other process can share it. `port` 0 picks a free port; read it
+/// back with aex_local_port.
 int aex_listen_tcp(const char *host, uint16_t port, int backlog);
 int aex_local_port(int fd);
 

@@ -223,6 +223,9 @@ let httpMalformedCases: [HTTPMalformedCase] = [
     HTTPMalformedCase("missing Host on HTTP/1.1", "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", 400, "malformed"),
     HTTPMalformedCase("two Host headers", get + "host: b\r\n\r\n", 400, "malformed"),
     HTTPMalformedCase("two Host headers on HTTP/1.0", "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400, "malformed"),
+    HTTPMalformedCase("two Authorization headers", get + "Authorization: Bearer a\r\nAuthorization: Bearer a\r\n\r\n", 400, "malformed"),
+    HTTPMalformedCase("two Authorization headers, other case and values",
+                      post + "authorization: Bearer a\r\nContent-Length: 1\r\nAUTHORIZATION: Basic b\r\n\r\nx", 400, "malformed"),
     // Request line.
     HTTPMalformedCase("HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, "versionNotSupported"),
     HTTPMalformedCase("HTTP/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505, "versionNotSupported"),
@@ -592,6 +595,32 @@ private extension HTTPParseResult {
     var failureStatus: Int? {
         if case .failure(let error) = self { return error.status }
         return nil
+    }
+}
+
+@Suite struct HTTPHeadAwaitingBodyTests {
+    @Test func theHeadIsAvailableWhileTheBodyArrivesAndOnlyThen() throws {
+        var parser = HTTPRequestParser()
+        parser.append(Array("POST /v1/x?q=1 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer t\r\nContent-Length: 4\r\n\r\nab".utf8))
+        #expect(parser.headAwaitingBody == nil, "nothing is parsed before next()")
+        #expect(parser.next() == .needMoreData)
+        let head = try #require(parser.headAwaitingBody)
+        #expect(head.method == "POST" && head.path == "/v1/x" && head.query == "q=1")
+        #expect(head.headers["authorization"] == "Bearer t")
+        #expect(head.body.isEmpty && head.keepAlive)
+        parser.append(Array("cd".utf8))
+        guard case .request(let request) = parser.next() else { Issue.record("the whole request"); return }
+        #expect(request.body == Array("abcd".utf8))
+        #expect(request.headers == head.headers)
+        #expect(parser.headAwaitingBody == nil)
+
+        parser.append(Array("POST /c HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n".utf8))
+        #expect(parser.next() == .needMoreData)
+        #expect(parser.headAwaitingBody?.path == "/c" && parser.headAwaitingBody?.keepAlive == false)
+        parser.append(Array("0\r\n\r\nGET /g HTTP/1.1\r\nHost: a\r\n".utf8))
+        guard case .request = parser.next() else { Issue.record("the chunked request"); return }
+        #expect(parser.next() == .needMoreData)
+        #expect(parser.headAwaitingBody == nil, "a head still arriving is not given")
     }
 }
 
