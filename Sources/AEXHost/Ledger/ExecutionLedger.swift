@@ -60,39 +60,20 @@ public enum ExecutionLedger {
 
     /// The reservation event's canonical payload.
     public static func reservationPayload(_ r: Reservation) -> [UInt8] {
-        var payload = CanonicalJSONObject()
-        payload.int("amount_micro", r.amount.value)
-        payload.int("completion_tokens_bound", r.completionTokensBound)
-        payload.string("endpoint", r.endpoint)
-        payload.string("model", r.model)
-        payload.int("prompt_tokens_bound", r.promptTokensBound)
-        return payload.finish()
+        MoneyEventPayload.reservation(.init(
+            amount: r.amount, completionTokensBound: r.completionTokensBound, endpoint: r.endpoint, model: r.model,
+            promptTokensBound: r.promptTokensBound)).encoded()
     }
 
     /// The commit or release event's canonical payload.
     public static func settlementPayload(_ r: Reservation, _ outcome: Outcome) -> [UInt8] {
-        var payload = CanonicalJSONObject()
         switch outcome {
         case .committed(let cost, let prompt, let completion, let estimated, _, let reason, let fault):
-            // What was released (reserved − cost) and any overdraft (cost − reserved) follow from
-            // these two amounts; they are not repeated. `reason` only when the call ended early.
-            payload.int("completion_tokens", completion)
-            payload.int("cost_micro", cost.value)
-            if estimated { payload.bool("estimated", true) }
-            payload.int("prompt_tokens", prompt)
-            if let fault { payload.string("provider_fault", fault.reason) }
-            if let reason { payload.string("reason", reason) }
-            if let fault {
-                payload.int("reported_completion_tokens", fault.reportedCompletionTokens)
-                payload.int("reported_prompt_tokens", fault.reportedPromptTokens)
-            }
-            payload.int("reserved_micro", r.amount.value)
+            MoneyEventPayload.commit(.init(completionTokens: completion, cost: cost, estimated: estimated, promptTokens: prompt,
+                                           fault: fault, reason: reason, reserved: r.amount)).encoded()
         case .released(let reason, let status):
-            payload.string("reason", reason)
-            payload.int("released_micro", r.amount.value)
-            payload.int("status", Int64(status))
+            MoneyEventPayload.release(.init(reason: reason, released: r.amount, status: Int64(status))).encoded()
         }
-        return payload.finish()
     }
 
     public static func reserve(_ r: Reservation, _ db: SQLiteDatabase, nowMicros: Int64) throws {
@@ -236,11 +217,10 @@ extension ExecutionLedger {
                            [.integer(nowMicros), .text(executionID)])
                 db.ledgerState.counterChanges.add(agentID: agentID, .settlement(reserved: MicroUSD(amount), cost: .zero))
             }
+            let payload = MoneyEventPayload.recovery(.init(
+                amount: MicroUSD(amount), charged: dispatched, reason: "reservation left open by a process that stopped"))
             try EventLog.append(
-                LedgerEvent(type: .recovery, agentID: agentID, agentName: name, executionID: executionID, payload: .object([
-                    "decision": .string(dispatched ? "charged" : "released"), "amount_micro": .int(amount),
-                    "reason": .string("reservation left open by a process that stopped"),
-                ])),
+                LedgerEvent(type: .recovery, agentID: agentID, agentName: name, executionID: executionID, payloadText: payload.encoded()),
                 to: db, nowMicros: nowMicros)
         }
         return open.count

@@ -3,7 +3,8 @@
 ///
 /// reservation: reserved += amount_micro · commit: reserved −= reserved_micro, spent += cost_micro ·
 /// release: reserved −= released_micro · recovery: reserved −= amount_micro, and spent +=
-/// amount_micro when the decision was "charged". Other events move no money.
+/// amount_micro when the decision was "charged". Other events move no money. The payloads are
+/// read by `MoneyEventPayload`'s decoder, the counterpart of the encoder that wrote them.
 public struct LedgerReplay: Sendable {
     /// An agent's counters as the events say: every change of its money summed from zero.
     public typealias Balance = BalanceChange
@@ -27,33 +28,11 @@ public struct LedgerReplay: Sendable {
         default: return
         }
         guard let agentID else { throw Malformed(reason: "a \(type) event without an agent") }
-        guard let payload = try? JSONTape.parse(payloadText), payload.kind(JSONTape.root) == .object else {
-            throw Malformed(reason: "a \(type) event whose payload is not a JSON object")
-        }
-        func amount(_ key: StaticString) throws(Malformed) -> Int64 {
-            guard let node = payload.member(JSONTape.root, key), let value = payload.int(node), value >= 0 else {
-                throw Malformed(reason: "a \(type) event without a whole non-negative '\(key)'")
-            }
-            return value
-        }
         let change: BalanceChange
-        switch event {
-        case .reservation:
-            change = .reservation(MicroUSD(try amount("amount_micro")))
-        case .commit:
-            change = .settlement(reserved: MicroUSD(try amount("reserved_micro")), cost: MicroUSD(try amount("cost_micro")))
-        case .release:
-            change = .settlement(reserved: MicroUSD(try amount("released_micro")), cost: .zero)
-        default:  // recovery
-            let value = MicroUSD(try amount("amount_micro"))
-            let decision = payload.member(JSONTape.root, "decision")
-            if let decision, payload.textEquals(decision, "charged") {
-                change = .settlement(reserved: value, cost: value)
-            } else if let decision, payload.textEquals(decision, "released") {
-                change = .settlement(reserved: value, cost: .zero)
-            } else {
-                throw Malformed(reason: "a recovery event without a decision")
-            }
+        do {
+            change = try MoneyEventPayload.decode(type: event, payloadText)?.balanceChange ?? .none
+        } catch {
+            throw Malformed(reason: error.reason)
         }
         var balance = balances[agentID] ?? Balance()
         do {
