@@ -39,6 +39,7 @@ struct AgentCounterChanges {
 
     /// The savepoint that started at `mark` rolled back, and with it any UPDATE made inside it.
     mutating func rollback(to mark: Mark) {
+        assert(mark.applied <= mark.count, "a savepoint mark with more applied than made")
         changes.removeSubrange(min(mark.count, changes.count)...)
         applied = min(applied, mark.applied)
     }
@@ -64,6 +65,7 @@ struct AgentCounterChanges {
     }
 
     fileprivate mutating func markAllApplied() {
+        assert(applied <= changes.count, "more counter changes applied than made")
         applied = changes.count
     }
 }

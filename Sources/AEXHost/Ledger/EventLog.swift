@@ -33,6 +33,7 @@ public enum EventLog {
     @discardableResult
     public static func append(_ event: LedgerEvent, to db: SQLiteDatabase, nowMicros: Int64) throws -> Head {
         let previous = try head(db)
+        assert(previous.seq >= 0 && previous.hash.utf8.count == 64, "a malformed chain head")
         let seq = previous.seq + 1
         let digest = entryDigest(
             seq: seq, tsMicros: nowMicros, type: event.type.rawValue, agentID: event.agentID,

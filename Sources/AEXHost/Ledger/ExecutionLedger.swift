@@ -81,6 +81,7 @@ public enum ExecutionLedger {
     }
 
     public static func reserve(_ r: Reservation, payload: [UInt8], _ db: SQLiteDatabase, nowMicros: Int64) throws {
+        assert(r.amount.value >= 0 && r.promptTokensBound >= 0 && r.completionTokensBound >= 0, "a reservation with negative bounds")
         let insert = try db.statement(
             """
             INSERT INTO executions (id, agent_id, endpoint, model, state, reserved_micro, created_at)
@@ -106,6 +107,7 @@ public enum ExecutionLedger {
     }
 
     public static func settle(_ r: Reservation, _ outcome: Outcome, payload: [UInt8], _ db: SQLiteDatabase, nowMicros: Int64) throws {
+        if case .committed(let cost, _, _, _, _, _, _) = outcome { assert(cost.value >= 0, "a negative cost") }
         let type: LedgerEventType
         switch outcome {
         case .committed(let cost, let prompt, let completion, let estimated, let status, _, _):

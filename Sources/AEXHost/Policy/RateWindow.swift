@@ -27,6 +27,8 @@ public struct RateWindow: Sendable, Equatable {
 
     /// Records an admission that `refusal` allowed at `nowMillis`.
     public mutating func record(nowMillis: Int64, tokens: Int64) {
+        assert(tokens >= 0, "negative tokens admitted")
+        assert(admissions.last.map { $0.atMillis <= nowMillis + 1_000 } ?? true, "admissions out of time order")
         admissions.append((nowMillis, tokens))
         tokensInWindow &+= tokens
     }
@@ -37,8 +39,10 @@ public struct RateWindow: Sendable, Equatable {
     public mutating func correct(atMillis: Int64, admittedTokens: Int64, actualTokens: Int64) -> Bool {
         guard admittedTokens != actualTokens else { return true }
         guard let index = admissions[head...].lastIndex(where: { $0.atMillis == atMillis && $0.tokens == admittedTokens }) else { return false }
+        assert(actualTokens >= 0, "negative tokens used")
         admissions[index].tokens = actualTokens
         tokensInWindow = tokensInWindow &- admittedTokens &+ actualTokens
+        assert(tokensInWindow >= 0, "the window's token sum went negative")
         return true
     }
 

@@ -96,9 +96,13 @@ public enum CallPolicy {
                                   "this request may use up to \(request.promptTokensBound &+ perChoice * request.choices) tokens, more than this agent's limit of \(tpm) tokens per minute; send less or lower the output limit")
             }
         }
-        return CallPlan(
+        let plan = CallPlan(
             endpoint: endpoint, alias: alias, model: model, provider: provider, request: request, outputTokensPerChoice: perChoice,
             addsOutputLimit: addsOutputLimit, apiKey: isLocal ? nil : apiKey)
+        assert(plan.outputTokensPerChoice >= 0 && plan.outputTokensPerChoice <= outputTokensMax, "an output bound out of range")
+        assert(plan.request.choices >= 1 && plan.request.choices <= CallRequest.choicesMax, "choices out of range")
+        assert(agent.tpm.map { plan.admittedTokens <= $0 } ?? true, "a plan that can never fit the agent's tokens per minute")
+        return plan
     }
 
     /// The largest output limit of one choice AEX accepts or adds, whatever a model's file says, so

@@ -20,6 +20,7 @@ enum CredentialRedactor {
         for marker in ["Bearer ", "bearer ", "BEARER "] {
             result = replacing(Array(marker.utf8), in: result, through: true, keepMarker: true)
         }
+        assert(key.map { $0.isEmpty || !String(decoding: result, as: UTF8.self).contains($0) } ?? true, "a key survived redaction")
         return result
     }
 

@@ -14,7 +14,11 @@ final class ExecutionIDs: Sendable {
         next = Atomic(max(UInt64(max(nowMicros, 0)), (last ?? 0) &+ 1))
     }
 
-    func make() -> String { Self.format(next.add(1, ordering: .relaxed).oldValue) }
+    func make() -> String {
+        let number = next.add(1, ordering: .relaxed).oldValue
+        assert(number < 1 << 56, "execution ids past 14 hex digits")
+        return Self.format(number)
+    }
 
     static func format(_ number: UInt64) -> String {
         let hex = String(number, radix: 16)

@@ -23,6 +23,7 @@ public struct SSEScanner: Sendable {
 
     /// Feeds bytes; returns every event they complete.
     public mutating func feed(_ bytes: some Collection<UInt8>) throws(Failure) -> [Event] {
+        assert(data.count <= Self.eventBytesMax, "an event grew past its limit")
         buffer.append(contentsOf: bytes)
         var events: [Event] = []
         var lineStart = 0

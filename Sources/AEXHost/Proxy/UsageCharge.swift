@@ -33,6 +33,16 @@ public enum UsageCharge {
     /// whose provider reported `prompt` and `completion` (nil: not reported).
     public static func charge(pricing: ModelPricing, reserved: MicroUSD, promptBound: Int64, completionBound: Int64,
                               prompt: Int64?, completion: Int64?) -> Charge {
+        let result = unchecked(pricing: pricing, reserved: reserved, promptBound: promptBound, completionBound: completionBound,
+                               prompt: prompt, completion: completion)
+        assert(result.cost.value >= 0, "a negative charge")
+        assert(result.estimated || (result.promptTokens ?? 0) <= allowed(promptBound) && (result.completionTokens ?? 0) <= allowed(completionBound),
+               "counts charged beyond the allowed ones")
+        return result
+    }
+
+    private static func unchecked(pricing: ModelPricing, reserved: MicroUSD, promptBound: Int64, completionBound: Int64,
+                                  prompt: Int64?, completion: Int64?) -> Charge {
         guard let prompt, let completion else {
             return Charge(cost: reserved, promptTokens: prompt, completionTokens: completion, estimated: true, fault: nil)
         }

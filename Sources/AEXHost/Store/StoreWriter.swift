@@ -29,6 +29,7 @@ public final class StoreWriter: Sendable {
         /// Where the completion runs: this event loop, or (nil) the writer thread.
         let loop: EventLoop?
         private var outcome: Result<Void, any Error>?
+        private var completed = false
 
         init(work: @escaping @Sendable (SQLiteDatabase) throws -> Void, loop: EventLoop?,
              completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
@@ -55,6 +56,8 @@ public final class StoreWriter: Sendable {
         /// Calls the completion: with the kept outcome once the transaction committed, else with
         /// `transactionError` (which also covers a transaction that never began).
         func complete(transactionError: (any Error)?) {
+            assert(!completed, "an operation's completion ran twice")
+            completed = true
             if let transactionError {
                 completion(.failure(transactionError))
             } else {
