@@ -5,6 +5,11 @@ import PackageDescription
 /// Each source folder of the kernel carries a README of its invariants; they are not resources.
 let folderReadmes = ["README.md", "Agents/README.md", "Auth/README.md", "CLI/README.md", "Config/README.md", "Daemon/README.md", "Gateway/README.md", "HTTP/README.md", "Ledger/README.md", "Money/README.md", "Observability/README.md", "Plugins/README.md", "Policy/README.md", "Providers/README.md", "Proxy/README.md", "Store/README.md", "Support/README.md"]
 
+/// Release builds check exclusive access statically only: the dynamic checks cost the request
+/// path about 3% of its instructions (measured with bench/instructions.sh); debug builds, where
+/// every test runs, keep them.
+let releaseSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "AEX",
     products: [
@@ -28,7 +33,8 @@ let package = Package(
             name: "AEXHost",
             dependencies: ["AEXPluginAPI", "CSQLite", "CCurl", "CCrypto", "CLinux"],
             path: "Sources/AEXHost",
-            exclude: folderReadmes
+            exclude: folderReadmes,
+            swiftSettings: releaseSettings
         ),
         .executableTarget(name: "aex", dependencies: ["AEXHost"], path: "Sources/aex"),
         // The ledger writer's capacity on its own (bench/proxy.sh runs it after the HTTP rounds).

@@ -29,7 +29,11 @@ final class LedgerTransactionState: TransactionState {
 extension SQLiteDatabase {
     /// The ledger's state on this connection, created on first use.
     var ledgerState: LedgerTransactionState {
-        if let state = transactionState as? LedgerTransactionState { return state }
+        if let state = transactionState {
+            // The ledger is the only concern that keeps state on a connection.
+            assert(state is LedgerTransactionState, "another concern's transaction state")
+            return unsafeDowncast(state, to: LedgerTransactionState.self)
+        }
         let state = LedgerTransactionState()
         transactionState = state
         return state

@@ -48,9 +48,9 @@ final class GovernedCall: @unchecked Sendable {
 
     /// Feeds one event; runs the machine's actions (and the events they produce) in order.
     func feed(_ event: GovernedCallMachine.Event) {
-        queued.append(event)
-        guard !running else { return }
+        guard !running else { return queued.append(event) }
         running = true
+        for action in machine.handle(event) { run(action) }
         while !queued.isEmpty {
             let next = queued.removeFirst()
             for action in machine.handle(next) { run(action) }
