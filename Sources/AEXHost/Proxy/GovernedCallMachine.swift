@@ -234,6 +234,16 @@ struct GovernedCallMachine {
             pendingStatus = status
             pendingContentType = contentType ?? "application/json"
             return [.translate(status: status, contentType: contentType, body: body)]
+        default:
+            return release(for: result)
+        }
+    }
+
+    /// A provider outcome that owes nothing — an error status, no answer, a timeout, a cancel, an
+    /// oversized answer — released, with the client's error answer. Plain calls and streams
+    /// refused before their first byte share it.
+    private mutating func release(for result: UpstreamResult) -> [Action] {
+        switch result {
         case .response(let status, let contentType, let body):
             return settle(.release(reason: "provider answered \(status)", status: status),
                           answer: ProxyAPI.relay(status: status, contentType: contentType, body: body, redacting: context.apiKey))
@@ -337,16 +347,11 @@ struct GovernedCallMachine {
 
     private mutating func endStream(_ result: UpstreamResult) -> [Action] {
         switch result {
-        case .response(let status, let contentType, let body) where !(200..<300).contains(status):
+        case .response(let status, _, _) where !(200..<300).contains(status):
             // Refused before any byte streamed: relayed like any provider error, nothing owed.
-            return settle(.release(reason: "provider answered \(status)", status: status),
-                          answer: ProxyAPI.relay(status: status, contentType: contentType, body: body, redacting: context.apiKey))
-        case .unavailable(let detail) where !started && failure == nil:
-            return settle(.release(reason: "provider unreachable: \(detail)", status: 502),
-                          answer: .error(502, code: "upstream_unavailable", message: "provider '\(context.providerName)' is unreachable: \(detail)"))
-        case .timedOut where !started && failure == nil:
-            return settle(.release(reason: "provider timed out", status: 504),
-                          answer: .error(504, code: "upstream_timeout", message: "provider '\(context.providerName)' did not answer in time"))
+            return release(for: result)
+        case .unavailable where !started && failure == nil, .timedOut where !started && failure == nil:
+            return release(for: result)
         default:
             break
         }

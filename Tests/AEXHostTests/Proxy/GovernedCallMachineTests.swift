@@ -155,6 +155,15 @@ import Testing
         guard case .release? = log.settlements.first else { Issue.record("\(log.settlements)"); return }
     }
 
+    @Test func aProviderFailingMidStreamIsChargedWhatWasStreamedNotReleased() {
+        for failure in [UpstreamResult.unavailable("reset"), .timedOut] {
+            let (_, log) = run([.reservationCommitted, .built(.upstream(streaming: true)), streamEvent("abc"), .streamEnded(failure), Self.committed])
+            guard case .commit(let charge, _, let reason?)? = log.settlements.first else { Issue.record("\(failure): \(log.settlements)"); continue }
+            #expect(charge.estimated && charge.cost == MicroUSD(2 * 17 + 3 * 4), "\(reason)")
+            #expect(log.streamEnded == 1 && log.answers.isEmpty, "the stream is ended with an error event, not answered")
+        }
+    }
+
     @Test func aReasoningModelWithoutUsageIsChargedItsReservation() {
         var context = Self.context
         context.reasoning = true
