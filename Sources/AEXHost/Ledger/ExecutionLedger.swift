@@ -37,9 +37,17 @@ public enum ExecutionLedger {
     /// A provider's usage report that could not be true (see `UsageCharge`): recorded with the
     /// commit, beside what was charged.
     public struct ProviderFault: Sendable, Equatable {
-        public var reason: String
+        public enum Kind: String, Sendable {
+            case negativeCount = "reported a negative token count"
+            case aboveAllowed = "reported usage above what the request allowed"
+        }
+
+        public var kind: Kind
         public var reportedPromptTokens: Int64
         public var reportedCompletionTokens: Int64
+
+        /// What the ledger and the log say.
+        public var reason: String { kind.rawValue }
     }
 
     public enum Outcome: Sendable {

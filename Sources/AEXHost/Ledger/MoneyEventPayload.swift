@@ -111,7 +111,8 @@ enum MoneyEventPayload: Equatable {
         case .commit:
             var fault: ExecutionLedger.ProviderFault?
             if let reason = reader.string("provider_fault") {
-                fault = .init(reason: reason, reportedPromptTokens: reader.int("reported_prompt_tokens") ?? 0,
+                // A reason this version does not know is kept as the general one.
+                fault = .init(kind: .init(rawValue: reason) ?? .aboveAllowed, reportedPromptTokens: reader.int("reported_prompt_tokens") ?? 0,
                               reportedCompletionTokens: reader.int("reported_completion_tokens") ?? 0)
             }
             return .commit(Commit(

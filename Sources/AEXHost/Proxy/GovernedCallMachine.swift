@@ -161,7 +161,7 @@ struct GovernedCallMachine {
             return []
         case (.reserving, .reservationCommitted):
             state = .building
-            return [.buildRequest]
+            return Self.buildRequestOnly
         case (.reserving, .reservationRefused):
             state = .finished
             withdrawn = true
@@ -190,11 +190,11 @@ struct GovernedCallMachine {
         case (.streaming, .streamFailed(let message)):
             guard failure == nil else { return [] }
             failure = message
-            return [.cancelUpstream]
+            return Self.cancelUpstreamOnly
         case (.streaming, .clientGone):
             guard !clientGone else { return [] }
             clientGone = true
-            return [.cancelUpstream]
+            return Self.cancelUpstreamOnly
         case (.streaming, .streamEnded(let result)):
             return endStream(result)
         case (.settling, .settlementCommitted(let remaining, let cost, let recorded)):
@@ -220,10 +220,10 @@ struct GovernedCallMachine {
             return succeed(status: status, contentType: contentType, body: body, prompt: prompt, completion: completion)
         case .localStream:
             state = .streaming
-            return [.relayLocalStream]
+            return Self.relayLocalStreamOnly
         case .upstream(let streaming):
             state = streaming ? .streaming : .awaitingAnswer
-            return [.send]
+            return Self.sendOnly
         }
     }
 
@@ -318,6 +318,12 @@ struct GovernedCallMachine {
         actions.append(.endStream)
         return actions
     }
+
+    // One-action lists returned often, made once (an array literal allocates each time).
+    private static let buildRequestOnly: [Action] = [.buildRequest]
+    private static let sendOnly: [Action] = [.send]
+    private static let cancelUpstreamOnly: [Action] = [.cancelUpstream]
+    private static let relayLocalStreamOnly: [Action] = [.relayLocalStream]
 
     static let ledgerErrorEvent = Array(
         #"data: {"error":{"message":"the ledger could not record the settlement","type":"server_error","code":"ledger_unavailable","param":null}}"#.utf8)

@@ -48,7 +48,7 @@ public enum UsageCharge {
         }
         if prompt < 0 || completion < 0 {
             return Charge(cost: reserved, promptTokens: nil, completionTokens: nil, estimated: true,
-                          fault: .init(reason: "reported a negative token count", reportedPromptTokens: prompt, reportedCompletionTokens: completion))
+                          fault: .init(kind: .negativeCount, reportedPromptTokens: prompt, reportedCompletionTokens: completion))
         }
         let (promptAllowed, completionAllowed) = (allowed(promptBound), allowed(completionBound))
         if prompt <= promptAllowed, completion <= completionAllowed,
@@ -56,7 +56,7 @@ public enum UsageCharge {
             return Charge(cost: cost, promptTokens: prompt, completionTokens: completion, estimated: false, fault: nil)
         }
         let fault = ExecutionLedger.ProviderFault(
-            reason: "reported usage above what the request allowed", reportedPromptTokens: prompt, reportedCompletionTokens: completion)
+            kind: .aboveAllowed, reportedPromptTokens: prompt, reportedCompletionTokens: completion)
         let (chargedPrompt, chargedCompletion) = (min(prompt, promptAllowed), min(completion, completionAllowed))
         guard let cost = try? pricing.cost(promptTokens: chargedPrompt, completionTokens: chargedCompletion) else {
             return Charge(cost: reserved, promptTokens: nil, completionTokens: nil, estimated: true, fault: fault)

@@ -12,7 +12,7 @@ import Testing
         (.commit, .commit(.init(completionTokens: nil, cost: MicroUSD(334), estimated: true, promptTokens: nil, fault: nil,
                                 reason: "client disconnected", reserved: MicroUSD(334)))),
         (.commit, .commit(.init(completionTokens: 1_124, cost: MicroUSD(5_454), estimated: false, promptTokens: 1_041,
-                                fault: .init(reason: "reported usage above what the request allowed", reportedPromptTokens: Int64.max,
+                                fault: .init(kind: .aboveAllowed, reportedPromptTokens: Int64.max,
                                              reportedCompletionTokens: 500_000_000_000_000_000),
                                 reason: nil, reserved: MicroUSD(334)))),
         (.release, .release(.init(reason: "provider answered 500", released: MicroUSD(334), status: 500))),
