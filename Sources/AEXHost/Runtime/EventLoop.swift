@@ -4,11 +4,6 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// Something registered in an event loop's epoll set. Called on the loop's thread only.
-protocol EventSource: AnyObject {
-    func handle(events: UInt32)
-}
-
 /// One thread, one epoll set. Everything registered with a loop is touched only by its thread;
 /// other threads reach it through `execute`, which queues a task and wakes the loop (eventfd).
 /// A periodic timer (timerfd) drives `onTick` for deadline sweeps.
@@ -62,7 +57,7 @@ public final class EventLoop: @unchecked Sendable {
 
     func start(name: String) {
         let thread = Thread { [self] in
-            _ = aex_set_thread_name(name)
+            ThreadName.set(name)
             threadID.store(UInt(bitPattern: Int(bitPattern: pthread_self())), ordering: .relaxed)
             run()
             finished.signal()
