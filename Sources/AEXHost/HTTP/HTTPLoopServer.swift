@@ -42,7 +42,9 @@ final class HTTPLoopServer: EventSource, @unchecked Sendable {
         self.limits = limits
         self.shared = shared
         readBuffer = .allocate(byteCount: Self.readBufferBytes, alignment: 16)
-        requestIDPrefix = "req_" + Hex.encode(SecureRandom.bytes(4)) + String(loop.index, radix: 16) + "_"
+        // Unique per loop and start, not secret: the system generator, not libcrypto (`Auth/`).
+        requestIDPrefix = "req_" + withUnsafeBytes(of: UInt32.random(in: .min ... .max)) { Hex.encode($0) }
+            + String(loop.index, radix: 16) + "_"
     }
 
     deinit { readBuffer.deallocate() }

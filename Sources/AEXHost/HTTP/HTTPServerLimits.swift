@@ -43,9 +43,3 @@ public struct HTTPServerLimits: Sendable, Equatable {
         return limits
     }
 }
-
-/// A setting that cannot be used, with a message naming it.
-public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
