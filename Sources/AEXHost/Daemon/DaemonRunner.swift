@@ -11,6 +11,9 @@ public enum DaemonRunner {
         public init() {}
     }
 
+    /// How long a start waits for the writer lock (a CLI command may hold it briefly).
+    static let writerLockWaitMilliseconds = 10_000
+
     /// Connections need descriptors: raise the soft limit to the hard limit.
     static func raiseDescriptorLimit() {
         var limit = rlimit()
@@ -28,7 +31,7 @@ public enum DaemonRunner {
             logger.warn("AEX_HOME permissions: " + finding.problem, ["path": .string(finding.path), "fix": .string(finding.fix)])
         }
         raiseDescriptorLimit()
-        guard let lock = try WriterLock.tryAcquire(home, waitMilliseconds: 10_000) else {
+        guard let lock = try WriterLock.tryAcquire(home, waitMilliseconds: writerLockWaitMilliseconds) else {
             logger.error("another aex process holds the writer lock", ["home": .string(home.root)])
             throw ConfigurationError("another aex process holds \(home.writerLockPath); is a daemon already running?")
         }
@@ -37,7 +40,7 @@ public enum DaemonRunner {
         // The operator's settings, read once; each part goes down as a view of them.
         let settings = try Settings.from(environment: environment)
 
-        let adminToken = try ConfigFile.readText(home.adminTokenPath, maxBytes: 4_096).trimmingCharacters(in: .whitespacesAndNewlines)
+        let adminToken = try ConfigFile.readText(home.adminTokenPath, maxBytes: AEXHome.adminTokenFileBytesMax).trimmingCharacters(in: .whitespacesAndNewlines)
         guard Token.shape(adminToken) == .admin else { throw ConfigurationError("\(home.adminTokenPath) does not hold an admin token") }
 
         PluginHostTable.logSink = { level, message in

@@ -8,6 +8,36 @@ import Foundation
 /// `read(_:)` is the table: one row per setting with its name in code (unit last), its environment
 /// variable, its default and its validation. A value that fails validation stops the daemon before
 /// it serves, with `NAME must be <requirement>, got '<text>'`; the first such row is reported.
+///
+/// Fixed limits (not settings; each is named with its unit and lives beside the code it bounds):
+/// - HTTP: `HTTPParserLimits.headerCountMax` (128 fields), `HTTPRequestParser.chunkSizeLineBytesMax`
+///   (4 KiB), `.compactionBytesMin` (4 KiB), `.retainedCapacityBytesMax` (64 KiB);
+///   `HTTPServerLimits.listenBacklogConnections` (4,096); `HTTPLoopServer.readBufferBytes` (64 KiB),
+///   `.acceptsPerWakeMax` (8), `.handOffMarginConnections` (2).
+/// - Runtime: `EventLoop.tickMilliseconds` (250), `.eventsPerWaitMax` (256), `.threadStackBytes` (1 MiB).
+/// - Providers: `Egress.idleEasyHandlesMax` (64), `.idleSweepMilliseconds` (250),
+///   `.cachedConnectionsMax` (256); `CurlHeaderList.cachedListsMax` (8).
+/// - Proxy: `GovernedCall.clientBufferHighWaterBytes` (256 KiB), `SSEScanner.eventBytesMax` (4 MiB),
+///   `CallRequest.choicesMax` (128), `CallPlan.outputTokensMax` (2^40), `UsageCharge.toleranceTokensMin`
+///   (1,024); `ProviderOutput.bodyBytesMax` (64 MiB) and `PluginHostTable.errorCharactersMax` (512)
+///   in `Plugins/`.
+/// - Ledger and store: `SettlementRetry.firstDelayMilliseconds` (250), `.delayMaxMilliseconds` (30,000);
+///   `ExecutionLedger.denialReasonBytesMax` (256); `StoreWriter.batchOperationsMax` (1,024);
+///   `SQLiteDatabase.cachedStatementsMax` (128), busy timeout 5,000 ms (`busyTimeoutMilliseconds`).
+/// - Admission and agents: `RateWindow.windowMilliseconds` (60,000); `AuthRefusalSampler.rowsPerWindow`
+///   (60 a minute), `.endpointBytesMax` (64); `AgentSettings.ratePerMinuteMax` (10^8), `.maxTokensMax`
+///   (10^8), `.listNameBytesMax` (256); `AgentName.bytesMax` (64).
+/// - Admin API: `LedgerAPI.verificationsWaitingMax` (4).
+/// - Files: `ConfigFile.fileBytesMaxDefault` (4 MiB), `ModelsConfig.fileBytesMax` (4 MiB),
+///   `YAMLSubsetParser.depthMax` (64), `ModelConfig.maxTokensRange` (1–10^7), `JSONReader.depthMax`
+///   (64), `JSONTape.bytesMax` (2 GiB), `AEXHome.adminTokenFileBytesMax` (4 KiB),
+///   `DaemonState.fileBytesMax` (64 KiB).
+/// - Daemon and CLI: `DaemonRunner.writerLockWaitMilliseconds` (10,000); `DaemonCLI.startWaitMilliseconds`
+///   (15,000), `.stopWaitMilliseconds` (60,000); `AgentManagers.lockWaitMilliseconds` (10,000);
+///   `LoopbackHTTPClient.responseBytesMax` (64 MiB); `LedgerCLI.showLimitDefault` (50 events).
+/// - Per provider, in `models.yaml` rather than the environment: `timeout_seconds`
+///   (`ProviderConfig.defaultTimeoutSeconds` 60, `.timeoutSecondsRange` 1–3,600) and
+///   `connect_timeout_seconds` (`.defaultConnectTimeoutSeconds` 10, `.connectTimeoutSecondsRange` 1–600).
 public struct Settings: Sendable, Equatable {
     public var headerBytesMax: Int
     public var bodyBytesMax: Int

@@ -12,6 +12,7 @@ import Synchronization
 public final class EventLoop: @unchecked Sendable {
     public static let tickMilliseconds: Int32 = 250
     static let eventsPerWaitMax: Int32 = 256
+    static let threadStackBytes = 1 << 20
 
     let index: Int
     private let epollFD: Int32
@@ -62,7 +63,7 @@ public final class EventLoop: @unchecked Sendable {
             run()
             finished.signal()
         }
-        thread.stackSize = 1 << 20
+        thread.stackSize = Self.threadStackBytes
         thread.start()
     }
 
