@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Fresh machine → every test: installs system and Python packages, builds, runs the Swift unit and
-# store tests, then the end-to-end tests against the real `aex` binary.
+# Fresh machine → every test: installs system and Python packages, builds, checks the kernel's
+# boundaries, runs the Swift unit and store tests, then the end-to-end tests against the real `aex`
+# binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh debug
 bash Plugins/Echo/test.sh
 
 python3 -m pip install -q --disable-pip-version-check -r Tests/e2e/requirements.txt
+
+echo "== boundaries"
+python3 Tests/boundaries/check.py
 
 echo "== swift test"
 swift test 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]'

@@ -18,7 +18,12 @@ public struct AgentSettings: Sendable, Equatable {
 
     public init() {}
 
-    public static let rateMax: Int64 = 100_000_000
+    /// Largest `rpm` and `tpm` (requests or tokens per minute).
+    public static let ratePerMinuteMax: Int64 = 100_000_000
+    /// Largest per-request output token cap (`--max-tokens`).
+    public static let maxTokensMax: Int64 = 100_000_000
+    /// Longest model or tool name in an allow-list.
+    public static let listNameBytesMax = 256
 
     /// `budget + added`, or `invalid` (HTTP 400, a usage error on the command line) when the sum
     /// is past the largest amount of micro-USD an `Int64` holds.
@@ -33,20 +38,20 @@ public struct AgentSettings: Sendable, Equatable {
 
     /// Range checks shared by the CLI and the admin API.
     public func validate() throws(ManagementError) {
-        if let rpm, !(1...Self.rateMax).contains(rpm) { throw .invalid("rpm must be between 1 and \(Self.rateMax)") }
-        if let tpm = tpm ?? nil, !(1...Self.rateMax).contains(tpm) {
-            throw .invalid("tpm must be between 1 and \(Self.rateMax)")
+        if let rpm, !(1...Self.ratePerMinuteMax).contains(rpm) { throw .invalid("rpm must be between 1 and \(Self.ratePerMinuteMax)") }
+        if let tpm = tpm ?? nil, !(1...Self.ratePerMinuteMax).contains(tpm) {
+            throw .invalid("tpm must be between 1 and \(Self.ratePerMinuteMax)")
         }
-        if let maxTokens = maxTokens ?? nil, maxTokens < 1 || maxTokens > 100_000_000 {
-            throw .invalid("max tokens must be between 1 and 100000000")
+        if let maxTokens = maxTokens ?? nil, maxTokens < 1 || maxTokens > Self.maxTokensMax {
+            throw .invalid("max tokens must be between 1 and \(Self.maxTokensMax)")
         }
         if let budget, budget.value < 0 { throw .invalid("budget cannot be negative") }
         if let addBudget, addBudget.value < 0 { throw .invalid("added budget cannot be negative") }
         if let budget, let addBudget { _ = try Self.budget(budget, adding: addBudget) }
         if let ttl = ttlSeconds ?? nil, ttl < 1 { throw .invalid("ttl must be positive") }
         for list in [models ?? nil, tools ?? nil] {
-            if let list, list.contains(where: { $0.isEmpty || $0.utf8.count > 256 }) {
-                throw .invalid("model and tool names must be 1-256 bytes")
+            if let list, list.contains(where: { $0.isEmpty || $0.utf8.count > Self.listNameBytesMax }) {
+                throw .invalid("model and tool names must be 1-\(Self.listNameBytesMax) bytes")
             }
         }
     }

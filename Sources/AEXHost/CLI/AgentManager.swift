@@ -80,7 +80,7 @@ final class DaemonAgentManager: AgentManager {
         self.state = state
         let token: String
         do {
-            token = try ConfigFile.readText(home.adminTokenPath, maxBytes: 4_096)
+            token = try ConfigFile.readText(home.adminTokenPath, maxBytes: AEXHome.adminTokenFileBytesMax)
         } catch {
             throw CommandFailure("cannot read the admin token: \(error)")
         }

@@ -1,4 +1,3 @@
-import CLinux
 import Foundation
 import Glibc
 
@@ -98,10 +97,10 @@ enum DaemonCLI {
         let logSizeBefore = (try? FileManager.default.attributesOfItem(atPath: home.daemonLogPath)[.size] as? Int) ?? 0
         let executable = try selfExecutable()
         let argv = [executable, "daemon", "start", "--foreground", "--port", String(options.port), "--host", options.host]
-        var cArguments = argv.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
-        let pid = aex_spawn_detached(executable, &cArguments, logFD)
-        guard pid > 0 else { throw CommandFailure("cannot start the daemon: \(SystemError.last("spawn"))") }
+        let pid: pid_t
+        do { pid = try DetachedProcess.start(executable, arguments: argv, logFD: logFD) } catch {
+            throw CommandFailure("cannot start the daemon: \(error)")
+        }
 
         var waitedMilliseconds = 0
         while waitedMilliseconds < startWaitMilliseconds {

@@ -70,7 +70,7 @@ enum ModelsCLI {
     }
 
     private static func adminCall(_ home: AEXHome, _ daemon: DaemonState, _ method: String, _ path: String) throws -> LoopbackHTTPClient.Response {
-        let token = (try? ConfigFile.readText(home.adminTokenPath, maxBytes: 4_096))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        let token = (try? ConfigFile.readText(home.adminTokenPath, maxBytes: AEXHome.adminTokenFileBytesMax))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         return try LoopbackHTTPClient.send(host: daemon.host, port: daemon.port, method: method, path: path,
                                            headers: [("authorization", "Bearer \(token)")])
     }

@@ -5,7 +5,9 @@ import Glibc
 /// with no writer or a device cannot block the open, and anything `fstat` does not call a regular
 /// file is refused at once, naming the path. Never follows the caller into an endless read.
 public enum ConfigFile {
-    public static let maxBytesDefault = 4 << 20
+    public static let fileBytesMaxDefault = 4 << 20
+    /// Bytes read per `read(2)` call.
+    static let readChunkBytes = 64 * 1024
 
     public enum Failure: Error, Equatable, Sendable, CustomStringConvertible {
         /// The path does not exist.
@@ -43,7 +45,7 @@ public enum ConfigFile {
     }
 
     /// The whole file, if it is a regular file of at most `maxBytes`.
-    public static func read(_ path: String, maxBytes: Int = maxBytesDefault) throws(Failure) -> [UInt8] {
+    public static func read(_ path: String, maxBytes: Int = fileBytesMaxDefault) throws(Failure) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else {
             let code = errno
@@ -58,7 +60,7 @@ public enum ConfigFile {
         if let kind = nonRegularKind(mode: status.st_mode) { throw .notRegular(path: path, kind: kind) }
         if status.st_size > maxBytes { throw .tooLarge(path: path, limit: maxBytes) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
+        var chunk = [UInt8](repeating: 0, count: Self.readChunkBytes)
         while true {
             let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if count < 0 {
@@ -73,14 +75,14 @@ public enum ConfigFile {
     }
 
     /// The whole file as UTF-8 text.
-    public static func readText(_ path: String, maxBytes: Int = maxBytesDefault) throws(Failure) -> String {
+    public static func readText(_ path: String, maxBytes: Int = fileBytesMaxDefault) throws(Failure) -> String {
         let bytes = try read(path, maxBytes: maxBytes)
         guard let text = String(validating: bytes, as: UTF8.self) else { throw .notUTF8(path: path) }
         return text
     }
 
     /// Like `readText`, but a missing file is nil (optional files such as `.env`).
-    public static func readTextIfPresent(_ path: String, maxBytes: Int = maxBytesDefault) throws(Failure) -> String? {
+    public static func readTextIfPresent(_ path: String, maxBytes: Int = fileBytesMaxDefault) throws(Failure) -> String? {
         do {
             return try readText(path, maxBytes: maxBytes)
         } catch .missing {

@@ -12,7 +12,7 @@ public struct ModelsConfig: Sendable, Equatable {
 
     public static let supportedVersion: Int64 = 1
     /// Refuse to read configuration files larger than this.
-    public static let maxFileBytes = 4 << 20
+    public static let fileBytesMax = 4 << 20
 
     public init(defaultModel: String? = nil, providers: [String: ProviderConfig], models: [String: ModelConfig]) {
         self.defaultModel = defaultModel
@@ -82,7 +82,7 @@ public struct ModelsConfig: Sendable, Equatable {
     /// a FIFO or device in its place is refused at once instead of blocking the reader.
     static func readFile(_ path: String) throws(YAMLError) -> String {
         do {
-            return try ConfigFile.readText(path, maxBytes: maxFileBytes)
+            return try ConfigFile.readText(path, maxBytes: fileBytesMax)
         } catch {
             let reason = switch error {
             case .missing: "cannot open the file: \(String(cString: strerror(ENOENT)))"

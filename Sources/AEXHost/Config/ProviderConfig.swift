@@ -15,8 +15,8 @@ public struct ProviderConfig: Sendable, Equatable {
 
     public static let defaultTimeoutSeconds = 60
     public static let defaultConnectTimeoutSeconds = 10
-    public static let timeoutRange: ClosedRange<Int64> = 1...3600
-    public static let connectTimeoutRange: ClosedRange<Int64> = 1...600
+    public static let timeoutSecondsRange: ClosedRange<Int64> = 1...3600
+    public static let connectTimeoutSecondsRange: ClosedRange<Int64> = 1...600
     public static let urlSchemes = ["http://", "https://", "local://"]
 
     public init(
@@ -102,12 +102,12 @@ extension ProviderConfig {
 
         var timeout = defaultTimeoutSeconds
         if let field = fields["timeout_seconds"] {
-            timeout = Int(try field.value.integer("timeout_seconds of \(context)", in: timeoutRange, file: file))
+            timeout = Int(try field.value.integer("timeout_seconds of \(context)", in: timeoutSecondsRange, file: file))
         }
         var connectTimeout = defaultConnectTimeoutSeconds
         if let field = fields["connect_timeout_seconds"] {
             connectTimeout = Int(
-                try field.value.integer("connect_timeout_seconds of \(context)", in: connectTimeoutRange, file: file))
+                try field.value.integer("connect_timeout_seconds of \(context)", in: connectTimeoutSecondsRange, file: file))
         }
         return ProviderConfig(
             name: name, baseURL: baseURL, type: type, apiKeyEnv: apiKeyEnv, timeoutSeconds: timeout,

@@ -10,9 +10,9 @@
 /// scalars `|` `>`, directives `%`, complex keys `?`, multi-line scalars, multiple documents,
 /// inconsistent indentation, duplicate keys, a key without `:`, unterminated quotes and flow
 /// sequences, content after a quoted scalar or a flow sequence, control characters, nesting
-/// deeper than `maxDepth`.
+/// deeper than `depthMax`.
 public struct YAMLSubsetParser {
-    public static let maxDepth = 64
+    public static let depthMax = 64
 
     private struct Line {
         /// 1-based line number in the file.
@@ -130,10 +130,10 @@ public struct YAMLSubsetParser {
 
     private mutating func enter(_ line: Line, _ column: Int) throws(YAMLError) {
         depth += 1
-        if depth > Self.maxDepth {
+        if depth > Self.depthMax {
             throw YAMLError(
                 file: file, line: line.number, column: column + 1,
-                reason: "nesting deeper than \(Self.maxDepth) levels is not supported")
+                reason: "nesting deeper than \(Self.depthMax) levels is not supported")
         }
     }
 

@@ -11,6 +11,9 @@ public enum DaemonRunner {
         public init() {}
     }
 
+    /// How long a start waits for the writer lock (a CLI command may hold it briefly).
+    static let writerLockWaitMilliseconds = 10_000
+
     /// Connections need descriptors: raise the soft limit to the hard limit.
     static func raiseDescriptorLimit() {
         var limit = rlimit()
@@ -28,30 +31,18 @@ public enum DaemonRunner {
             logger.warn("AEX_HOME permissions: " + finding.problem, ["path": .string(finding.path), "fix": .string(finding.fix)])
         }
         raiseDescriptorLimit()
-        guard let lock = try WriterLock.tryAcquire(home, waitMilliseconds: 10_000) else {
+        guard let lock = try WriterLock.tryAcquire(home, waitMilliseconds: writerLockWaitMilliseconds) else {
             logger.error("another aex process holds the writer lock", ["home": .string(home.root)])
             throw ConfigurationError("another aex process holds \(home.writerLockPath); is a daemon already running?")
         }
         defer { lock.release() }
 
-        let limits = try HTTPServerLimits.from(environment: environment)
-        let durability = try environment["AEX_DURABILITY"].map { text in
-            guard let value = Durability(rawValue: text) else {
-                throw ConfigurationError("AEX_DURABILITY must be 'full' or 'normal', got '\(text)'")
-            }
-            return value
-        } ?? .full
-        let loopCount = try environment["AEX_EVENT_LOOPS"].map { text in
-            guard let count = Int(text), (1...64).contains(count) else {
-                throw ConfigurationError("AEX_EVENT_LOOPS must be 1-64, got '\(text)'")
-            }
-            return count
-        } ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
+        // The operator's settings, read once; each part goes down as a view of them.
+        let settings = try Settings.from(environment: environment)
 
-        let adminToken = try ConfigFile.readText(home.adminTokenPath, maxBytes: 4_096).trimmingCharacters(in: .whitespacesAndNewlines)
+        let adminToken = try ConfigFile.readText(home.adminTokenPath, maxBytes: AEXHome.adminTokenFileBytesMax).trimmingCharacters(in: .whitespacesAndNewlines)
         guard Token.shape(adminToken) == .admin else { throw ConfigurationError("\(home.adminTokenPath) does not hold an admin token") }
 
-        let proxySettings = try ProxySettings.from(environment: environment)
         PluginHostTable.logSink = { level, message in
             logger.log(level >= 2 ? .error : level == 1 ? .warn : .info, "plugin: " + message)
         }
@@ -71,20 +62,20 @@ public enum DaemonRunner {
             throw ConfigurationError("invalid configuration: \(error)")
         }
 
-        let writer = try StoreWriter(path: home.databasePath, durability: durability)
+        let writer = try StoreWriter(path: home.databasePath, durability: settings.durability)
         let recovered = try writer.perform { db in try ExecutionLedger.recoverOpenReservations(db, nowMicros: WallClock.nowMicros()) }
         if recovered > 0 { logger.warn("resolved reservations left open by a stopped process", ["count": .int(Int64(recovered))]) }
         let registry = try AgentService.loadRegistry(writer)
         let agents = AgentService(writer: writer, registry: registry)
         let callLedger = CallLedger(writer: writer, logger: logger)
         let lastExecution = try callLedger.lastExecutionNumber()
-        let proxy = ProxyAPI(catalog: catalog, plugins: plugins, registry: registry, ledger: callLedger, settings: proxySettings,
-                             loopCount: loopCount, executionIDs: ExecutionIDs(startingAfter: lastExecution, nowMicros: WallClock.nowMicros()),
+        let proxy = ProxyAPI(catalog: catalog, plugins: plugins, registry: registry, ledger: callLedger, settings: settings.proxySettings,
+                             loopCount: settings.eventLoops, executionIDs: ExecutionIDs(startingAfter: lastExecution, nowMicros: WallClock.nowMicros()),
                              logger: logger)
         let configuration = ConfigurationAPI(catalog: catalog, writer: writer, logger: logger, home: home)
         let gateway = Gateway(adminToken: adminToken, agents: agents, proxy: proxy, configuration: configuration,
                               ledger: LedgerAPI(databasePath: home.databasePath))
-        let server = try HTTPServer(host: options.host, port: options.port, loopCount: loopCount, limits: limits, handler: gateway)
+        let server = try HTTPServer(host: options.host, port: options.port, loopCount: settings.eventLoops, limits: settings.httpServerLimits, handler: gateway)
         server.start()
 
         let state = DaemonState(
@@ -92,7 +83,7 @@ public enum DaemonRunner {
         try state.write(to: home.daemonStatePath)
         logger.info("daemon listening", [
             "pid": .int(Int64(state.pid)), "host": .string(state.host), "port": .int(Int64(state.port)),
-            "event_loops": .int(Int64(loopCount)), "durability": .string(durability.rawValue),
+            "event_loops": .int(Int64(settings.eventLoops)), "durability": .string(settings.durability.rawValue),
             "agents": .int(Int64(registry.all().count)),
         ])
 

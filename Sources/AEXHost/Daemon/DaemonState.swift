@@ -8,6 +8,9 @@ public struct DaemonState: Sendable, Equatable {
     public var port: Int
     public var startedAt: String
 
+    /// The most `daemon.json` may hold when read back.
+    static let fileBytesMax = 64 * 1024
+
     public var json: JSONValue {
         .object(["pid": .int(Int64(pid)), "host": .string(host), "port": .int(Int64(port)), "started_at": .string(startedAt)])
     }
@@ -46,7 +49,7 @@ public struct DaemonState: Sendable, Equatable {
     }
 
     public static func read(from path: String) -> DaemonState? {
-        guard let data = try? ConfigFile.read(path, maxBytes: 64 * 1024),
+        guard let data = try? ConfigFile.read(path, maxBytes: Self.fileBytesMax),
               case .object(let object)? = try? JSONReader.parse(data),
               case .int(let pid)? = object["pid"], case .string(let host)? = object["host"],
               case .int(let port)? = object["port"], case .string(let startedAt)? = object["started_at"],

@@ -12,6 +12,8 @@ public enum LoopbackHTTPClient {
     }
 
     public static let responseBytesMax = 64 * 1024 * 1024
+    /// Bytes read per `recv(2)` call.
+    static let readChunkBytes = 16 * 1024
 
     public static func send(
         host: String, port: Int, method: String, path: String, headers: [(String, String)] = [], body: [UInt8] = [],
@@ -34,7 +36,7 @@ public enum LoopbackHTTPClient {
             offset += sent
         }
         var received = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        var chunk = [UInt8](repeating: 0, count: Self.readChunkBytes)
         while true {
             let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if count < 0, errno == EINTR { continue }

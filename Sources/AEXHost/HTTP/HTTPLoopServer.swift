@@ -7,16 +7,16 @@ import Synchronization
 /// through `loop.execute`.
 ///
 /// Balance: the loop that accepts a connection keeps it unless another loop holds at least
-/// `handOffMargin` fewer connections; it then hands the descriptor to the least loaded loop (one
+/// `handOffMarginConnections` fewer connections; it then hands the descriptor to the least loaded loop (one
 /// task on that loop per connection, never per request). So a burst of keep-alive connections
 /// accepted by one idle loop is still spread over every loop.
 final class HTTPLoopServer: EventSource, @unchecked Sendable {
     static let readBufferBytes = 64 * 1024
     /// Most connections accepted per wake-up: the loop then serves its connections before taking
     /// more, and connections arriving meanwhile wake another, idle loop.
-    static let acceptBatchMax = 8
+    static let acceptsPerWakeMax = 8
     /// How many fewer connections another loop must hold to be handed a new one.
-    static let handOffMargin = 2
+    static let handOffMarginConnections = 2
 
     let loop: EventLoop
     let handler: any HTTPHandler
@@ -42,7 +42,9 @@ final class HTTPLoopServer: EventSource, @unchecked Sendable {
         self.limits = limits
         self.shared = shared
         readBuffer = .allocate(byteCount: Self.readBufferBytes, alignment: 16)
-        requestIDPrefix = "req_" + Hex.encode(SecureRandom.bytes(4)) + String(loop.index, radix: 16) + "_"
+        // Unique per loop and start, not secret: the system generator, not libcrypto (`Auth/`).
+        requestIDPrefix = "req_" + withUnsafeBytes(of: UInt32.random(in: .min ... .max)) { Hex.encode($0) }
+            + String(loop.index, radix: 16) + "_"
     }
 
     deinit { readBuffer.deallocate() }
@@ -81,7 +83,7 @@ final class HTTPLoopServer: EventSource, @unchecked Sendable {
     func handle(events: UInt32) {
         nowMillis = WallClock.monotonicMillis()
         var accepted = 0
-        while listening, !draining, accepted < Self.acceptBatchMax {
+        while listening, !draining, accepted < Self.acceptsPerWakeMax {
             let fd = aex_accept(listenFD)
             if fd < 0 {
                 if errno == EINTR || errno == ECONNABORTED { continue }
@@ -205,7 +207,7 @@ final class HTTPServerShared: Sendable {
     func detach() { servers.withLock { $0 = [] } }
 
     /// The loop a connection accepted by loop `index` should go to instead, counted there; nil when
-    /// `index` keeps it (no loop holds `handOffMargin` fewer connections, or the server stops).
+    /// `index` keeps it (no loop holds `handOffMarginConnections` fewer connections, or the server stops).
     func handOffTarget(from index: Int) -> HTTPLoopServer? {
         guard loopConnections.count > 1 else { return nil }
         let own = loopConnections[index].value.load(ordering: .relaxed)
@@ -218,7 +220,7 @@ final class HTTPServerShared: Sendable {
                 bestCount = count
             }
         }
-        guard own - bestCount >= HTTPLoopServer.handOffMargin, !stopping.load(ordering: .acquiring) else { return nil }
+        guard own - bestCount >= HTTPLoopServer.handOffMarginConnections, !stopping.load(ordering: .acquiring) else { return nil }
         guard let peer = servers.withLock({ best < $0.count ? $0[best] : nil }) else { return nil }
         loopConnections[best].value.add(1, ordering: .relaxed)
         return peer

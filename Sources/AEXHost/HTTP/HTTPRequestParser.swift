@@ -49,7 +49,7 @@ public struct HTTPRequestParser: Sendable {
     private var chunkedBody: [UInt8] = []
     private var failure: HTTPParseError?
 
-    public init(limits: HTTPParserLimits = HTTPParserLimits()) {
+    public init(limits: HTTPParserLimits) {
         self.limits = limits
     }
 

@@ -20,7 +20,7 @@ public final class HTTPServer: @unchecked Sendable {
     /// listens already throws `AddressInUseError`.
     public init(host: String, port: Int, loopCount: Int, limits: HTTPServerLimits, handler: any HTTPHandler) throws {
         precondition(loopCount >= 1, "at least one event loop")
-        let listenFD = aex_listen_tcp(host, UInt16(port), Int32(limits.listenBacklog))
+        let listenFD = aex_listen_tcp(host, UInt16(port), Int32(HTTPServerLimits.listenBacklogConnections))
         guard listenFD >= 0 else {
             if errno == EADDRINUSE { throw AddressInUseError(host: host, port: port) }
             throw SystemError.last("listening on \(host):\(port)")

@@ -1,51 +1,26 @@
-import Foundation
-
-/// Every limit of the HTTP server, with its unit last. Defaults follow SPEC section 13; each can
-/// be set through the environment variable named beside it (read once at daemon start).
+/// The HTTP server's part of the operator's settings (SPEC section 13), each with its unit last.
+/// Built from `Settings` (`Gateway/`), which holds their defaults and environment variables.
 public struct HTTPServerLimits: Sendable, Equatable {
-    public var headerBytesMax = 32 * 1024                 // AEX_HEADER_BYTES_MAX
-    public var bodyBytesMax = 8 * 1024 * 1024             // AEX_BODY_BYTES_MAX
-    public var headerReadTimeoutSeconds = 10              // AEX_HEADER_READ_TIMEOUT_SECONDS
+    /// Request line and headers (431 beyond).
+    public var headerBytesMax: Int
+    /// A request body (413 beyond).
+    public var bodyBytesMax: Int
+    /// Time to receive the head, and the longest pause in a body (408).
+    public var headerReadTimeoutSeconds: Int
     /// The whole body must arrive within this time of the end of the head (408 otherwise), however
     /// short each pause in it (each pause is bounded by `headerReadTimeoutSeconds`).
-    public var bodyReadTimeoutSeconds = 60                // AEX_BODY_READ_TIMEOUT_SECONDS
-    public var idleKeepAliveSeconds = 60                  // AEX_IDLE_KEEPALIVE_SECONDS
-    public var connectionsMax = 4_096                     // AEX_CONNECTIONS_MAX
-    public var drainTimeoutSeconds = 30                   // AEX_DRAIN_TIMEOUT_SECONDS
-    public var listenBacklog = 4_096
+    public var bodyReadTimeoutSeconds: Int
+    /// An idle keep-alive connection is closed after this long.
+    public var idleKeepAliveSeconds: Int
+    /// Open connections (503 `overloaded` beyond).
+    public var connectionsMax: Int
+    /// Longest graceful-stop wait for in-flight requests.
+    public var drainTimeoutSeconds: Int
 
-    public init() {}
+    /// Connections the kernel queues for `accept` (a fixed limit, not a setting).
+    public static let listenBacklogConnections = 4_096
 
     public var parserLimits: HTTPParserLimits {
         HTTPParserLimits(headerBytesMax: headerBytesMax, bodyBytesMax: bodyBytesMax)
     }
-
-    nonisolated(unsafe) public static let environmentNames: [(name: String, path: WritableKeyPath<HTTPServerLimits, Int>)] = [
-        ("AEX_HEADER_BYTES_MAX", \.headerBytesMax),
-        ("AEX_BODY_BYTES_MAX", \.bodyBytesMax),
-        ("AEX_HEADER_READ_TIMEOUT_SECONDS", \.headerReadTimeoutSeconds),
-        ("AEX_BODY_READ_TIMEOUT_SECONDS", \.bodyReadTimeoutSeconds),
-        ("AEX_IDLE_KEEPALIVE_SECONDS", \.idleKeepAliveSeconds),
-        ("AEX_CONNECTIONS_MAX", \.connectionsMax),
-        ("AEX_DRAIN_TIMEOUT_SECONDS", \.drainTimeoutSeconds),
-    ]
-
-    /// Defaults overridden by positive integers found in `environment`; anything else is an error.
-    public static func from(environment: [String: String]) throws -> HTTPServerLimits {
-        var limits = HTTPServerLimits()
-        for (name, path) in environmentNames {
-            guard let text = environment[name] else { continue }
-            guard let value = Int(text), value > 0 else {
-                throw ConfigurationError("\(name) must be a positive integer, got '\(text)'")
-            }
-            limits[keyPath: path] = value
-        }
-        return limits
-    }
-}
-
-/// A setting that cannot be used, with a message naming it.
-public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }

@@ -3,6 +3,9 @@ import AEXPluginAPI
 /// The host table handed to every plugin: C functions that copy what they are given into the
 /// `ProviderOutput` behind the opaque pointer. Allocated once, never freed (plugins keep it).
 enum PluginHostTable {
+    /// A plugin's error message is cut to this many characters.
+    static let errorCharactersMax = 512
+
     nonisolated(unsafe) static let shared: UnsafePointer<aex_host_table> = {
         let table = UnsafeMutablePointer<aex_host_table>.allocate(capacity: 1)
         table.initialize(to: aex_host_table(
@@ -33,7 +36,7 @@ enum PluginHostTable {
                 output.completionTokens = completion >= 0 ? completion : nil
             },
             set_error: { out, message in
-                ProviderOutput.from(out)?.error = String(PluginHostTable.string(message).prefix(512))
+                ProviderOutput.from(out)?.error = String(PluginHostTable.string(message).prefix(PluginHostTable.errorCharactersMax))
             },
             emit: { out, bytes in
                 guard let output = ProviderOutput.from(out), bytes.length <= ProviderOutput.bodyBytesMax else { return }

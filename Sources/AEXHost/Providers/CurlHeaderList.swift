@@ -5,7 +5,7 @@ import CCurl
 /// `Egress`'s cache holds it.
 final class CurlHeaderList {
     /// How many distinct header sets an `Egress` keeps built.
-    static let cachedMax = 8
+    static let cachedListsMax = 8
 
     let headers: [(String, String)]
     let list: UnsafeMutablePointer<curl_slist>?

@@ -22,9 +22,11 @@ final class Egress: EventSource, @unchecked Sendable {
     /// several allocations; reuse keeps its buffers). At most `idleEasyHandlesMax`.
     private var idleEasyHandles: [OpaquePointer] = []
     static let idleEasyHandlesMax = 64
+    /// Provider connections libcurl keeps open for reuse (`CURLMOPT_MAXCONNECTS`).
+    static let cachedConnectionsMax = 256
     /// When the timerfd is armed for libcurl (see `CurlTimer`).
     private var timer = CurlTimer()
-    /// Header lists built for recent transfers, most recent last (at most `CurlHeaderList.cachedMax`).
+    /// Header lists built for recent transfers, most recent last (at most `CurlHeaderList.cachedListsMax`).
     private var headerLists: [CurlHeaderList] = []
 
     /// One transfer in flight. Owns its easy handle (until `retire` hands it back to the pool) and
@@ -137,7 +139,7 @@ final class Egress: EventSource, @unchecked Sendable {
             return 0
         }
         aex_curl_multi_set_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0)
-        aex_curl_multi_set_long(multi, CURLMOPT_MAXCONNECTS, 256)
+        aex_curl_multi_set_long(multi, CURLMOPT_MAXCONNECTS, Self.cachedConnectionsMax)
     }
 
     /// Registers the timer in the loop. Loop thread only.
@@ -338,7 +340,7 @@ final class Egress: EventSource, @unchecked Sendable {
     private func headerList(sending headers: [(String, String)]) -> CurlHeaderList {
         if let index = headerLists.lastIndex(where: { $0.sends(headers) }) { return headerLists[index] }
         let built = CurlHeaderList(headers)
-        if headerLists.count >= CurlHeaderList.cachedMax { headerLists.removeFirst() }
+        if headerLists.count >= CurlHeaderList.cachedListsMax { headerLists.removeFirst() }
         headerLists.append(built)
         return built
     }

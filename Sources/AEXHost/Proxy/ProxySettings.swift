@@ -1,18 +1,8 @@
-/// Limits of the proxy path, with their units (environment variable beside each).
+/// The proxy's part of the operator's settings, each with its unit last. Built from `Settings`
+/// (`Gateway/`), which holds their defaults and environment variables.
 public struct ProxySettings: Sendable {
-    public var upstreamInFlightMax = 1_024             // AEX_UPSTREAM_IN_FLIGHT_MAX
-    public var upstreamResponseBytesMax = 32 << 20     // AEX_UPSTREAM_RESPONSE_BYTES_MAX
-
-    public init() {}
-
-    public static func from(environment: [String: String]) throws -> ProxySettings {
-        var settings = ProxySettings()
-        for (name, path) in [("AEX_UPSTREAM_IN_FLIGHT_MAX", \ProxySettings.upstreamInFlightMax),
-                             ("AEX_UPSTREAM_RESPONSE_BYTES_MAX", \ProxySettings.upstreamResponseBytesMax)] {
-            guard let text = environment[name] else { continue }
-            guard let value = Int(text), value > 0 else { throw ConfigurationError("\(name) must be a positive integer, got '\(text)'") }
-            settings[keyPath: path] = value
-        }
-        return settings
-    }
+    /// Provider calls in flight across the daemon (503 `overloaded` beyond).
+    public var upstreamInFlightMax: Int
+    /// A provider's answer (502 beyond).
+    public var upstreamResponseBytesMax: Int
 }

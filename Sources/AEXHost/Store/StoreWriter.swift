@@ -1,4 +1,3 @@
-import CLinux
 import Dispatch
 import Foundation
 import Synchronization
@@ -93,7 +92,7 @@ public final class StoreWriter: Sendable {
         let opened = DispatchSemaphore(value: 0)
         let openError = Mutex<(any Error)?>(nil)
         let thread = Thread { [shared] in
-            _ = aex_set_thread_name("aex-writer")
+            ThreadName.set("aex-writer")
             let db: SQLiteDatabase
             do {
                 db = try SQLiteDatabase(path: path)

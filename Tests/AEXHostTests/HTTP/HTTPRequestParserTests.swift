@@ -17,7 +17,7 @@ private struct Outcome: Equatable, CustomStringConvertible {
 
 /// Feeds `parts` one by one, draining every complete request after each; stops at a failure
 /// after checking that the parser stays poisoned. Alternates between the two `append` overloads.
-private func parse(_ parts: [[UInt8]], limits: HTTPParserLimits = HTTPParserLimits()) -> Outcome {
+private func parse(_ parts: [[UInt8]], limits: HTTPParserLimits = HTTPParserLimits.standard) -> Outcome {
     var parser = HTTPRequestParser(limits: limits)
     var outcome = Outcome()
     for (index, part) in parts.enumerated() {
@@ -44,7 +44,7 @@ private func parse(_ parts: [[UInt8]], limits: HTTPParserLimits = HTTPParserLimi
     return outcome
 }
 
-private func parse(_ bytes: [UInt8], limits: HTTPParserLimits = HTTPParserLimits()) -> Outcome {
+private func parse(_ bytes: [UInt8], limits: HTTPParserLimits = HTTPParserLimits.standard) -> Outcome {
     parse([bytes], limits: limits)
 }
 
@@ -324,9 +324,9 @@ struct HTTPRequestParserTests {
 
     @Test func headAtExactlyTheLimitIsAccepted() {
         let head = bytes(get + "X-Pad: " + String(repeating: "p", count: 100) + "\r\n\r\n")
-        let exact = HTTPParserLimits(headerBytesMax: head.count)
+        let exact = HTTPParserLimits.standard.with(headerBytesMax: head.count)
         #expect(parse(head, limits: exact).requests.count == 1)
-        let tooSmall = HTTPParserLimits(headerBytesMax: head.count - 1)
+        let tooSmall = HTTPParserLimits.standard.with(headerBytesMax: head.count - 1)
         #expect(parse(head, limits: tooSmall).failure == .headersTooLarge)
         for parts in splits(of: head) {
             #expect(parse(parts, limits: tooSmall).failure == .headersTooLarge)
@@ -334,7 +334,7 @@ struct HTTPRequestParserTests {
     }
 
     @Test func leadingEmptyLinesCountTowardTheHeadLimit() {
-        let limits = HTTPParserLimits(headerBytesMax: 64)
+        let limits = HTTPParserLimits.standard.with(headerBytesMax: 64)
         let input = bytes(String(repeating: "\r\n", count: 40))
         #expect(parse(input, limits: limits).failure == .headersTooLarge)
     }
@@ -348,25 +348,25 @@ struct HTTPRequestParserTests {
     }
 
     @Test func trailersCountTowardHeaderLimits() {
-        let fewFields = HTTPParserLimits(headerCountMax: 3)
+        let fewFields = HTTPParserLimits.standard.with(headerCountMax: 3)
         let trailers = chunked + "0\r\nX-A: 1\r\nX-B: 2\r\n\r\n"
         #expect(parse(bytes(trailers), limits: fewFields).failure == .headersTooLarge)
         let head = bytes(chunked)
-        let smallHead = HTTPParserLimits(headerBytesMax: head.count + 20)
+        let smallHead = HTTPParserLimits.standard.with(headerBytesMax: head.count + 20)
         #expect(parse(bytes(chunked + "0\r\nX-Trailer: 12345678901234567890\r\n\r\n"), limits: smallHead).failure == .headersTooLarge)
         #expect(parse(bytes(chunked + "0\r\nX-T: 1\r\n\r\n"), limits: smallHead).requests.count == 1)
     }
 
     @Test func contentLengthOverTheLimitFailsWithoutTheBody() {
-        var parser = HTTPRequestParser(limits: HTTPParserLimits(bodyBytesMax: 1_000))
+        var parser = HTTPRequestParser(limits: HTTPParserLimits.standard.with(bodyBytesMax: 1_000))
         parser.append(bytes(post + "Content-Length: 1001\r\n\r\n"))
         #expect(parser.next() == .failure(.bodyTooLarge))
         #expect(parse(bytes(post + "Content-Length: 1000\r\n\r\n") + [UInt8](repeating: 1, count: 1_000),
-                      limits: HTTPParserLimits(bodyBytesMax: 1_000)).requests.first?.body.count == 1_000)
+                      limits: HTTPParserLimits.standard.with(bodyBytesMax: 1_000)).requests.first?.body.count == 1_000)
     }
 
     @Test func chunkedBodyOverTheLimitFailsAsSoonAsKnown() {
-        let limits = HTTPParserLimits(bodyBytesMax: 16)
+        let limits = HTTPParserLimits.standard.with(bodyBytesMax: 16)
         var parser = HTTPRequestParser(limits: limits)
         parser.append(bytes(chunked + "a\r\n0123456789\r\n"))
         #expect(parser.next() == .needMoreData)
@@ -551,7 +551,7 @@ struct HTTPRequestParserTests {
                     mutate(&input, interesting: interesting, corpus: corpus, using: &random)
                 }
             }
-            let limits = iteration.isMultiple(of: 2) ? smallLimits : HTTPParserLimits()
+            let limits = iteration.isMultiple(of: 2) ? smallLimits : HTTPParserLimits.standard
 
             var parts: [[UInt8]] = []
             var start = 0

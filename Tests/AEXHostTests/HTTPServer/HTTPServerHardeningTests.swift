@@ -76,7 +76,7 @@ import Testing
 
     func withServer(loops: Int = 2, environment: [String: String] = [:], _ body: (HTTPServer, Handler) throws -> Void) throws {
         let handler = Handler()
-        let limits = try HTTPServerLimits.from(environment: environment)
+        let limits = try Settings.from(environment: environment).httpServerLimits
         let server = try HTTPServer(host: "127.0.0.1", port: 0, loopCount: loops, limits: limits, handler: handler)
         server.start()
         defer {
@@ -94,7 +94,7 @@ import Testing
         try withServer { server, _ in
             var error: (any Error)?
             do {
-                let intruder = try HTTPServer(host: "127.0.0.1", port: server.port, loopCount: 2, limits: HTTPServerLimits(), handler: Handler())
+                let intruder = try HTTPServer(host: "127.0.0.1", port: server.port, loopCount: 2, limits: Settings().httpServerLimits, handler: Handler())
                 intruder.start()
                 intruder.stop()
                 intruder.waitUntilStopped()
@@ -247,8 +247,8 @@ import Testing
     }
 
     @Test func theBodyReadTimeoutHasADefaultAndASetting() throws {
-        #expect(try HTTPServerLimits.from(environment: [:]) == HTTPServerLimits())
-        #expect(HTTPServerLimits.environmentNames.contains { $0.name == "AEX_BODY_READ_TIMEOUT_SECONDS" })
-        #expect(throws: ConfigurationError.self) { try HTTPServerLimits.from(environment: ["AEX_BODY_READ_TIMEOUT_SECONDS": "0"]) }
+        #expect(try Settings.from(environment: [:]).httpServerLimits == Settings().httpServerLimits)
+        #expect(Settings.rows.contains { $0.variable == "AEX_BODY_READ_TIMEOUT_SECONDS" })
+        #expect(throws: ConfigurationError.self) { try Settings.from(environment: ["AEX_BODY_READ_TIMEOUT_SECONDS": "0"]) }
     }
 }

@@ -40,7 +40,7 @@ import Testing
     }
 
     func withServer(_ body: (HTTPServer) throws -> Void) throws {
-        let server = try HTTPServer(host: "127.0.0.1", port: 0, loopCount: 2, limits: HTTPServerLimits(), handler: TestHandler())
+        let server = try HTTPServer(host: "127.0.0.1", port: 0, loopCount: 2, limits: Settings().httpServerLimits, handler: TestHandler())
         server.start()
         defer {
             server.stop()
@@ -83,7 +83,7 @@ import Testing
     }
 
     @Test func gracefulStopLetsTheInFlightRequestFinish() throws {
-        let server = try HTTPServer(host: "127.0.0.1", port: 0, loopCount: 2, limits: HTTPServerLimits(), handler: TestHandler())
+        let server = try HTTPServer(host: "127.0.0.1", port: 0, loopCount: 2, limits: Settings().httpServerLimits, handler: TestHandler())
         server.start()
         let answer = DispatchSemaphoreBox<Result<LoopbackHTTPClient.Response, any Error>>()
         Thread.detachNewThread {

@@ -4,11 +4,6 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// Something registered in an event loop's epoll set. Called on the loop's thread only.
-protocol EventSource: AnyObject {
-    func handle(events: UInt32)
-}
-
 /// One thread, one epoll set. Everything registered with a loop is touched only by its thread;
 /// other threads reach it through `execute`, which queues a task and wakes the loop (eventfd).
 /// A periodic timer (timerfd) drives `onTick` for deadline sweeps.
@@ -17,6 +12,7 @@ protocol EventSource: AnyObject {
 public final class EventLoop: @unchecked Sendable {
     public static let tickMilliseconds: Int32 = 250
     static let eventsPerWaitMax: Int32 = 256
+    static let threadStackBytes = 1 << 20
 
     let index: Int
     private let epollFD: Int32
@@ -62,12 +58,12 @@ public final class EventLoop: @unchecked Sendable {
 
     func start(name: String) {
         let thread = Thread { [self] in
-            _ = aex_set_thread_name(name)
+            ThreadName.set(name)
             threadID.store(UInt(bitPattern: Int(bitPattern: pthread_self())), ordering: .relaxed)
             run()
             finished.signal()
         }
-        thread.stackSize = 1 << 20
+        thread.stackSize = Self.threadStackBytes
         thread.start()
     }
 

@@ -21,6 +21,8 @@ public struct AEXHome: Sendable {
     public var daemonLogPath: String { logsDirectory + "/daemon.log" }
     public var daemonStatePath: String { root + "/daemon.json" }
     public var adminTokenPath: String { root + "/admin.token" }
+    /// The most `admin.token` may hold (a token is 52 bytes).
+    public static let adminTokenFileBytesMax = 4_096
     /// Held (flock) by whichever process writes the database: the daemon, or the CLI when no daemon runs.
     public var writerLockPath: String { root + "/aex.lock" }
 
