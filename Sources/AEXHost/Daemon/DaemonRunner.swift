@@ -68,7 +68,7 @@ public enum DaemonRunner {
         let registry = try AgentService.loadRegistry(writer)
         let agents = AgentService(writer: writer, registry: registry)
         let callLedger = CallLedger(writer: writer, logger: logger)
-        let lastExecution = try callLedger.lastExecutionNumber()
+        let lastExecution = try callLedger.lastExecutionID().flatMap(ExecutionIDs.number)
         let proxy = ProxyAPI(catalog: catalog, plugins: plugins, registry: registry, ledger: callLedger, settings: settings.proxySettings,
                              loopCount: settings.eventLoops, executionIDs: ExecutionIDs(startingAfter: lastExecution, nowMicros: WallClock.nowMicros()),
                              logger: logger)

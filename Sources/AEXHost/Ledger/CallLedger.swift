@@ -43,18 +43,18 @@ final class CallLedger: Sendable {
     }
 
     /// Records a refused request (an agent's, or, with no agent, a refused credential).
-    func deny(executionID: String, agentID: Int64?, agentName: String?, endpoint: String, refusal: CallRefusal,
+    func deny(executionID: String, agentID: Int64?, agentName: String?, endpoint: String, status: Int, code: String, reason: String,
               unrecordedBefore: Int64? = nil) {
         let now = self.now
         writer.submit({ db in
             try ExecutionLedger.deny(
-                executionID: executionID, agentID: agentID, agentName: agentName, endpoint: endpoint, status: refusal.status,
-                code: refusal.code, reason: refusal.message, unrecordedBefore: unrecordedBefore, db, nowMicros: now())
+                executionID: executionID, agentID: agentID, agentName: agentName, endpoint: endpoint, status: status,
+                code: code, reason: reason, unrecordedBefore: unrecordedBefore, db, nowMicros: now())
         }) { _ in }
     }
 
     /// The largest execution id of the `exec_` form recorded (at start, before serving).
-    func lastExecutionNumber() throws -> UInt64? {
-        try writer.perform { db in try ExecutionLedger.lastExecutionID(db).flatMap(ExecutionIDs.number) }
+    func lastExecutionID() throws -> String? {
+        try writer.perform { db in try ExecutionLedger.lastExecutionID(db) }
     }
 }

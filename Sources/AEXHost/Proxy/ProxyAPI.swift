@@ -136,10 +136,10 @@ final class ProxyAPI: Sendable {
     /// The most output tokens `remaining` pays for after the prompt bound; nil when not even that.
     private func affordableCompletionTokens(_ plan: CallPlan, remaining: MicroUSD) -> Int64? {
         guard let promptCost = try? plan.model.pricing.cost(promptTokens: plan.request.promptTokensBound, completionTokens: 0),
-              remaining.value > promptCost.value else { return nil }
+              remaining > promptCost, let room = try? remaining.subtracting(promptCost) else { return nil }
         let perMillion = plan.model.pricing.outputMicroPerMillionTokens
         guard perMillion > 0 else { return plan.completionTokensBound }
-        let (high, low) = (remaining.value - promptCost.value).multipliedFullWidth(by: 1_000_000)
+        let (high, low) = room.value.multipliedFullWidth(by: 1_000_000)
         let (tokens, _) = perMillion.dividingFullWidth((high: high, low: low))
         return min(tokens, plan.completionTokensBound)
     }
@@ -207,7 +207,8 @@ final class ProxyAPI: Sendable {
     }
 
     private func refuse(_ refusal: CallRefusal, executionID: String, agent: Agent, endpoint: Endpoint, responder: HTTPResponder) {
-        ledger.deny(executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpoint.rawValue, refusal: refusal)
+        ledger.deny(executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpoint.rawValue,
+                    status: refusal.status, code: refusal.code, reason: refusal.message)
         responder.respond(refusal.response)
     }
 
@@ -216,7 +217,7 @@ final class ProxyAPI: Sendable {
     func recordAuthenticationFailure(_ failure: AuthFailure, path: String) {
         guard let unrecordedBefore = authRefusals.withLock({ $0.refusal(nowMillis: WallClock.monotonicMillis()) }) else { return }
         ledger.deny(executionID: "", agentID: nil, agentName: nil, endpoint: AuthRefusalSampler.recordedEndpoint(path),
-                    refusal: CallRefusal(401, failure.code, failure.message), unrecordedBefore: unrecordedBefore)
+                    status: 401, code: failure.code, reason: failure.message, unrecordedBefore: unrecordedBefore)
     }
 
     /// A provider's error answer: relayed as is when OpenAI-shaped, wrapped otherwise. The

@@ -28,12 +28,12 @@ import Testing
         defer { writer.stop() }
         let agent = try TestAgents.create(writer, name: "bot", budgetMicro: 1_000)
         let ledger = CallLedger(writer: writer, logger: nil)
-        #expect(try ledger.lastExecutionNumber() == nil)
+        #expect(try ledger.lastExecutionID() == nil)
         for id in ["exec_0000000000000a", "exec_000000000000ff", "exec_1a2b3c4d5e6f_999"] {
             let reservation = ExecutionLedger.Reservation(executionID: id, agentID: agent.id, agentName: "bot", endpoint: "chat/completions",
                                                           model: "m", amount: MicroUSD(1), promptTokensBound: 1, completionTokensBound: 1)
             try writer.perform { db in try ExecutionLedger.reserve(reservation, db, nowMicros: 1) }
         }
-        #expect(try ledger.lastExecutionNumber() == 255, "the older id form is skipped")
+        #expect(try ledger.lastExecutionID().flatMap(ExecutionIDs.number) == 255, "the older id form is skipped")
     }
 }
