@@ -3,6 +3,7 @@
 # Several alternating rounds at 50 and at 1,000 keep-alive connections; prints req/s and p99 for
 # both and the ratio (medians over rounds), then AEX's RSS while holding 1,000 idle connections.
 #   bench/health.sh [ROUNDS] [SECONDS]      (defaults: 3 rounds of 5 s)
+#   AEX_BIN=path/to/aex bench/health.sh     (use an existing build instead of scripts/setup.sh release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
@@ -10,12 +11,12 @@ seconds="${2:-5}"
 
 . bench/common.sh
 bench_install "wrk nginx" wrk nginx-light
-scripts/setup.sh release >/dev/null
+if [ -z "${AEX_BIN:-}" ]; then scripts/setup.sh release >/dev/null; fi
 ulimit -n "$(ulimit -Hn)"
 
 work="$(mktemp -d)"
 export AEX_HOME="$work/aex"
-aex=".build/release/aex"
+aex="${AEX_BIN:-.build/release/aex}"
 cleanup() {
     "$aex" daemon stop >/dev/null 2>&1 || true
     [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true

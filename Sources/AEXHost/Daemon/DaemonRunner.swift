@@ -63,16 +63,16 @@ public enum DaemonRunner {
         }
 
         let writer = try StoreWriter(path: home.databasePath, durability: settings.durability)
-        let recovered = try writer.perform { db in try ExecutionLedger.recoverOpenReservations(db, nowMicros: WallClock.nowMicros()) }
+        let callLedger = CallLedger(writer: writer, logger: logger)
+        let recovered = try callLedger.recoverOpenReservations()
         if recovered > 0 { logger.warn("resolved reservations left open by a stopped process", ["count": .int(Int64(recovered))]) }
         let registry = try AgentService.loadRegistry(writer)
         let agents = AgentService(writer: writer, registry: registry)
-        let callLedger = CallLedger(writer: writer, logger: logger)
         let lastExecution = try callLedger.lastExecutionID().flatMap(ExecutionIDs.number)
         let proxy = ProxyAPI(catalog: catalog, plugins: plugins, registry: registry, ledger: callLedger, settings: settings.proxySettings,
                              loopCount: settings.eventLoops, executionIDs: ExecutionIDs(startingAfter: lastExecution, nowMicros: WallClock.nowMicros()),
                              logger: logger)
-        let configuration = ConfigurationAPI(catalog: catalog, writer: writer, logger: logger, home: home)
+        let configuration = ConfigurationAPI(catalog: catalog, ledger: callLedger, logger: logger, home: home)
         let gateway = Gateway(adminToken: adminToken, agents: agents, proxy: proxy, configuration: configuration,
                               ledger: LedgerAPI(databasePath: home.databasePath))
         let server = try HTTPServer(host: options.host, port: options.port, loopCount: settings.eventLoops, limits: settings.httpServerLimits, handler: gateway)

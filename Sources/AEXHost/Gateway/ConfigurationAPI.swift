@@ -5,13 +5,13 @@ import Foundation
 /// recorded in the ledger.
 final class ConfigurationAPI: Sendable {
     let catalog: ModelCatalog
-    let writer: StoreWriter
+    let ledger: CallLedger
     let logger: Logger?
     let home: AEXHome?
 
-    init(catalog: ModelCatalog, writer: StoreWriter, logger: Logger?, home: AEXHome? = nil) {
+    init(catalog: ModelCatalog, ledger: CallLedger, logger: Logger?, home: AEXHome? = nil) {
         self.catalog = catalog
-        self.writer = writer
+        self.ledger = ledger
         self.logger = logger
         self.home = home
     }
@@ -65,9 +65,7 @@ final class ConfigurationAPI: Sendable {
             payload = .object(["ok": .bool(false), "source": .string(source), "error": .string(error.description)])
             logger?.warn("configuration reload refused; the previous one stays", ["source": .string(source), "error": .string(error.description)])
         }
-        writer.submit({ db in
-            try EventLog.append(LedgerEvent(type: .configReload, agentID: nil, agentName: nil, payload: payload), to: db, nowMicros: WallClock.nowMicros())
-        }) { _ in }
+        ledger.record(LedgerEvent(type: .configReload, agentID: nil, agentName: nil, payload: payload))
         return result
     }
 

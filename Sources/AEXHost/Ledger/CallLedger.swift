@@ -1,5 +1,5 @@
-/// The ledger operations of governed calls, typed: request handlers reserve, settle and deny
-/// through these, never naming the database. Each runs on the store writer inside its group
+/// The ledger operations of governed calls, typed: request handlers reserve, settle, deny and
+/// record through these, never naming the database. Each runs on the store writer inside its group
 /// commit; completions come back on the caller's loop.
 final class CallLedger: Sendable {
     private let writer: StoreWriter
@@ -51,6 +51,18 @@ final class CallLedger: Sendable {
                 executionID: executionID, agentID: agentID, agentName: agentName, endpoint: endpoint, status: status,
                 code: code, reason: reason, unrecordedBefore: unrecordedBefore, db, nowMicros: now())
         }) { _ in }
+    }
+
+    /// Appends a governance event that moves no money (a configuration reload, …).
+    func record(_ event: LedgerEvent) {
+        let now = self.now
+        writer.submit({ db in _ = try EventLog.append(event, to: db, nowMicros: now()) }) { _ in }
+    }
+
+    /// At start, before serving: resolves the reservations a stopped process left open (SPEC §7).
+    func recoverOpenReservations() throws -> Int {
+        let now = self.now
+        return try writer.perform { db in try ExecutionLedger.recoverOpenReservations(db, nowMicros: now()) }
     }
 
     /// The largest execution id of the `exec_` form recorded (at start, before serving).
