@@ -244,9 +244,9 @@ struct GovernedCallMachine {
     /// refused before their first byte share it.
     private mutating func release(for result: UpstreamResult) -> [Action] {
         switch result {
-        case .response(let status, let contentType, let body):
+        case .response(let status, _, let body):
             return settle(.release(reason: "provider answered \(status)", status: status),
-                          answer: ProxyAPI.relay(status: status, contentType: contentType, body: body, redacting: context.apiKey))
+                          answer: Self.relay(status: status, body: body, redacting: context.apiKey))
         case .unavailable(let detail):
             return settle(.release(reason: "provider unreachable: \(detail)", status: 502),
                           answer: .error(502, code: "upstream_unavailable", message: "provider '\(context.providerName)' is unreachable: \(detail)"))
@@ -324,6 +324,15 @@ struct GovernedCallMachine {
     private static let sendOnly: [Action] = [.send]
     private static let cancelUpstreamOnly: [Action] = [.cancelUpstream]
     private static let relayLocalStreamOnly: [Action] = [.relayLocalStream]
+
+    /// A provider's error answer: relayed as is when OpenAI-shaped, wrapped otherwise. The
+    /// provider key (and any bearer credential) is redacted from what is relayed.
+    static func relay(status: Int, body: [UInt8], redacting key: String?) -> HTTPResponse {
+        if case .object(let object)? = try? JSONReader.parse(body), case .object? = object["error"] {
+            return HTTPResponse(status: status, headers: [("content-type", "application/json")], body: CredentialRedactor.redact(body, key: key))
+        }
+        return .error(status, code: "upstream_error", message: "the provider answered \(status)")
+    }
 
     static let ledgerErrorEvent = Array(
         #"data: {"error":{"message":"the ledger could not record the settlement","type":"server_error","code":"ledger_unavailable","param":null}}"#.utf8)

@@ -220,12 +220,4 @@ final class ProxyAPI: Sendable {
                     status: 401, code: failure.code, reason: failure.message, unrecordedBefore: unrecordedBefore)
     }
 
-    /// A provider's error answer: relayed as is when OpenAI-shaped, wrapped otherwise. The
-    /// provider key (and any bearer credential) is redacted from what is relayed.
-    static func relay(status: Int, contentType: String?, body: [UInt8], redacting key: String?) -> HTTPResponse {
-        if case .object(let object)? = try? JSONReader.parse(body), case .object? = object["error"] {
-            return HTTPResponse(status: status, headers: [("content-type", "application/json")], body: CredentialRedactor.redact(body, key: key))
-        }
-        return .error(status, code: "upstream_error", message: "the provider answered \(status)")
-    }
 }
