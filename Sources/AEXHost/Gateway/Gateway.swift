@@ -1,5 +1,6 @@
 /// The router of request handling (`DaemonRunner` builds it and everything it calls): sends each
-/// request to health, the admin API or the agent API after authenticating it for that scope. Runs on the loop thread; never blocks.
+/// request to health, the admin API or the agent API after authenticating it for that scope.
+/// Runs on the loop thread; never blocks.
 public final class Gateway: HTTPHandler {
     private let authenticator: Authenticator
     private let admin: AdminAPI
