@@ -69,7 +69,10 @@ public enum DaemonRunner {
         let registry = try AgentService.loadRegistry(writer)
         let agents = AgentService(writer: writer, registry: registry)
         let lastExecution = try callLedger.lastExecutionID().flatMap(ExecutionIDs.number)
-        let proxy = ProxyAPI(catalog: catalog, plugins: plugins, registry: registry, ledger: callLedger, settings: settings.proxySettings,
+        let answers = IdempotentAnswerStore(databasePath: home.databasePath, writer: writer, limits: settings.idempotentAnswerLimits, logger: logger)
+        answers.startSweeping()
+        let proxy = ProxyAPI(catalog: catalog, plugins: plugins, registry: registry, ledger: callLedger, answers: answers,
+                             settings: settings.proxySettings,
                              loopCount: settings.eventLoops, executionIDs: ExecutionIDs(startingAfter: lastExecution, nowMicros: WallClock.nowMicros()),
                              logger: logger)
         let configuration = ConfigurationAPI(catalog: catalog, ledger: callLedger, logger: logger, home: home)

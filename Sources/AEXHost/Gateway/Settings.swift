@@ -3,7 +3,8 @@ import Foundation
 /// Everything an operator sets through the environment (SPEC section 13; the README's "Settings"),
 /// read once, at start, by the composition root (`DaemonRunner`), which passes each part down as a
 /// view built from it: `httpServerLimits` to the HTTP server, `proxySettings` to the proxy,
-/// `durability` to the store writer, `eventLoops` to the server.
+/// `durability` to the store writer, `eventLoops` to the server, `idempotentAnswerLimits` to the
+/// stored answers of `Idempotency-Key` calls.
 ///
 /// `read(_:)` is the table: one row per setting with its name in code (unit last), its environment
 /// variable, its default and its validation. A value that fails validation stops the daemon before
@@ -52,6 +53,9 @@ public struct Settings: Sendable, Equatable {
     public var eventLoops: Int
     public var upstreamInFlightMax: Int
     public var upstreamResponseBytesMax: Int
+    public var idempotencyTTLSeconds: Int
+    public var idempotencySweepSeconds: Int
+    public var idempotencyStoreBytesMax: Int
 
     /// The table. Rows are read in this order.
     static func read(_ row: Reader) throws(ConfigurationError) -> Settings {
@@ -67,7 +71,10 @@ public struct Settings: Sendable, Equatable {
             durability:               row("AEX_DURABILITY",                  Durability.full,     .oneOf),
             eventLoops:               row("AEX_EVENT_LOOPS",                 processorCount,      .within(1...64)),
             upstreamInFlightMax:      row("AEX_UPSTREAM_IN_FLIGHT_MAX",      1_024,               .positive),
-            upstreamResponseBytesMax: row("AEX_UPSTREAM_RESPONSE_BYTES_MAX", 32 * 1024 * 1024,    .positive))
+            upstreamResponseBytesMax: row("AEX_UPSTREAM_RESPONSE_BYTES_MAX", 32 * 1024 * 1024,    .positive),
+            idempotencyTTLSeconds:    row("AEX_IDEMPOTENCY_TTL_SECONDS",     86_400,              .positive),
+            idempotencySweepSeconds:  row("AEX_IDEMPOTENCY_SWEEP_SECONDS",   60,                  .positive),
+            idempotencyStoreBytesMax: row("AEX_IDEMPOTENCY_STORE_BYTES_MAX", 256 * 1024 * 1024,   .positive))
     }
 
     /// The default of `eventLoops`: one loop per core.
@@ -80,6 +87,10 @@ public struct Settings: Sendable, Equatable {
             headerBytesMax: headerBytesMax, bodyBytesMax: bodyBytesMax, headerReadTimeoutSeconds: headerReadTimeoutSeconds,
             bodyReadTimeoutSeconds: bodyReadTimeoutSeconds, idleKeepAliveSeconds: idleKeepAliveSeconds,
             connectionsMax: connectionsMax, drainTimeoutSeconds: drainTimeoutSeconds)
+    }
+
+    public var idempotentAnswerLimits: IdempotentAnswerStore.Limits {
+        IdempotentAnswerStore.Limits(ttlSeconds: idempotencyTTLSeconds, sweepSeconds: idempotencySweepSeconds, bytesMax: idempotencyStoreBytesMax)
     }
 
     public var proxySettings: ProxySettings {

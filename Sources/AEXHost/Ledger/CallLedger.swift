@@ -25,14 +25,29 @@ final class CallLedger: Sendable {
     /// Records a settlement; `then` runs on `loop` with whether it is durable. One the ledger
     /// refused is written again (`SettlementRetry`) until it lands, so the database catches up
     /// with the balance in memory.
-    func settle(_ reservation: ExecutionLedger.Reservation, _ outcome: ExecutionLedger.Outcome, on loop: EventLoop,
+    ///
+    /// `keeping`: a successful call's answer stored for its `Idempotency-Key` in the same
+    /// transaction (its SHA-256 in the commit event), within `bytesMax` of stored answers. A
+    /// settlement written again later stores no answer: its client was told it failed, and a retry
+    /// of it may already have run afresh.
+    func settle(_ reservation: ExecutionLedger.Reservation, _ outcome: ExecutionLedger.Outcome,
+                keeping kept: (answer: IdempotentAnswer, bytesMax: Int)? = nil, on loop: EventLoop,
                 then: @escaping @Sendable (_ recorded: Bool) -> Void) {
         let now = self.now
         let payload = ExecutionLedger.settlementPayload(reservation, outcome)
         let write: @Sendable (SQLiteDatabase) throws -> Void = { db in
             try ExecutionLedger.settle(reservation, outcome, payload: payload, db, nowMicros: now())
         }
-        writer.submit(write, on: loop) { [settlementRetry] result in
+        var first = write
+        if let kept, kept.answer.body.count <= kept.bytesMax {
+            let keptPayload = ExecutionLedger.settlementPayload(reservation, outcome, responseSHA256: SHA256.hex(kept.answer.body))
+            first = { db in
+                let nowMicros = now()
+                try ExecutionLedger.settle(reservation, outcome, payload: keptPayload, db, nowMicros: nowMicros)
+                try IdempotentAnswers.store(kept.answer, bytesMax: kept.bytesMax, db, nowMicros: nowMicros)
+            }
+        }
+        writer.submit(first, on: loop) { [settlementRetry] result in
             if case .failure(let error) = result {
                 settlementRetry.retry(executionID: reservation.executionID, after: error, write)
                 then(false)

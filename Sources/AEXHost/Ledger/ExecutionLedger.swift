@@ -73,12 +73,13 @@ public enum ExecutionLedger {
             promptTokensBound: r.promptTokensBound)).encoded()
     }
 
-    /// The commit or release event's canonical payload.
-    public static func settlementPayload(_ r: Reservation, _ outcome: Outcome) -> [UInt8] {
+    /// The commit or release event's canonical payload; a commit whose answer is stored for an
+    /// `Idempotency-Key` records the answer's SHA-256.
+    public static func settlementPayload(_ r: Reservation, _ outcome: Outcome, responseSHA256: String? = nil) -> [UInt8] {
         switch outcome {
         case .committed(let cost, let prompt, let completion, let estimated, _, let reason, let fault):
             MoneyEventPayload.commit(.init(completionTokens: completion, cost: cost, estimated: estimated, promptTokens: prompt,
-                                           fault: fault, reason: reason, reserved: r.amount)).encoded()
+                                           fault: fault, reason: reason, reserved: r.amount, responseSHA256: responseSHA256)).encoded()
         case .released(let reason, let status):
             MoneyEventPayload.release(.init(reason: reason, released: r.amount, status: Int64(status))).encoded()
         }

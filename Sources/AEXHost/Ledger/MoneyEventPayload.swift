@@ -24,6 +24,8 @@ enum MoneyEventPayload: Equatable {
         /// Why the call ended early (client gone, stream cut); nil otherwise.
         var reason: String?
         var reserved: MicroUSD
+        /// SHA-256 (hex) of the answer stored for an `Idempotency-Key` (SPEC §8); nil when none was.
+        var responseSHA256: String?
     }
 
     struct Release: Equatable {
@@ -74,6 +76,7 @@ enum MoneyEventPayload: Equatable {
                 payload.int("reported_prompt_tokens", fault.reportedPromptTokens)
             }
             payload.int("reserved_micro", c.reserved.value)
+            if let digest = c.responseSHA256 { payload.string("response_sha256", digest) }
         case .release(let r):
             payload.string("reason", r.reason)
             payload.int("released_micro", r.released.value)
@@ -117,7 +120,8 @@ enum MoneyEventPayload: Equatable {
             }
             return .commit(Commit(
                 completionTokens: reader.int("completion_tokens"), cost: try reader.money("cost_micro"), estimated: reader.isTrue("estimated"),
-                promptTokens: reader.int("prompt_tokens"), fault: fault, reason: reader.string("reason"), reserved: try reader.money("reserved_micro")))
+                promptTokens: reader.int("prompt_tokens"), fault: fault, reason: reader.string("reason"), reserved: try reader.money("reserved_micro"),
+                responseSHA256: reader.string("response_sha256")))
         case .release:
             return .release(Release(reason: reader.string("reason") ?? "", released: try reader.money("released_micro"),
                                     status: reader.int("status") ?? 0))

@@ -16,6 +16,9 @@ final class GovernedCall: @unchecked Sendable {
     let responder: HTTPResponder
     /// When the rate window admitted it (its entry there is found by this and the plan's tokens).
     let admittedAtMillis: Int64
+    /// The `Idempotency-Key` scope the call holds: fulfilled with the answer stored at its commit,
+    /// else abandoned (the next duplicate waiting runs).
+    let claim: IdempotencyClaim?
 
     private let proxy: ProxyAPI
     private var machine: GovernedCallMachine
@@ -30,7 +33,8 @@ final class GovernedCall: @unchecked Sendable {
     private var paused = false
 
     init(proxy: ProxyAPI, plan: CallPlan, plugin: PluginLibrary, body: [UInt8], reservation: ExecutionLedger.Reservation,
-         responder: HTTPResponder, admittedAtMillis: Int64, upstreamResponseBytesMax: Int) {
+         responder: HTTPResponder, admittedAtMillis: Int64, upstreamResponseBytesMax: Int, claim: IdempotencyClaim?,
+         keptAnswerBytesMax: Int) {
         self.proxy = proxy
         self.plan = plan
         self.plugin = plugin
@@ -38,12 +42,14 @@ final class GovernedCall: @unchecked Sendable {
         self.reservation = reservation
         self.responder = responder
         self.admittedAtMillis = admittedAtMillis
+        self.claim = claim
         machine = GovernedCallMachine(.init(
             executionID: reservation.executionID, providerName: plan.provider.name, providerTimeoutSeconds: plan.provider.timeoutSeconds,
             upstreamResponseBytesMax: upstreamResponseBytesMax, pricing: plan.model.pricing, reasoning: plan.model.capabilities.reasoning,
             reserved: reservation.amount, promptTokensBound: plan.request.promptTokensBound,
             completionTokensBound: plan.completionTokensBound, embeddings: plan.endpoint == .embeddings,
-            streamUsageRequested: plan.request.streamUsageRequested, apiKey: plan.apiKey))
+            streamUsageRequested: plan.request.streamUsageRequested, apiKey: plan.apiKey,
+            keptAnswerBytesMax: claim == nil ? nil : keptAnswerBytesMax))
     }
 
     /// Feeds one event; runs the machine's actions (and the events they produce) in order.
@@ -60,7 +66,9 @@ final class GovernedCall: @unchecked Sendable {
 
     private func run(_ action: GovernedCallMachine.Action) {
         switch action {
-        case .withdrawAdmission: proxy.withdraw(self)
+        case .withdrawAdmission:
+            proxy.withdraw(self)
+            claim?.abandon()
         case .releaseInFlightSlot: proxy.releaseInFlightSlot()
         case .buildRequest: buildRequest()
         case .send: send()
@@ -83,10 +91,11 @@ final class GovernedCall: @unchecked Sendable {
                 ("content-type", "text/event-stream"), ("cache-control", "no-cache"), ("x-aex-execution-id", reservation.executionID),
             ]))
         case .sendChunk(let bytes): responder.sendChunk(bytes)
-        case .settle(let decision):
+        case .settle(let decision, let keep):
             responder.onDrain = nil
             responder.onClose = nil
-            proxy.commitSettlement(self, decision) { [self] remaining, cost, recorded in
+            proxy.commitSettlement(self, decision, keep: keep) { [self] remaining, cost, recorded, stored in
+                if let stored { claim?.fulfil(stored) } else { claim?.abandon() }
                 feed(.settlementCommitted(remaining: remaining, cost: cost, recorded: recorded))
             }
         case .respond(let response): responder.respond(response)

@@ -12,6 +12,9 @@
 /// - nothing reaches the client before the settlement commits, except stream chunks (a stream's
 ///   end, or an error answer, waits for it);
 /// - the in-flight slot is given back exactly once, when the call settles or is withdrawn;
+/// - an answer is kept (for an `Idempotency-Key`) only with a commit, and only when it is a
+///   success the client received whole: a 2xx answer, or a stream that ended without failure,
+///   cut or disconnect — byte for byte what the client was sent;
 /// - after `finished`, every event is ignored.
 struct GovernedCallMachine {
     enum State: Equatable {
@@ -89,8 +92,9 @@ struct GovernedCallMachine {
         case cancelUpstream
         case startClientStream
         case sendChunk([UInt8])
-        /// Settle in memory and in the ledger; `settlementCommitted` follows.
-        case settle(SettlementDecision)
+        /// Settle in memory and in the ledger (storing `keep`, when there is one, with the
+        /// commit); `settlementCommitted` follows.
+        case settle(SettlementDecision, keep: KeptAnswer?)
         case respond(HTTPResponse)
         case endStream
         case releaseInFlightSlot
@@ -100,6 +104,14 @@ struct GovernedCallMachine {
     enum SettlementDecision: Equatable {
         case commit(UsageCharge.Charge, status: Int, reason: String?)
         case release(reason: String, status: Int)
+    }
+
+    /// A successful answer as its client receives it (a stream: the SSE bytes of its body), kept
+    /// so that a retry with the same `Idempotency-Key` is answered with it.
+    struct KeptAnswer: Equatable {
+        var status: Int
+        var contentType: String
+        var body: [UInt8]
     }
 
     /// What the machine knows of the call: pure values only.
@@ -117,6 +129,8 @@ struct GovernedCallMachine {
         var streamUsageRequested: Bool
         /// The provider key, redacted from relayed error bodies.
         var apiKey: String?
+        /// The largest answer kept for an `Idempotency-Key`; nil when the call carries none.
+        var keptAnswerBytesMax: Int? = nil
     }
 
     let context: Context
@@ -141,8 +155,14 @@ struct GovernedCallMachine {
     private var producedTokensBound: Int64 = 0
     /// The reason recorded with a stream's commit, also sent as its error event.
     private var streamEndReason: String?
+    /// The stream's bytes as sent to the client, while they fit `keptAnswerBytesMax`; nil when
+    /// not kept (no key, or too large).
+    private var keptStream: [UInt8]?
 
-    init(_ context: Context) { self.context = context }
+    init(_ context: Context) {
+        self.context = context
+        if context.keptAnswerBytesMax != nil { keptStream = [] }
+    }
 
     /// Whether stream events are still wanted (not after a failure or the client leaving).
     var acceptsStreamEvents: Bool { state == .streaming && !clientGone && failure == nil }
@@ -270,9 +290,14 @@ struct GovernedCallMachine {
         let charge = charge(prompt: prompt, completion: completion ?? (context.embeddings ? 0 : nil))
         var recorded = charge
         if charge.estimated { recorded.completionTokens = completion }
+        let contentType = contentType ?? "application/json"
+        var keep: KeptAnswer?
+        if let bytesMax = context.keptAnswerBytesMax, (200..<300).contains(status), body.count <= bytesMax {
+            keep = KeptAnswer(status: status, contentType: contentType, body: body)
+        }
         return settle(.commit(recorded, status: status, reason: nil),
-                      answer: HTTPResponse(status: status, headers: [("content-type", contentType ?? "application/json")], body: body),
-                      carriesCost: true)
+                      answer: HTTPResponse(status: status, headers: [("content-type", contentType)], body: body),
+                      carriesCost: true, keep: keep)
     }
 
     private func charge(prompt: Int64?, completion: Int64?) -> UsageCharge.Charge {
@@ -280,13 +305,14 @@ struct GovernedCallMachine {
                            completionBound: context.completionTokensBound, prompt: prompt, completion: completion)
     }
 
-    private mutating func settle(_ decision: SettlementDecision, answer: HTTPResponse?, carriesCost: Bool = false) -> [Action] {
+    private mutating func settle(_ decision: SettlementDecision, answer: HTTPResponse?, carriesCost: Bool = false,
+                                 keep: KeptAnswer? = nil) -> [Action] {
         state = .settling
         settlements += 1
         slotsReleased += 1
         pendingAnswer = answer
         answerCarriesCost = carriesCost
-        return [.settle(decision), .releaseInFlightSlot]
+        return [.settle(decision, keep: keep), .releaseInFlightSlot]
     }
 
     /// The settlement committed (or the ledger refused it): now the client may hear the end.
@@ -314,7 +340,7 @@ struct GovernedCallMachine {
         } else if !recorded {
             actions.append(.sendChunk(Self.ledgerErrorEvent))
         }
-        if sawDone || streamEndReason != nil { actions.append(.sendChunk(Array("data: [DONE]\n\n".utf8))) }
+        if sawDone || streamEndReason != nil { actions.append(.sendChunk(Self.doneEvent)) }
         actions.append(.endStream)
         return actions
     }
@@ -333,6 +359,8 @@ struct GovernedCallMachine {
         }
         return .error(status, code: "upstream_error", message: "the provider answered \(status)")
     }
+
+    static let doneEvent = Array("data: [DONE]\n\n".utf8)
 
     static let ledgerErrorEvent = Array(
         #"data: {"error":{"message":"the ledger could not record the settlement","type":"server_error","code":"ledger_unavailable","param":null}}"#.utf8)
@@ -355,6 +383,7 @@ struct GovernedCallMachine {
             var frame: [UInt8] = []
             if let name = event.name { frame += Array("event: ".utf8) + name + [0x0a] }
             frame += Array("data: ".utf8) + data + [0x0a, 0x0a]
+            keepStreamed(frame)
             actions.append(.sendChunk(frame))
         }
         return actions
@@ -377,7 +406,22 @@ struct GovernedCallMachine {
         case .timedOut: failure ?? "provider went silent mid-stream"
         case .tooLarge: failure ?? "provider stream too large"
         }
-        return settle(.commit(streamCharge(), status: 200, reason: streamEndReason), answer: nil)
+        var keep: KeptAnswer?
+        if streamEndReason == nil, !clientGone, var body = keptStream {
+            if sawDone { body += Self.doneEvent }
+            if body.count <= context.keptAnswerBytesMax ?? 0 { keep = KeptAnswer(status: 200, contentType: "text/event-stream", body: body) }
+        }
+        return settle(.commit(streamCharge(), status: 200, reason: streamEndReason), answer: nil, keep: keep)
+    }
+
+    /// Adds a frame sent to the client to the kept stream; past the bound, nothing is kept.
+    private mutating func keepStreamed(_ frame: [UInt8]) {
+        guard keptStream != nil, let bytesMax = context.keptAnswerBytesMax else { return }
+        if keptStream!.count + frame.count > bytesMax {
+            keptStream = nil
+        } else {
+            keptStream!.append(contentsOf: frame)
+        }
     }
 
     /// The provider's usage when reported (checked by `UsageCharge`); else the prompt bound and an

@@ -4,6 +4,11 @@ import Synchronization
 /// limit and budget in one atomic step, the reservation through the store writer, the provider
 /// call (plugin + egress on this loop), and the settlement through the writer before answering.
 ///
+/// A request with an `Idempotency-Key` (SPEC §8) first joins `IdempotencyClaims`: a duplicate of a
+/// running call waits for it; the holder of the scope looks for a stored answer and replays it —
+/// before admission, so a replay takes no slot, no reservation, no rate capacity and no provider
+/// call — or runs the call, whose successful answer is stored with its commit.
+///
 /// Invariants: a refused request reaches no provider and changes no balance; every admitted call
 /// ends in exactly one settlement (commit or release), whatever happens upstream; the client's
 /// answer is sent only after its settlement committed.
@@ -12,6 +17,8 @@ final class ProxyAPI: Sendable {
     private let plugins: ProviderPlugins
     private let registry: AgentRegistry
     private let ledger: CallLedger
+    private let answers: IdempotentAnswerStore
+    private let claims = IdempotencyClaims()
     private let settings: ProxySettings
     private let egress: PerLoop<Egress>
     private let inFlight = Atomic<Int>(0)
@@ -19,8 +26,9 @@ final class ProxyAPI: Sendable {
     private let logger: Logger?
     private let authRefusals = Mutex(AuthRefusalSampler())
 
-    init(catalog: ModelCatalog, plugins: ProviderPlugins, registry: AgentRegistry, ledger: CallLedger,
+    init(catalog: ModelCatalog, plugins: ProviderPlugins, registry: AgentRegistry, ledger: CallLedger, answers: IdempotentAnswerStore,
          settings: ProxySettings, loopCount: Int, executionIDs: ExecutionIDs, logger: Logger? = nil) {
+        self.answers = answers
         self.executionIDs = executionIDs
         self.catalog = catalog
         self.plugins = plugins
@@ -42,7 +50,8 @@ final class ProxyAPI: Sendable {
             return responder.respond(.error(404, code: "not_found", message: "unknown endpoint \(request.method) \(request.path)"))
         }
         guard request.method == "POST" else { return responder.respond(.error(405, code: "method_not_allowed", message: "use POST")) }
-        call(endpoint, request, agent: agent, responder: responder)
+        guard request.headers[IdempotencyKey.header] == nil else { return callOnce(endpoint, request, agent: agent, responder: responder) }
+        call(endpoint, request, agent: agent, responder: responder, claim: nil)
     }
 
     private func modelsList(for agent: Agent) -> HTTPResponse {
@@ -54,9 +63,75 @@ final class ProxyAPI: Sendable {
         ]))
     }
 
+    // MARK: A call with an Idempotency-Key
+
+    private func callOnce(_ endpoint: Endpoint, _ request: HTTPRequest, agent: Agent, responder: HTTPResponder) {
+        guard let key = IdempotencyKey.validated(request.headers.values(for: IdempotencyKey.header)) else {
+            return refuse(IdempotencyKey.refusal, executionID: executionIDs.make(), agent: agent, endpoint: endpoint, responder: responder)
+        }
+        guard let tape = try? JSONTape.parse(request.body) else {
+            // Not JSON: refused by the plan like any such body, with nothing to compare.
+            return call(endpoint, request, agent: agent, responder: responder, claim: nil)
+        }
+        let scope = IdempotencyScope(agentID: agent.id, endpoint: endpoint.rawValue, key: key)
+        let joined = claims.join(scope, requestSHA256: SHA256.hex(tape.canonicalText())) { [self] resolution in
+            responder.loop.execute { [self] in
+                switch resolution {
+                case .replay(let answer):
+                    replay(answer, agent: agent, responder: responder)
+                case .runFresh(let claim):
+                    // A waiter whose client left runs nothing: the next one gets the turn.
+                    guard responder.isConnected else { return claim.abandon() }
+                    runHolding(claim, endpoint, request, agent: agent, responder: responder)
+                }
+            }
+        }
+        switch joined {
+        case .holder(let claim): runHolding(claim, endpoint, request, agent: agent, responder: responder)
+        case .waiting: return
+        case .conflict: refuse(Self.keyReused, executionID: executionIDs.make(), agent: agent, endpoint: endpoint, responder: responder)
+        }
+    }
+
+    static let keyReused = CallRefusal(409, "idempotency_key_reused", "this Idempotency-Key was used with a different request body")
+
+    /// The scope is this request's: replay the stored answer, refuse another body's key, or run.
+    private func runHolding(_ claim: IdempotencyClaim, _ endpoint: Endpoint, _ request: HTTPRequest, agent: Agent, responder: HTTPResponder) {
+        let stored: IdempotentAnswer?
+        do {
+            stored = try answers.lookup(claim.scope)
+        } catch {
+            claim.abandon()
+            logger?.error("stored answers cannot be read", ["error": .string("\(error)")])
+            return responder.respond(.error(500, code: "ledger_unavailable", message: "the stored answers cannot be read"))
+        }
+        guard let stored else { return call(endpoint, request, agent: agent, responder: responder, claim: claim) }
+        guard stored.requestSHA256 == claim.requestSHA256 else {
+            claim.abandon()
+            return refuse(Self.keyReused, executionID: executionIDs.make(), agent: agent, endpoint: endpoint, responder: responder)
+        }
+        claim.fulfil(stored)
+        replay(stored, agent: agent, responder: responder)
+    }
+
+    /// The stored answer, as first sent, with the first call's execution id and cost.
+    private func replay(_ answer: IdempotentAnswer, agent: Agent, responder: HTTPResponder) {
+        var headers = [("content-type", answer.contentType)]
+        if answer.contentType == "text/event-stream" { headers.append(("cache-control", "no-cache")) }
+        headers.append(("x-aex-execution-id", answer.executionID))
+        headers.append(("x-aex-cost-micro", String(answer.cost.value)))
+        headers.append(("x-aex-idempotent-replay", "true"))
+        if let remaining = registry.agent(named: agent.name)?.remaining {
+            headers.append(("x-aex-budget-remaining-micro", String(remaining.value)))
+        }
+        responder.respond(HTTPResponse(status: answer.status, headers: headers, body: answer.body))
+    }
+
     // MARK: A governed call
 
-    private func call(_ endpoint: Endpoint, _ request: HTTPRequest, agent: Agent, responder: HTTPResponder) {
+    /// `claim`: the call holds an `Idempotency-Key` scope; its successful answer is stored. Every
+    /// refusal below drops the claim, which abandons it (the next waiter runs).
+    private func call(_ endpoint: Endpoint, _ request: HTTPRequest, agent: Agent, responder: HTTPResponder, claim: IdempotencyClaim?) {
         let executionID = executionIDs.make()
         let snapshot = catalog.snapshot
         var plan: CallPlan
@@ -96,7 +171,8 @@ final class ProxyAPI: Sendable {
             amount: amount, promptTokensBound: plan.request.promptTokensBound, completionTokensBound: plan.completionTokensBound)
         let governed = GovernedCall(proxy: self, plan: plan, plugin: plugin, body: request.body, reservation: reservation,
                                     responder: responder, admittedAtMillis: admittedAtMillis,
-                                    upstreamResponseBytesMax: settings.upstreamResponseBytesMax)
+                                    upstreamResponseBytesMax: settings.upstreamResponseBytesMax,
+                                    claim: claim, keptAnswerBytesMax: answers.limits.bytesMax)
         ledger.reserve(reservation, on: responder.loop) { recorded in
             governed.feed(recorded ? .reservationCommitted : .reservationRefused)
         }
@@ -169,11 +245,12 @@ final class ProxyAPI: Sendable {
 
     /// Ends a reservation: in memory at once (money, and the rate window's tokens corrected to what
     /// the call used), in the ledger through the writer; `then` runs on the call's loop after the
-    /// commit with the remaining budget, the cost charged (nil for a release) and `recorded` (false
+    /// commit with the remaining budget, the cost charged (nil for a release), `recorded` (false
     /// when the ledger refused it — the settlement is then written again by `settlementRetry` until
-    /// it lands, so the database catches up with memory).
-    func commitSettlement(_ call: GovernedCall, _ decision: GovernedCallMachine.SettlementDecision,
-                          then: @escaping @Sendable (_ remaining: MicroUSD?, _ cost: MicroUSD?, _ recorded: Bool) -> Void) {
+    /// it lands, so the database catches up with memory) and the answer stored with it for the
+    /// call's `Idempotency-Key` (`keep`, when the call holds a claim), if it was.
+    func commitSettlement(_ call: GovernedCall, _ decision: GovernedCallMachine.SettlementDecision, keep: GovernedCallMachine.KeptAnswer?,
+                          then: @escaping @Sendable (_ remaining: MicroUSD?, _ cost: MicroUSD?, _ recorded: Bool, _ stored: IdempotentAnswer?) -> Void) {
         let reservation = call.reservation
         var usedTokens: Int64?
         var charged: MicroUSD?
@@ -203,7 +280,17 @@ final class ProxyAPI: Sendable {
         }
         let remaining = settled?.remaining
         let cost = charged
-        ledger.settle(reservation, outcome, on: call.responder.loop) { recorded in then(remaining, cost, recorded) }
+        var stored: IdempotentAnswer?
+        if let keep, let claim = call.claim, let cost {
+            stored = IdempotentAnswer(scope: claim.scope, requestSHA256: claim.requestSHA256, executionID: reservation.executionID,
+                                      status: keep.status, contentType: keep.contentType, cost: cost, body: keep.body)
+        }
+        guard let answer = stored else {
+            return ledger.settle(reservation, outcome, on: call.responder.loop) { recorded in then(remaining, cost, recorded, nil) }
+        }
+        ledger.settle(reservation, outcome, keeping: (answer, answers.limits.bytesMax), on: call.responder.loop) { recorded in
+            then(remaining, cost, recorded, recorded ? answer : nil)
+        }
     }
 
     private func refuse(_ refusal: CallRefusal, executionID: String, agent: Agent, endpoint: Endpoint, responder: HTTPResponder) {

@@ -14,6 +14,7 @@ public enum Migrations {
         Migration(version: 1, sql: version1),
         Migration(version: 2, sql: version2, code: convertEventHashesToBytes, sqlAfterCode: version2AfterHashes),
         Migration(version: 3, sql: version3),
+        Migration(version: 4, sql: version4),
     ]
 
     public static var latestVersion: Int { all.last?.version ?? 0 }
@@ -269,5 +270,36 @@ public enum Migrations {
     CREATE VIEW reservations (execution_id, agent_id, amount_micro, dispatched, created_at) AS
         SELECT id, agent_id, reserved_micro, state = 'DISPATCHED', created_at
         FROM executions WHERE state IN ('RESERVED', 'DISPATCHED');
+    """
+
+    /// Version 4: idempotent answers (SPEC §8), outside the hash chain. One row per (agent,
+    /// endpoint, key) holds the answer a successful call gave; `idempotent_answer_bytes` keeps the
+    /// total size of their bodies (maintained by the triggers, so a rolled-back change leaves it
+    /// right), which the writer holds under the operator's bound. `executions.idempotency_key` is
+    /// kept for audit only: a key may be used again once its answer expired, so it is no longer
+    /// unique there.
+    static let version4 = """
+    DROP INDEX executions_idempotency;
+    CREATE TABLE idempotent_answers (
+        id INTEGER PRIMARY KEY,
+        agent_id INTEGER NOT NULL REFERENCES agents (id),
+        endpoint TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        request_sha256 TEXT NOT NULL,
+        execution_id TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        cost_micro INTEGER NOT NULL CHECK (cost_micro >= 0),
+        body BLOB NOT NULL,
+        stored_at INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX idempotent_answers_scope ON idempotent_answers (agent_id, endpoint, idempotency_key);
+    CREATE INDEX idempotent_answers_stored_at ON idempotent_answers (stored_at);
+    CREATE TABLE idempotent_answer_bytes (id INTEGER PRIMARY KEY CHECK (id = 1), total INTEGER NOT NULL CHECK (total >= 0));
+    INSERT INTO idempotent_answer_bytes (id, total) VALUES (1, 0);
+    CREATE TRIGGER idempotent_answers_added AFTER INSERT ON idempotent_answers
+        BEGIN UPDATE idempotent_answer_bytes SET total = total + length(NEW.body) WHERE id = 1; END;
+    CREATE TRIGGER idempotent_answers_removed AFTER DELETE ON idempotent_answers
+        BEGIN UPDATE idempotent_answer_bytes SET total = total - length(OLD.body) WHERE id = 1; END;
     """
 }

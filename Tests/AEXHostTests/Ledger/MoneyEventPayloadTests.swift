@@ -18,6 +18,8 @@ import Testing
         (.release, .release(.init(reason: "provider answered 500", released: MicroUSD(334), status: 500))),
         (.recovery, .recovery(.init(amount: MicroUSD(9), charged: true, reason: "reservation left open by a process that stopped"))),
         (.recovery, .recovery(.init(amount: MicroUSD(9), charged: false, reason: "x"))),
+        (.commit, .commit(.init(completionTokens: 5, cost: MicroUSD(35), estimated: false, promptTokens: 10, fault: nil, reason: nil,
+                                reserved: MicroUSD(334), responseSHA256: String(repeating: "ab", count: 32)))),
     ]
 
     @Test func everyPayloadRoundTripsAndIsCanonical() throws {

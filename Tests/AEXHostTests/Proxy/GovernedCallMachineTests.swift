@@ -17,6 +17,10 @@ import Testing
     /// What the client saw and what the ledger was asked, from a run of actions.
     struct Log {
         var settlements: [GovernedCallMachine.SettlementDecision] = []
+        /// The answers kept with the settlements (for an `Idempotency-Key`).
+        var kept: [GovernedCallMachine.KeptAnswer] = []
+        /// Every stream byte sent to the client, in order.
+        var streamBytes: [UInt8] = []
         var answers: [HTTPResponse] = []
         var chunks: [String] = []
         var streamStarted = 0
@@ -32,13 +36,19 @@ import Testing
         mutating func take(_ actions: [GovernedCallMachine.Action]) {
             for action in actions {
                 switch action {
-                case .settle(let decision): settlements.append(decision)
+                case .settle(let decision, let keep):
+                    settlements.append(decision)
+                    if let keep {
+                        guard case .commit = decision else { Issue.record("an answer kept with a release"); break }
+                        kept.append(keep)
+                    }
                 case .respond(let response):
                     #expect(settlementCommitted || withdrawals > 0, "an answer before its settlement committed")
                     answers.append(response)
                 case .sendChunk(let bytes):
                     #expect(streamStarted == 1, "a chunk before the stream's head")
                     chunks.append(String(decoding: bytes, as: UTF8.self))
+                    streamBytes += bytes
                 case .startClientStream: streamStarted += 1
                 case .endStream:
                     #expect(settlementCommitted, "a stream ended before its settlement committed")
@@ -173,6 +183,75 @@ import Testing
         #expect(charge.cost == context.reserved && charge.estimated)
     }
 
+    // MARK: Answers kept for an Idempotency-Key
+
+    static let keyed: GovernedCallMachine.Context = {
+        var context = Self.context
+        context.keptAnswerBytesMax = 4_096
+        return context
+    }()
+
+    @Test func aKeyedSuccessKeepsItsAnswerAsTheClientGetsIt() {
+        let (_, log) = run([
+            .reservationCommitted, .built(.upstream(streaming: false)),
+            .answered(.response(status: 200, contentType: "application/json", body: Array("{}".utf8))),
+            .translated(body: Array(#"{"id":"x"}"#.utf8), prompt: 10, completion: 5), Self.committed,
+        ], context: Self.keyed)
+        #expect(log.kept == [.init(status: 200, contentType: "application/json", body: Array(#"{"id":"x"}"#.utf8))])
+        #expect(log.answers.first?.body == log.kept.first?.body)
+    }
+
+    @Test func aCallWithoutAKeyKeepsNothing() {
+        let (_, log) = run([.reservationCommitted, .built(.local(status: 200, contentType: nil, body: [1], prompt: 1, completion: 1)), Self.committed])
+        #expect(log.settlements.count == 1 && log.kept.isEmpty)
+    }
+
+    @Test func failuresAndOversizedAnswersAreNotKept() {
+        let big = [UInt8](repeating: 0x61, count: 4_097)
+        let runs: [[GovernedCallMachine.Event]] = [
+            [.reservationCommitted, .built(.upstream(streaming: false)), .answered(.response(status: 500, contentType: nil, body: []))],
+            [.reservationCommitted, .built(.upstream(streaming: false)), .answered(.response(status: 200, contentType: nil, body: [])),
+             .translationFailed(message: "x")],
+            [.reservationCommitted, .built(.local(status: 404, contentType: nil, body: [1], prompt: 1, completion: 1))],
+            [.reservationCommitted, .built(.failed(message: "x"))],
+            [.reservationCommitted, .built(.upstream(streaming: false)), .answered(.timedOut)],
+            [.reservationCommitted, .built(.local(status: 200, contentType: nil, body: big, prompt: 1, completion: 1))],
+        ]
+        for events in runs {
+            let (_, log) = run(events + [Self.committed], context: Self.keyed)
+            #expect(log.settlements.count == 1 && log.kept.isEmpty, "\(events)")
+        }
+    }
+
+    @Test func aKeyedStreamKeepsExactlyTheBytesItsClientWasSent() {
+        let (_, log) = run([
+            .reservationCommitted, .built(.upstream(streaming: true)), streamEvent("a"),
+            .streamEvent(.init(name: Array("delta".utf8), emitted: [Array("b".utf8), Array("c".utf8)], promptTokens: nil,
+                               completionTokens: nil, usageOnly: false, textTokensBound: 2)),
+            streamEvent("", prompt: 10, completion: 5, usageOnly: true), .streamDone,
+            .streamEnded(.response(status: 200, contentType: "text/event-stream", body: [])), Self.committed,
+        ], context: Self.keyed)
+        #expect(log.kept.count == 1 && log.kept.first?.contentType == "text/event-stream")
+        #expect(log.kept.first?.body == log.streamBytes, "the kept stream is what the client received, [DONE] included")
+        #expect(log.streamBytes.count > 0 && log.streamEnded == 1)
+    }
+
+    @Test func aStreamThatDidNotEndWellOrOutgrewTheBoundKeepsNothing() {
+        let big = String(repeating: "x", count: 5_000)
+        let runs: [[GovernedCallMachine.Event]] = [
+            [.reservationCommitted, .built(.upstream(streaming: true)), streamEvent("a"), .clientGone, .streamEnded(.cancelled)],
+            [.reservationCommitted, .built(.upstream(streaming: true)), streamEvent("a"), .streamFailed(message: "bad"), .streamEnded(.cancelled)],
+            [.reservationCommitted, .built(.upstream(streaming: true)), streamEvent("a"), .streamEnded(.unavailable("reset"))],
+            [.reservationCommitted, .built(.upstream(streaming: true)), streamEvent("a"), .streamEnded(.timedOut)],
+            [.reservationCommitted, .built(.upstream(streaming: true)), streamEvent(big), .streamDone,
+             .streamEnded(.response(status: 200, contentType: nil, body: []))],
+        ]
+        for events in runs {
+            let (_, log) = run(events + [Self.committed], context: Self.keyed)
+            #expect(log.settlements.count == 1 && log.kept.isEmpty, "\(events)")
+        }
+    }
+
     // MARK: Every event in every state
 
     static func allEvents() -> [GovernedCallMachine.Event] {
@@ -232,8 +311,8 @@ import Testing
         print("GovernedCallMachineTests seed \(seed) (AEX_PROPERTY_SEED to repeat)")
         var random = SeededGenerator(seed: seed)
         let events = Self.allEvents()
-        for _ in 0..<5_000 {
-            var machine = GovernedCallMachine(Self.context)
+        for round in 0..<5_000 {
+            var machine = GovernedCallMachine(round % 2 == 0 ? Self.context : Self.keyed)
             var log = Log()
             for _ in 0..<Int.random(in: 1...12, using: &random) {
                 let event = events.randomElement(using: &random)!
