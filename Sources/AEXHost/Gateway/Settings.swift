@@ -29,6 +29,8 @@ import Foundation
 ///   (60 a minute), `.endpointBytesMax` (64); `AgentSettings.ratePerMinuteMax` (10^8), `.maxTokensMax`
 ///   (10^8), `.listNameBytesMax` (256); `AgentName.bytesMax` (64).
 /// - Admin API: `LedgerAPI.verificationsWaitingMax` (4).
+/// - Idempotency: `IdempotencyKey.bytesMax` (255); `IdempotentAnswerStore.sweepRowsMax` (1,000 rows
+///   per purge operation); `CanonicalNumber.exponentDigitsMax` (15).
 /// - Files: `ConfigFile.fileBytesMaxDefault` (4 MiB), `ModelsConfig.fileBytesMax` (4 MiB),
 ///   `YAMLSubsetParser.depthMax` (64), `ModelConfig.maxTokensRange` (1–10^7), `JSONReader.depthMax`
 ///   (64), `JSONTape.bytesMax` (2 GiB), `AEXHome.adminTokenFileBytesMax` (4 KiB),

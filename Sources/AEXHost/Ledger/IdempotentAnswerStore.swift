@@ -1,10 +1,11 @@
 import Dispatch
 import Synchronization
 
-/// The stored answers' life outside the writer's transactions: finding one for a request (on the
-/// request's loop, through a read-only connection of its own, so no lookup waits for a commit),
-/// and the periodic sweep that purges the expired ones through the writer. Storing happens with
-/// the settlement (`CallLedger.settle`).
+/// The stored answers' life outside the writer's transactions: finding one for a request (on a
+/// serial queue of its own, through a read-only connection confined to it: no loop touches SQLite
+/// and no lookup waits for a commit; the answer comes back on the request's loop), and the
+/// periodic sweep that purges the expired ones through the writer. Storing happens with the
+/// settlement (`CallLedger.settle`).
 ///
 /// An answer counts as stored for `ttlSeconds` after its commit whether or not the sweep has run;
 /// the sweep only gives the space back. Bounded work: each sweep deletes at most
@@ -34,7 +35,9 @@ public final class IdempotentAnswerStore: Sendable {
     private let writer: StoreWriter
     private let logger: Logger?
     private let now: @Sendable () -> Int64
-    private let reader = Mutex<SQLiteDatabase?>(nil)
+    private let queue = DispatchQueue(label: "aex.idempotent-answers")
+    /// Confined to `queue`.
+    private nonisolated(unsafe) var reader: SQLiteDatabase?
     private let sweeping = Atomic<Bool>(false)
 
     public init(databasePath: String, writer: StoreWriter, limits: Limits, logger: Logger? = nil,
@@ -49,13 +52,24 @@ public final class IdempotentAnswerStore: Sendable {
     /// The answers stored at or after this instant are live.
     var liveSinceMicros: Int64 { now() &- Int64(limits.ttlSeconds) &* 1_000_000 }
 
-    /// The live answer stored for `scope`, if any.
-    public func lookup(_ scope: IdempotencyScope) throws -> IdempotentAnswer? {
-        let since = liveSinceMicros
-        return try reader.withLock { connection in
-            if connection == nil { connection = try SQLiteDatabase(path: databasePath, readOnly: true) }
-            return try IdempotentAnswers.lookup(scope, storedSinceMicros: since, connection!)
+    /// Looks for the live answer stored for `scope`; `then` runs on `loop` with it (nil: none).
+    public func lookup(_ scope: IdempotencyScope, on loop: EventLoop,
+                      then: @escaping @Sendable (Result<IdempotentAnswer?, any Error>) -> Void) {
+        queue.async { [self] in
+            let found = Result { try find(scope) }
+            loop.execute { then(found) }
         }
+    }
+
+    /// The same, waited for (tests, start-up; never on a loop).
+    func lookup(_ scope: IdempotencyScope) throws -> IdempotentAnswer? {
+        try queue.sync { try find(scope) }
+    }
+
+    /// On `queue` only.
+    private func find(_ scope: IdempotencyScope) throws -> IdempotentAnswer? {
+        if reader == nil { reader = try SQLiteDatabase(path: databasePath, readOnly: true) }
+        return try IdempotentAnswers.lookup(scope, storedSinceMicros: liveSinceMicros, reader!)
     }
 
     /// Purges expired answers now, then every `sweepSeconds`, until the writer stops.

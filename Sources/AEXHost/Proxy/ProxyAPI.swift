@@ -82,7 +82,12 @@ final class ProxyAPI: Sendable {
                 case .runFresh(let claim):
                     // A waiter whose client left runs nothing: the next one gets the turn.
                     guard responder.isConnected else { return claim.abandon() }
-                    runHolding(claim, endpoint, request, agent: agent, responder: responder)
+                    // The agent as it is now (it may have been paused, changed or deleted meanwhile).
+                    guard let current = registry.agent(named: agent.name), current.id == agent.id else {
+                        claim.abandon()
+                        return responder.respond(AuthFailure.invalid.response)
+                    }
+                    runHolding(claim, endpoint, request, agent: current, responder: responder)
                 }
             }
         }
@@ -97,21 +102,24 @@ final class ProxyAPI: Sendable {
 
     /// The scope is this request's: replay the stored answer, refuse another body's key, or run.
     private func runHolding(_ claim: IdempotencyClaim, _ endpoint: Endpoint, _ request: HTTPRequest, agent: Agent, responder: HTTPResponder) {
-        let stored: IdempotentAnswer?
-        do {
-            stored = try answers.lookup(claim.scope)
-        } catch {
-            claim.abandon()
-            logger?.error("stored answers cannot be read", ["error": .string("\(error)")])
-            return responder.respond(.error(500, code: "ledger_unavailable", message: "the stored answers cannot be read"))
+        answers.lookup(claim.scope, on: responder.loop) { [self] found in
+            let stored: IdempotentAnswer?
+            switch found {
+            case .success(let answer):
+                stored = answer
+            case .failure(let error):
+                claim.abandon()
+                logger?.error("stored answers cannot be read", ["error": .string("\(error)")])
+                return responder.respond(.error(500, code: "ledger_unavailable", message: "the stored answers cannot be read"))
+            }
+            guard let stored else { return call(endpoint, request, agent: agent, responder: responder, claim: claim) }
+            guard stored.requestSHA256 == claim.requestSHA256 else {
+                claim.abandon()
+                return refuse(Self.keyReused, executionID: executionIDs.make(), agent: agent, endpoint: endpoint, responder: responder)
+            }
+            claim.fulfil(stored)
+            replay(stored, agent: agent, responder: responder)
         }
-        guard let stored else { return call(endpoint, request, agent: agent, responder: responder, claim: claim) }
-        guard stored.requestSHA256 == claim.requestSHA256 else {
-            claim.abandon()
-            return refuse(Self.keyReused, executionID: executionIDs.make(), agent: agent, endpoint: endpoint, responder: responder)
-        }
-        claim.fulfil(stored)
-        replay(stored, agent: agent, responder: responder)
     }
 
     /// The stored answer, as first sent, with the first call's execution id and cost.
