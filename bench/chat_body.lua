@@ -3,6 +3,9 @@
 --   BENCH_TOKEN   bearer token (default "sk-bench")
 --   BENCH_MODEL   model name in the body (default "bench-model")
 --   BENCH_PATH    request path (default "/v1/chat/completions")
+--   BENCH_IDEMPOTENCY   "" (default: no Idempotency-Key), "unique" (a new key per request, with
+--                       its unique body) or "replay" (every request the same body and key)
+--   BENCH_RUN           a name for this run, part of every key
 
 local threads = {}
 local next_id = 0
@@ -16,6 +19,8 @@ end
 local token = os.getenv("BENCH_TOKEN") or "sk-bench"
 local model = os.getenv("BENCH_MODEL") or "bench-model"
 local path = os.getenv("BENCH_PATH") or "/v1/chat/completions"
+local idempotency = os.getenv("BENCH_IDEMPOTENCY") or ""
+local run = os.getenv("BENCH_RUN") or ""   -- in the key, so that runs against one agent never share keys
 local headers = {
     ["Authorization"] = "Bearer " .. token,
     ["Content-Type"] = "application/json",
@@ -30,10 +35,15 @@ end
 
 function request()
     counter = counter + 1
+    if idempotency == "replay" then counter = 1 end
+    if idempotency ~= "" then
+        headers["Idempotency-Key"] = string.format("bench-%s-%s-%d-%d", run, idempotency, idempotency == "replay" and 0 or thread_id, counter)
+    end
+    local thread = idempotency == "replay" and 0 or thread_id
     local body = string.format(
         '{"model":"%s","max_tokens":64,"temperature":0.2,"messages":[' ..
         '{"role":"system","content":"%s"},' ..
         '{"role":"user","content":"Benchmark request %d-%d: say hello."}]}',
-        model, system, thread_id, counter)
+        model, system, thread, counter)
     return wrk.format("POST", path, headers, body)
 end

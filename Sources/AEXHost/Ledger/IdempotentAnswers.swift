@@ -56,15 +56,20 @@ enum IdempotentAnswers {
             try db.run("DELETE FROM idempotent_answers WHERE id = (SELECT min(id) FROM idempotent_answers)")
             guard db.changes == 1 else { break }
         }
-        let insert = try db.prepare(
+        let insert = try db.statement(
             """
             INSERT INTO idempotent_answers (agent_id, endpoint, idempotency_key, request_sha256, execution_id, status,
                 content_type, cost_micro, body, stored_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
-        try insert.bind([.integer(scope.agentID), .text(scope.endpoint), .text(scope.key), .text(answer.requestSHA256),
-                         .text(answer.executionID), .integer(Int64(answer.status)), .text(answer.contentType),
-                         .integer(answer.cost.value)])
+        try insert.bind(1, scope.agentID)
+        try insert.bind(2, scope.endpoint)
+        try insert.bind(3, scope.key)
+        try insert.bind(4, answer.requestSHA256)
+        try insert.bind(5, answer.executionID)
+        try insert.bind(6, Int64(answer.status))
+        try insert.bind(7, answer.contentType)
+        try insert.bind(8, answer.cost.value)
         try insert.bind(9, blob: answer.body)
         try insert.bind(10, nowMicros)
         try insert.runToCompletion()

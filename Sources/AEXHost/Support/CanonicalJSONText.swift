@@ -20,8 +20,20 @@ extension JSONTape {
         case .null: out.append(contentsOf: "null".utf8)
         case .true: out.append(contentsOf: "true".utf8)
         case .false: out.append(contentsOf: "false".utf8)
+        case .integer where bytes[n.end - 1] != UInt8(ascii: "0"):
+            // No sign of zero, no trailing zeros to move into an exponent: already canonical.
+            out.append(contentsOf: bytes[n.start..<n.end])
         case .integer, .number: out.append(contentsOf: CanonicalNumber.text(bytes[n.start..<n.end]))
-        case .string, .key: JSONValue.writeString(string(node), into: &out)
+        case .string, .key:
+            guard n.escaped else {
+                // Without an escape the text holds no quote, backslash or control byte: it is
+                // already written the way `JSONValue.writeString` writes it.
+                out.append(UInt8(ascii: "\""))
+                out.append(contentsOf: bytes[n.start..<n.end])
+                out.append(UInt8(ascii: "\""))
+                return
+            }
+            JSONValue.writeString(string(node), into: &out)
         case .array:
             out.append(UInt8(ascii: "["))
             var first = true
@@ -32,17 +44,18 @@ extension JSONTape {
             }
             out.append(UInt8(ascii: "]"))
         case .object:
-            // (key text, key node); keys are unique (the tape refuses duplicates).
-            var members: [([UInt8], Int)] = []
-            members.reserveCapacity(n.count)
+            // Key nodes, sorted by their decoded text's bytes; keys are unique (the tape refuses
+            // duplicates). Most keys hold no escape and are compared where they lie.
+            var keys: [Int] = []
+            keys.reserveCapacity(n.count)
             var at = node + 1
             for _ in 0..<n.count {
-                members.append((Array(string(at).utf8), at))
+                keys.append(at)
                 at = nodes[at + 1].next
             }
-            members.sort { $0.0.lexicographicallyPrecedes($1.0) }
+            if keys.count > 1 { keys.sort { keyText($0).lexicographicallyPrecedes(keyText($1)) } }
             out.append(UInt8(ascii: "{"))
-            for (index, (_, key)) in members.enumerated() {
+            for (index, key) in keys.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
                 writeCanonical(key, into: &out)
                 out.append(UInt8(ascii: ":"))
@@ -50,6 +63,12 @@ extension JSONTape {
             }
             out.append(UInt8(ascii: "}"))
         }
+    }
+
+    /// A key's decoded UTF-8 bytes (in place when it holds no escape).
+    private func keyText(_ key: Int) -> ArraySlice<UInt8> {
+        let n = nodes[key]
+        return n.escaped ? ArraySlice(string(key).utf8) : bytes[n.start..<n.end]
     }
 }
 
