@@ -65,3 +65,45 @@ models:
       vision: false
 YAML
 }
+
+# The aex binary to measure: $AEX_BIN, else a release build made now. Prints its absolute path.
+bench_aex_binary() {
+    if [ -n "${AEX_BIN:-}" ]; then
+        realpath "$AEX_BIN"
+    else
+        scripts/setup.sh release >/dev/null
+        echo "$PWD/.build/release/aex"
+    fi
+}
+
+# The fixed chat completion the benchmarks' provider (nginx) answers: 250 prompt + 12 completion tokens.
+BENCH_COMPLETION='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"mock-model","system_fingerprint":"fp_bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! This is a fixed benchmark completion.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":250,"completion_tokens":12,"total_tokens":262}}'
+
+# Two nginx servers, for inside the `http {` block of bench_nginx_head: the fast provider on
+# DIRECT_PORT answering BENCH_COMPLETION, and a plain keep-alive reverse proxy to it on PROXY_PORT
+# (the one-hop baseline): bench_provider_servers DIRECT_PORT PROXY_PORT
+bench_provider_servers() {
+    cat <<CONF
+    upstream fast_provider {
+        server 127.0.0.1:$1;
+        keepalive 256;
+        keepalive_requests 10000000;
+    }
+    server {   # the fast provider
+        listen 127.0.0.1:$1 reuseport;
+        location = /v1/chat/completions {
+            default_type application/json;
+            return 200 '$BENCH_COMPLETION';
+        }
+    }
+    server {   # a plain reverse proxy in front of it
+        listen 127.0.0.1:$2 reuseport;
+        location / {
+            proxy_pass http://fast_provider;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering on;
+        }
+    }
+CONF
+}

@@ -19,12 +19,7 @@ connections=50
 
 . bench/common.sh
 bench_install "wrk nginx curl" wrk nginx-light curl
-if [ -n "${AEX_BIN:-}" ]; then
-    aex="$(realpath "$AEX_BIN")"
-else
-    scripts/setup.sh release >/dev/null
-    aex="$PWD/.build/release/aex"
-fi
+aex="$(bench_aex_binary)"
 ulimit -n "$(ulimit -Hn)"
 
 work="$(mktemp -d)"
@@ -40,34 +35,10 @@ trap 'exit 130' INT TERM
 direct_port="$(bench_free_port)"
 proxy_port="$(bench_free_port)"
 while [ "$proxy_port" = "$direct_port" ]; do proxy_port="$(bench_free_port)"; done
-completion='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"mock-model","system_fingerprint":"fp_bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! This is a fixed benchmark completion.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":250,"completion_tokens":12,"total_tokens":262}}'
 cost_micro=$(( 250 * 1 + 12 * 2 ))
 store_bytes_max=$(( 64 * 1024 * 1024 ))
 
-{ bench_nginx_head "$work" 2 16384; cat <<CONF
-    upstream fast_provider {
-        server 127.0.0.1:$direct_port;
-        keepalive 256;
-        keepalive_requests 10000000;
-    }
-    server {
-        listen 127.0.0.1:$direct_port reuseport;
-        location = /v1/chat/completions {
-            default_type application/json;
-            return 200 '$completion';
-        }
-    }
-    server {
-        listen 127.0.0.1:$proxy_port reuseport;
-        location / {
-            proxy_pass http://fast_provider;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-CONF
-} > "$work/nginx.conf"
+{ bench_nginx_head "$work" 2 16384; bench_provider_servers "$direct_port" "$proxy_port"; echo "}"; } > "$work/nginx.conf"
 nginx -c "$work/nginx.conf"
 sleep 0.3
 

@@ -10,6 +10,7 @@
 #   bench/instructions.sh [SECONDS]          (default 10)
 #   AEX_BIN=path/to/aex bench/instructions.sh
 #   BENCH_CALLGRIND_OUT=/tmp/cg.out bench/instructions.sh    (keeps the dump for callgrind_annotate)
+#   BENCH_IDEMPOTENCY=unique bench/instructions.sh   (every request with a new Idempotency-Key)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-10}"
@@ -70,10 +71,10 @@ token="$("$aex" agent create bench 1000000 100000000 --json | python3 -c 'import
 export BENCH_TOKEN="$token" BENCH_MODEL="bench-model"
 spent() { "$aex" agent inspect bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["spent_micro"])'; }
 
-wrk -t1 -c10 -d3s -s bench/chat_body.lua "http://127.0.0.1:$aex_port/v1/chat/completions" >/dev/null
+BENCH_RUN=warm-up wrk -t1 -c10 -d3s -s bench/chat_body.lua "http://127.0.0.1:$aex_port/v1/chat/completions" >/dev/null
 before="$(spent)"
 callgrind_control -z "$valgrind_pid" >/dev/null 2>&1
-wrk -t1 -c10 -d"${seconds}s" -s bench/chat_body.lua "http://127.0.0.1:$aex_port/v1/chat/completions" >/dev/null
+BENCH_RUN=measured wrk -t1 -c10 -d"${seconds}s" -s bench/chat_body.lua "http://127.0.0.1:$aex_port/v1/chat/completions" >/dev/null
 callgrind_control -d "$valgrind_pid" >/dev/null 2>&1
 after="$(spent)"
 calls=$(( (after - before) / cost_micro ))
