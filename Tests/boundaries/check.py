@@ -24,7 +24,7 @@ KERNEL = os.path.join("Sources", "AEXHost")
 DEPENDENCY_EXCEPTIONS = {}
 
 # (b) Folders that own tables and may hold SQL text; files allowed beside them: file -> reason.
-SQL_FOLDERS = {"Store", "Ledger", "Agents"}
+SQL_FOLDERS = {"Store", "Ledger", "Agents", "PluginRegistry"}
 SQL_EXCEPTIONS = {}
 SQL = [
     re.compile(r"\bSELECT\s"),

@@ -10,26 +10,13 @@ public protocol AgentManager {
 }
 
 public enum AgentManagers {
-    public static let lockWaitMilliseconds = 10_000
+    public static let lockWaitMilliseconds = WriterAccess.lockWaitMilliseconds
 
     /// Takes the writer lock (local mode) or finds the daemon that holds it.
     public static func open(_ home: AEXHome) throws(CommandFailure) -> any AgentManager {
-        guard home.isInitialized else { throw CommandFailure("\(home.root) is not initialized; run 'aex init' first") }
-        var waitedMilliseconds = 0
-        while true {
-            do {
-                if let lock = try WriterLock.tryAcquire(home) { return try LocalAgentManager(home: home, lock: lock) }
-            } catch {
-                throw CommandFailure("\(error)")
-            }
-            if let state = DaemonState.read(from: home.daemonStatePath), state.isDaemon(of: home) {
-                return try DaemonAgentManager(home: home, state: state)
-            }
-            guard waitedMilliseconds < lockWaitMilliseconds else {
-                throw CommandFailure("another aex process holds \(home.writerLockPath) and no daemon answers; try again")
-            }
-            usleep(50_000)
-            waitedMilliseconds += 50
+        switch try WriterAccess.open(home) {
+        case .local(let lock): return try LocalAgentManager(home: home, lock: lock)
+        case .daemon(let client): return DaemonAgentManager(client: client)
         }
     }
 }
@@ -73,19 +60,9 @@ final class LocalAgentManager: AgentManager {
 
 /// A daemon runs: ask it over the admin API with the admin token.
 final class DaemonAgentManager: AgentManager {
-    private let state: DaemonState
-    private let adminToken: String
+    private let client: AdminClient
 
-    init(home: AEXHome, state: DaemonState) throws(CommandFailure) {
-        self.state = state
-        let token: String
-        do {
-            token = try ConfigFile.readText(home.adminTokenPath, maxBytes: AEXHome.adminTokenFileBytesMax)
-        } catch {
-            throw CommandFailure("cannot read the admin token: \(error)")
-        }
-        adminToken = token.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
+    init(client: AdminClient) { self.client = client }
 
     func execute(_ command: AgentCommand) throws(CommandFailure) -> AgentView {
         let (method, path, body): (String, String, JSONValue?) = switch command {
@@ -109,29 +86,13 @@ final class DaemonAgentManager: AgentManager {
         try decode(request("GET", "/admin/agents/\(name)", nil), AgentView.decode)
     }
 
-    private func request(_ method: String, _ path: String, _ body: JSONValue?) throws(CommandFailure) -> LoopbackHTTPClient.Response {
-        do {
-            let response = try LoopbackHTTPClient.send(
-                host: state.host, port: state.port, method: method, path: path,
-                headers: [("authorization", "Bearer \(adminToken)")], body: body.map { Array($0.canonicalText.utf8) } ?? [])
-            guard (200..<300).contains(response.status) else {
-                if case .object(let object)? = try? JSONReader.parse(response.body),
-                   case .object(let error)? = object["error"], case .string(let message)? = error["message"] {
-                    throw CommandFailure(message)
-                }
-                throw CommandFailure("the daemon answered \(response.status)")
-            }
-            return response
-        } catch let failure as CommandFailure {
-            throw failure
-        } catch {
-            throw CommandFailure("cannot reach the daemon at \(state.baseURL): \(error)")
-        }
+    private func request(_ method: String, _ path: String, _ body: JSONValue?) throws(CommandFailure) -> [UInt8] {
+        try client.request(method, path, body)
     }
 
-    private func decode<T>(_ response: LoopbackHTTPClient.Response, _ decoder: ([UInt8]) throws -> T) throws(CommandFailure) -> T {
+    private func decode<T>(_ body: [UInt8], _ decoder: ([UInt8]) throws -> T) throws(CommandFailure) -> T {
         do {
-            return try decoder(response.body)
+            return try decoder(body)
         } catch {
             throw CommandFailure("the daemon sent an unreadable answer: \(error)")
         }

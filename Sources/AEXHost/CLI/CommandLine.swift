@@ -3,9 +3,16 @@
 public enum AEXCommandLine {
     typealias Runner = @Sendable (CommandSpec, ParsedArguments, AEXHome) throws -> Int32
 
-    static let commands: [(CommandSpec, Runner)] =
-        HomeCLI.all.map { ($0, HomeCLI.run) } + DaemonCLI.all.map { ($0, DaemonCLI.run) } + AgentCLI.all.map { ($0, AgentCLI.run) }
-        + ModelsCLI.all.map { ($0, ModelsCLI.run) } + LedgerCLI.all.map { ($0, LedgerCLI.run) } + DoctorCLI.all.map { ($0, DoctorCLI.run) }
+    static let commands: [(CommandSpec, Runner)] = {
+        var all: [(CommandSpec, Runner)] = HomeCLI.all.map { ($0, HomeCLI.run) }
+        all += DaemonCLI.all.map { ($0, DaemonCLI.run) }
+        all += AgentCLI.all.map { ($0, AgentCLI.run) }
+        all += ModelsCLI.all.map { ($0, ModelsCLI.run) }
+        all += PluginCLI.all.map { ($0, PluginCLI.run) }
+        all += LedgerCLI.all.map { ($0, LedgerCLI.run) }
+        all += DoctorCLI.all.map { ($0, DoctorCLI.run) }
+        return all
+    }()
 
     public static func run(_ arguments: [String], home: AEXHome = .resolve()) -> Int32 {
         if arguments.isEmpty || arguments == ["--help"] || arguments == ["-h"] || arguments == ["help"] {
@@ -13,6 +20,7 @@ public enum AEXCommandLine {
             return arguments.isEmpty ? 2 : 0
         }
         if arguments == ["--version"] { return run(["version"], home: home) }
+        if arguments.first == PluginExaminer.childCommand { return PluginExaminer.runChild(arguments) }
         let matches = commands.filter { arguments.starts(with: $0.0.words) }
         guard let (spec, runner) = matches.max(by: { $0.0.words.count < $1.0.words.count }) else {
             return groupHelpOrError(arguments)

@@ -30,12 +30,15 @@ enum DoctorCLI {
         ]
         results.append(DoctorChecks.modelsConfig(path: home.modelsConfigPath, error: modelsConfigError(home)))
         results.append(DoctorChecks.database(path: home.databasePath, DoctorChecks.DatabaseObservation.read(home.databasePath)))
+        results.append(DoctorChecks.plugins(PluginRegistry.records(databasePath: home.databasePath)?.map {
+            DoctorChecks.PluginObservation(name: $0.name, path: $0.path, bundled: $0.bundled, fileMatches: $0.fileMatches)
+        }))
         results.append(DoctorChecks.daemon(observeDaemon(home)))
         return results
     }
 
     private static func modelsConfigError(_ home: AEXHome) -> String? {
-        let types = ProviderPlugins.loadBuiltIn(directory: ProviderPlugins.executableDirectory()).types
+        let types = PluginRegistry.enabledProviderTypes(databasePath: home.databasePath)
         do {
             try ConfigurationAPI.requireRegularFiles(home)
             _ = try ModelsConfig.load(path: home.modelsConfigPath, providerTypes: types)
@@ -66,6 +69,30 @@ enum DoctorCLI {
 
 /// The checks of `aex doctor`, each a pure function of what was read.
 public enum DoctorChecks {
+    /// One recorded plugin, as found on disk.
+    public struct PluginObservation: Sendable, Equatable {
+        public var name: String
+        public var path: String
+        public var bundled: Bool
+        public var fileMatches: Bool
+    }
+
+    /// Every recorded plugin's library still has its recorded SHA-256 (nil: the records could not
+    /// be read; the database check says why).
+    public static func plugins(_ observed: [PluginObservation]?) -> Result {
+        let check = "plugins"
+        guard let observed else { return .ok(check, note: "no plugin records readable") }
+        let changed = observed.filter { !$0.fileMatches }
+        guard changed.isEmpty else {
+            let names = changed.map { "\($0.name) (\($0.path))" }.joined(separator: ", ")
+            let fix = changed.allSatisfy(\.bundled)
+                ? "run 'aex init' or restart the daemon to re-record the rebuilt bundled plugins"
+                : "reinstall the plugin with 'aex plugin install', or 'aex plugin remove' it"
+            return .fail(check, "the library of \(names) does not match its recorded SHA-256; it will not be loaded", fix: fix)
+        }
+        return .ok(check, note: "\(observed.count) recorded, every SHA-256 matches")
+    }
+
     public struct Result: Sendable, Equatable {
         public var check: String
         /// nil when the check passed.

@@ -18,6 +18,7 @@ enum HomeCLI {
             Console.out("initialized AEX home \(home.root)")
             for path in outcome.created { Console.out("  created \(path)") }
         }
+        for failure in outcome.pluginFailures { Console.err("aex: warning: bundled \(failure)") }
         if outcome.created.contains(home.adminTokenPath) {
             Console.out("admin token written to \(home.adminTokenPath) (mode 0600)")
         }

@@ -60,7 +60,7 @@ enum ModelsCLI {
     }
 
     private static func localConfig(_ home: AEXHome) throws -> ModelsConfig {
-        let types = ProviderPlugins.loadBuiltIn(directory: ProviderPlugins.executableDirectory()).types
+        let types = PluginRegistry.enabledProviderTypes(databasePath: home.databasePath)
         do {
             try ConfigurationAPI.requireRegularFiles(home)
             return try ModelsConfig.load(path: home.modelsConfigPath, providerTypes: types)

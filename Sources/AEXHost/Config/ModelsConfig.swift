@@ -23,8 +23,9 @@ public struct ModelsConfig: Sendable, Equatable {
     static let keys = ["version", "default_model", "providers", "models"]
 
     /// Parses and validates `text`; `file` names the source in errors. `providerTypes` are the
-    /// provider plugin types that are available (e.g. `openai_compatible`, `echo`).
-    public static func parse(_ text: String, file: String, providerTypes: Set<String>) throws(YAMLError) -> ModelsConfig {
+    /// provider plugin types that are available (e.g. `openai_compatible`, `echo`); nil accepts any
+    /// type (to see which models use a type, whatever else the file names).
+    public static func parse(_ text: String, file: String, providerTypes: Set<String>?) throws(YAMLError) -> ModelsConfig {
         let root = try YAMLSubsetParser.parse(text, file: file)
         if root.isNull {
             throw YAMLError(file: file, at: root.mark, "the configuration is empty; expected 'version: 1', providers and models")
@@ -74,7 +75,7 @@ public struct ModelsConfig: Sendable, Equatable {
     }
 
     /// Reads `path` and parses it. An unreadable file is an error at 1:1 naming the problem.
-    public static func load(path: String, providerTypes: Set<String>) throws(YAMLError) -> ModelsConfig {
+    public static func load(path: String, providerTypes: Set<String>?) throws(YAMLError) -> ModelsConfig {
         try parse(try readFile(path), file: path, providerTypes: providerTypes)
     }
 
@@ -98,5 +99,10 @@ public struct ModelsConfig: Sendable, Equatable {
         if name.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F }) {
             throw YAMLError(file: file, at: mark, "\(kind) name '\(name)' must not contain whitespace or control characters")
         }
+    }
+
+    /// The aliases of the models whose provider has one of `types`, sorted.
+    public func aliases(usingProviderTypes types: Set<String>) -> [String] {
+        models.values.filter { model in providers[model.provider].map { types.contains($0.type) } ?? false }.map(\.alias).sorted()
     }
 }

@@ -60,7 +60,7 @@ extension ProviderConfig {
 
     /// Validates the mapping of provider `name` (declared at `nameMark`).
     static func validate(
-        name: String, nameMark: YAMLNode.Mark, _ node: YAMLNode, providerTypes: Set<String>, file: String
+        name: String, nameMark: YAMLNode.Mark, _ node: YAMLNode, providerTypes: Set<String>?, file: String
     ) throws(YAMLError) -> ProviderConfig {
         try ModelsConfig.checkName(name, kind: "provider", at: nameMark, file: file)
         let context = "provider '\(name)'"
@@ -77,7 +77,7 @@ extension ProviderConfig {
 
         let typeNode = try required("type")
         let type = try typeNode.string("type of \(context)", file: file)
-        guard providerTypes.contains(type) else {
+        if let providerTypes, !providerTypes.contains(type) {
             let known = providerTypes.isEmpty ? "none are loaded" : providerTypes.sorted().joined(separator: ", ")
             throw YAMLError(
                 file: file, at: typeNode.mark, "unknown provider type '\(type)' for \(context) (known types: \(known))")

@@ -46,26 +46,48 @@ public enum DaemonRunner {
         PluginHostTable.logSink = { level, message in
             logger.log(level >= 2 ? .error : level == 1 ? .warn : .info, "plugin: " + message)
         }
-        let plugins = ProviderPlugins.loadBuiltIn(directory: ProviderPlugins.executableDirectory())
-        for failure in plugins.failures { logger.error("plugin refused", ["reason": .string(failure.description)]) }
-        for (type, library) in plugins.byType.sorted(by: { $0.key < $1.key }) {
-            logger.info("provider plugin loaded", [
-                "type": .string(type), "plugin": .string(library.name), "version": .string(library.version), "abi": .string(library.abi),
-            ])
-        }
-        let catalog: ModelCatalog
-        do {
-            try ConfigurationAPI.requireRegularFiles(home)
-            catalog = try ModelCatalog(home: home, providerTypes: plugins.types, environment: environment)
-        } catch {
-            logger.error("invalid configuration", ["error": .string(error.description)])
-            throw ConfigurationError("invalid configuration: \(error)")
-        }
-
         let writer = try StoreWriter(path: home.databasePath, durability: settings.durability)
         let callLedger = CallLedger(writer: writer, logger: logger)
         let recovered = try callLedger.recoverOpenReservations()
         if recovered > 0 { logger.warn("resolved reservations left open by a stopped process", ["count": .int(Int64(recovered))]) }
+
+        // Plugins: the bundled ones (re)registered, then every enabled provider plugin loaded from its
+        // recorded path after its SHA-256 is checked. A library refused is logged; the rest serve.
+        let examiner = PluginExaminer()
+        let startRegistry = PluginRegistry(writer: writer, pluginsDirectory: home.pluginsDirectory, examiner: examiner,
+                                           activation: LocalPluginActivation(modelsConfigPath: home.modelsConfigPath))
+        for failure in try startRegistry.registerBundled(directory: PluginRegistry.executableDirectory()) {
+            logger.error("bundled plugin not registered", ["reason": .string(failure.description)])
+        }
+        var libraries: [PluginLibrary] = []
+        var enabledTypes: Set<String> = []
+        for record in try startRegistry.list() where record.enabled && record.description.kind == .provider {
+            enabledTypes.formUnion(record.description.provides)
+            do {
+                let library = try PluginLoading.load(record)
+                libraries.append(library)
+                logger.info("provider plugin loaded", [
+                    "plugin": .string(library.name), "version": .string(library.version), "abi": .string(library.abi),
+                    "types": .string(library.provides.joined(separator: ",")),
+                ])
+            } catch {
+                logger.error("plugin refused", ["plugin": .string(record.name), "reason": .string(error.description)])
+            }
+        }
+        let plugins = ProviderPlugins(libraries: libraries, enabledTypes: enabledTypes)
+        let catalog: ModelCatalog
+        do {
+            try ConfigurationAPI.requireRegularFiles(home)
+            catalog = try ModelCatalog(home: home, providerTypes: { plugins.types }, environment: environment)
+        } catch {
+            logger.error("invalid configuration", ["error": .string(error.description)])
+            writer.stop()
+            throw ConfigurationError("invalid configuration: \(error)")
+        }
+        let pluginRegistry = PluginRegistry(
+            writer: writer, pluginsDirectory: home.pluginsDirectory, examiner: examiner,
+            activation: DaemonPluginActivation(plugins: plugins, catalog: catalog, modelsConfigPath: home.modelsConfigPath, logger: logger))
+
         let registry = try AgentService.loadRegistry(writer)
         let agents = AgentService(writer: writer, registry: registry)
         let lastExecution = try callLedger.lastExecutionID().flatMap(ExecutionIDs.number)
@@ -77,7 +99,7 @@ public enum DaemonRunner {
                              logger: logger)
         let configuration = ConfigurationAPI(catalog: catalog, ledger: callLedger, logger: logger, home: home)
         let gateway = Gateway(adminToken: adminToken, agents: agents, proxy: proxy, configuration: configuration,
-                              ledger: LedgerAPI(databasePath: home.databasePath))
+                              ledger: LedgerAPI(databasePath: home.databasePath), plugins: PluginAPI(registry: pluginRegistry))
         let server = try HTTPServer(host: options.host, port: options.port, loopCount: settings.eventLoops, limits: settings.httpServerLimits, handler: gateway)
         server.start()
 

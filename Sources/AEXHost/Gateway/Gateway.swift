@@ -7,11 +7,13 @@ public final class Gateway: HTTPHandler {
     private let proxy: ProxyAPI?
     private let configuration: ConfigurationAPI?
     private let ledger: LedgerAPI?
+    private let plugins: PluginAPI?
     private let healthResponse: HTTPResponse
     private let now: @Sendable () -> Int64
 
     init(adminToken: String, agents: AgentService, proxy: ProxyAPI? = nil, configuration: ConfigurationAPI? = nil,
-         ledger: LedgerAPI? = nil, now: @escaping @Sendable () -> Int64 = WallClock.nowMicros) {
+         ledger: LedgerAPI? = nil, plugins: PluginAPI? = nil, now: @escaping @Sendable () -> Int64 = WallClock.nowMicros) {
+        self.plugins = plugins
         authenticator = Authenticator(adminToken: adminToken, registry: agents.registry)
         admin = AdminAPI(agents: agents)
         self.proxy = proxy
@@ -55,6 +57,9 @@ public final class Gateway: HTTPHandler {
             }
             if let configuration, path == "/admin/reload_config" || path == "/admin/models" {
                 return configuration.handle(request, responder: responder)
+            }
+            if let plugins, path == "/admin/plugins" || path.hasPrefix("/admin/plugins/") {
+                return plugins.handle(request, responder: responder)
             }
             if let ledger, path == "/admin/replay" {
                 return ledger.handle(request, responder: responder)

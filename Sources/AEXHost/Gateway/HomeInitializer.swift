@@ -7,6 +7,8 @@ public enum HomeInitializer {
     public struct Outcome: Sendable {
         public var created: [String] = []
         public var kept: [String] = []
+        /// Bundled plugin libraries that could not be registered, with the reason.
+        public var pluginFailures: [String] = []
     }
 
     public static let defaultModelsConfig = """
@@ -65,7 +67,11 @@ public enum HomeInitializer {
         let existed = FileManager.default.fileExists(atPath: home.databasePath)
         try withWriterLock(home) {
             let writer = try StoreWriter(path: home.databasePath)
-            writer.stop()
+            defer { writer.stop() }
+            // The plugins built with AEX, registered (or re-recorded after a rebuild) with no flag.
+            let plugins = PluginRegistry(writer: writer, pluginsDirectory: home.pluginsDirectory, examiner: PluginExaminer(),
+                                         activation: LocalPluginActivation(modelsConfigPath: home.modelsConfigPath))
+            outcome.pluginFailures = try plugins.registerBundled(directory: PluginRegistry.executableDirectory()).map(\.description)
         }
         if existed { outcome.kept.append(home.databasePath) } else { outcome.created.append(home.databasePath) }
         return outcome

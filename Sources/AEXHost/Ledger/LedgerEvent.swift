@@ -39,4 +39,10 @@ public enum LedgerEventType: String, Sendable, CaseIterable {
     case policyRefusal = "policy_refusal"
     case configReload = "config_reload"
     case recovery = "recovery"
+    case pluginInstalled = "plugin_installed"
+    /// A bundled plugin's library changed (a rebuild): its new SHA-256 is recorded.
+    case pluginUpdated = "plugin_updated"
+    case pluginEnabled = "plugin_enabled"
+    case pluginDisabled = "plugin_disabled"
+    case pluginRemoved = "plugin_removed"
 }

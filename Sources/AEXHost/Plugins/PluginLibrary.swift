@@ -41,6 +41,9 @@ public struct PluginLibrary: @unchecked Sendable {
             throw PluginLoadError(
                 path: path, problem: .wrongABIMajor(found: Int(table.pointee.abi_major), expected: Int(AEX_PLUGIN_ABI_MAJOR)))
         }
+        guard Int(table.pointee.abi_minor) <= Int(AEX_PLUGIN_ABI_MINOR) else {
+            throw PluginLoadError(path: path, problem: .newerABIMinor(found: Int(table.pointee.abi_minor), host: Int(AEX_PLUGIN_ABI_MINOR)))
+        }
         guard Int(table.pointee.struct_size) >= tableSizeMin else {
             throw PluginLoadError(path: path, problem: .truncatedTable(size: Int(table.pointee.struct_size), expected: tableSizeMin))
         }
@@ -50,15 +53,29 @@ public struct PluginLibrary: @unchecked Sendable {
         }
         let name = try text(table.pointee.name, "name")
         let version = try text(table.pointee.version, "version")
-        let provides = try text(table.pointee.provides, "provides").split(separator: ",").map {
-            String($0).trimmingCharacters(in: " ")
-        }
         let kind = aex_plugin_kind(rawValue: table.pointee.kind)
         guard kind == AEX_PLUGIN_KIND_PROVIDER || kind == AEX_PLUGIN_KIND_TOOL
         else { throw PluginLoadError(path: path, problem: .badDescription("unknown kind \(table.pointee.kind)")) }
-        if kind == AEX_PLUGIN_KIND_PROVIDER, table.pointee.build_request == nil {
-            throw PluginLoadError(path: path, problem: .badDescription("a provider plugin without build_request"))
+        // A provider plugin names the provider types it serves; a tool plugin's tools come from
+        // its tool hooks, so its `provides` may be empty.
+        let providesText = table.pointee.provides.map { String(cString: $0) } ?? ""
+        let provides = providesText.split(separator: ",").map { String($0).trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
+        if kind == AEX_PLUGIN_KIND_PROVIDER {
+            guard !provides.isEmpty else { throw PluginLoadError(path: path, problem: .badDescription("empty provides")) }
+            guard table.pointee.build_request != nil else {
+                throw PluginLoadError(path: path, problem: .badDescription("a provider plugin without build_request"))
+            }
+        }
+        if let problem = PluginDescription.problem(name: name, version: version, provides: provides) {
+            throw PluginLoadError(path: path, problem: .badDescription(problem))
         }
         return PluginLibrary(path: path, table: table, name: name, version: version, kind: kind, provides: provides)
+    }
+
+    /// What the library says of itself (the manifest recorded at install).
+    public var description: PluginDescription {
+        PluginDescription(name: name, version: version, kind: kind == AEX_PLUGIN_KIND_TOOL ? .tool : .provider,
+                          abiMajor: Int(table.pointee.abi_major), abiMinor: Int(table.pointee.abi_minor), provides: provides,
+                          streams: translateStreamEvent != nil)
     }
 }

@@ -10,19 +10,20 @@ public final class ModelCatalog: Sendable {
 
     private let current: Mutex<Snapshot>
     private let home: AEXHome
-    public let providerTypes: Set<String>
+    /// The provider types a configuration may name, asked at each read (plugins change them).
+    private let providerTypes: @Sendable () -> Set<String>
 
-    public init(home: AEXHome, providerTypes: Set<String>, environment: [String: String]) throws(YAMLError) {
+    public init(home: AEXHome, providerTypes: @escaping @Sendable () -> Set<String>, environment: [String: String]) throws(YAMLError) {
         self.home = home
         self.providerTypes = providerTypes
-        current = Mutex(try Self.read(home: home, providerTypes: providerTypes, environment: environment))
+        current = Mutex(try Self.read(home: home, providerTypes: providerTypes(), environment: environment))
     }
 
     public var snapshot: Snapshot { current.withLock { $0 } }
 
     /// Reads and validates the files; swaps only if everything is valid.
     public func reload(environment: [String: String]) throws(YAMLError) -> Snapshot {
-        let fresh = try Self.read(home: home, providerTypes: providerTypes, environment: environment)
+        let fresh = try Self.read(home: home, providerTypes: providerTypes(), environment: environment)
         current.withLock { $0 = fresh }
         return fresh
     }

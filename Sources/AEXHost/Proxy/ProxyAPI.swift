@@ -150,7 +150,7 @@ final class ProxyAPI: Sendable {
         } catch {
             return refuse(error, executionID: executionID, agent: agent, endpoint: endpoint, responder: responder)
         }
-        guard let plugin = plugins.byType[plan.provider.type] else {
+        guard let plugin = plugins.library(forType: plan.provider.type) else {
             return refuse(CallRefusal(503, "provider_not_configured", "no plugin serves provider type '\(plan.provider.type)'"),
                           executionID: executionID, agent: agent, endpoint: endpoint, responder: responder)
         }

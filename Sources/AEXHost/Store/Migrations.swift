@@ -15,6 +15,7 @@ public enum Migrations {
         Migration(version: 2, sql: version2, code: convertEventHashesToBytes, sqlAfterCode: version2AfterHashes),
         Migration(version: 3, sql: version3),
         Migration(version: 4, sql: version4),
+        Migration(version: 5, sql: version5),
     ]
 
     public static var latestVersion: Int { all.last?.version ?? 0 }
@@ -301,5 +302,11 @@ public enum Migrations {
         BEGIN UPDATE idempotent_answer_bytes SET total = total + length(NEW.body) WHERE id = 1; END;
     CREATE TRIGGER idempotent_answers_removed AFTER DELETE ON idempotent_answers
         BEGIN UPDATE idempotent_answer_bytes SET total = total - length(OLD.body) WHERE id = 1; END;
+    """
+
+    /// Version 5: `tool_plugins.bundled` — the plugins built with AEX (found beside the binary and
+    /// registered by `aex init`) apart from those installed with `aex plugin install`.
+    static let version5 = """
+    ALTER TABLE tool_plugins ADD COLUMN bundled INTEGER NOT NULL DEFAULT 0;
     """
 }

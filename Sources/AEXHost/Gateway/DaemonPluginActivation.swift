@@ -1,0 +1,41 @@
+/// Plugin commands inside the running daemon: an enabled provider plugin is loaded (after its
+/// SHA-256 is checked) and serves its types at once; a disabled or removed one stops serving
+/// them; models in use are those of the configuration in force and of `models.yaml` on disk.
+final class DaemonPluginActivation: PluginActivation {
+    let plugins: ProviderPlugins
+    let catalog: ModelCatalog
+    let modelsConfigPath: String
+    let logger: Logger?
+
+    init(plugins: ProviderPlugins, catalog: ModelCatalog, modelsConfigPath: String, logger: Logger?) {
+        self.plugins = plugins
+        self.catalog = catalog
+        self.modelsConfigPath = modelsConfigPath
+        self.logger = logger
+    }
+
+    func activate(_ record: PluginRecord) throws(PluginLoadError) {
+        do {
+            if record.description.kind == .provider {
+                plugins.activate(try PluginLoading.load(record))
+            } else {
+                try PluginLoading.verify(record)  // tool plugins run in workers, never in the daemon
+            }
+            logger?.info("plugin enabled", ["plugin": .string(record.name), "version": .string(record.description.version)])
+        } catch {
+            logger?.error("plugin refused", ["plugin": .string(record.name), "reason": .string(error.description)])
+            throw error
+        }
+    }
+
+    func deactivate(_ record: PluginRecord) {
+        if record.description.kind == .provider { plugins.deactivate(types: record.description.provides) }
+        logger?.info("plugin disabled", ["plugin": .string(record.name), "version": .string(record.description.version)])
+    }
+
+    func modelsUsing(providerTypes: Set<String>) -> [String] {
+        let inForce = catalog.snapshot.config.aliases(usingProviderTypes: providerTypes)
+        let onDisk = LocalPluginActivation.modelsUsing(providerTypes, configPath: modelsConfigPath)
+        return Array(Set(inForce + onDisk)).sorted()
+    }
+}

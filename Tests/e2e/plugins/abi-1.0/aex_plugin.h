@@ -1,0 +1,142 @@
+/*
+ * aex_plugin.h — the whole ABI between the AEX host and its plugins. Version 1.0.
+ *
+ * Rules (kept for every 1.x version; see ABI.md beside the include folder):
+ *   - This header includes only <stdint.h>, <stddef.h> and <stdbool.h>.
+ *   - A plugin exports exactly one function, named by AEX_PLUGIN_ENTRY_SYMBOL.
+ *   - Every table and call struct begins with struct_size (and the tables with abi_major and
+ *     abi_minor) and only ever grows at the end; every addition bumps AEX_PLUGIN_ABI_MINOR. A reader
+ *     uses a field only when struct_size shows the writer had it.
+ *   - A plugin built for ABI 1.x loads in every host 1.y with y >= x.
+ *   - Ownership is written beside every pointer. "borrowed" means: valid only during the call that
+ *     received it, never freed by the receiver. Nothing allocated on one side is freed on the other.
+ *     Outputs go back through host callbacks that copy at once.
+ *   - No exception, Swift error or longjmp crosses the boundary: hooks return an aex_status.
+ *   - Provider plugins never do network I/O and never see provider keys: they describe the upstream
+ *     request and translate its answer; the host sends it, adds the key and applies the limits.
+ */
+#ifndef AEX_PLUGIN_H
+#define AEX_PLUGIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AEX_PLUGIN_ABI_MAJOR 1
+#define AEX_PLUGIN_ABI_MINOR 0
+
+/** Name of the one function every plugin exports (type: aex_plugin_entry_fn). */
+#define AEX_PLUGIN_ENTRY_SYMBOL "aex_plugin_entry"
+
+/** What a hook returns. Anything but AEX_STATUS_OK fails the call (the host answers 502). */
+typedef enum {
+    AEX_STATUS_OK = 0,
+    AEX_STATUS_ERROR = 1,       /* the plugin could not do it; it may have called set_error */
+    AEX_STATUS_UNSUPPORTED = 2, /* this plugin does not serve this endpoint */
+} aex_status;
+
+typedef enum {
+    AEX_PLUGIN_KIND_PROVIDER = 1,
+    AEX_PLUGIN_KIND_TOOL = 2,
+} aex_plugin_kind;
+
+typedef enum {
+    AEX_ENDPOINT_CHAT_COMPLETIONS = 1,
+    AEX_ENDPOINT_EMBEDDINGS = 2,
+    AEX_ENDPOINT_RESPONSES = 3,
+} aex_endpoint;
+
+typedef enum {
+    AEX_LOG_INFO = 0,
+    AEX_LOG_WARN = 1,
+    AEX_LOG_ERROR = 2,
+} aex_log_level;
+
+/** A view of bytes. Owner: whoever passes it (see each use); never NUL-terminated by contract. */
+typedef struct {
+    const uint8_t *bytes;
+    size_t length;
+} aex_bytes;
+
+/** Opaque host object collecting one hook's output. Owner: host; borrowed for the hook call. */
+typedef struct aex_output aex_output;
+
+/**
+ * One governed call, as the host describes it to a provider plugin.
+ * Owner: host. Borrowed for the hook call, and so is every aex_bytes inside it.
+ */
+typedef struct {
+    uint32_t struct_size;
+    uint32_t endpoint;         /* aex_endpoint */
+    aex_bytes body;            /* the client's JSON request body, exactly as received */
+    aex_bytes model_alias;     /* the AEX model name; responses must show it, never the provider's */
+    aex_bytes provider_model;  /* the provider's model name; the upstream request must use it */
+    aex_bytes provider_type;   /* the `type:` of the provider in models.yaml */
+    int64_t max_output_tokens; /* > 0: the upstream request must cap output at this many tokens
+                                  (the request named no limit); 0: leave the request's own limit */
+    bool stream;               /* the client asked for a stream (ABI 1.0 hosts do not stream yet) */
+    bool include_stream_usage; /* with stream: ask the provider to report usage */
+} aex_call;
+
+/**
+ * Functions the host offers. Owner: host; valid until the process exits.
+ * Every function copies what it is given before returning; `out` is the aex_output of the hook
+ * being run. Calls after the hook returned are ignored.
+ */
+typedef struct aex_host_table {
+    uint32_t struct_size;
+    uint16_t abi_major;
+    uint16_t abi_minor;
+    /* Writes one line to the daemon log. `message` borrowed. Never log prompts or keys. */
+    void (*log)(int32_t level, aex_bytes message);
+    /* build_request: the upstream request is `method` to base_url + `path` (e.g. "/chat/completions"). */
+    void (*set_upstream)(aex_output *out, aex_bytes method, aex_bytes path);
+    /* build_request: one more upstream header (never Authorization: the host adds the key). */
+    void (*add_upstream_header)(aex_output *out, aex_bytes name, aex_bytes value);
+    /* build_request: the upstream body. translate_response / local answers: the client's body. */
+    void (*set_body)(aex_output *out, aex_bytes body);
+    /* build_request: answer the client locally with this status and content type (body via
+       set_body); no upstream request is sent. */
+    void (*set_local_response)(aex_output *out, int32_t status, aex_bytes content_type);
+    /* The call's usage in tokens, from the provider's report (or the local answer). */
+    void (*set_usage)(aex_output *out, int64_t prompt_tokens, int64_t completion_tokens);
+    /* A short reason for a failure, safe to show the client (no prompt text, no keys). */
+    void (*set_error)(aex_output *out, aex_bytes message);
+} aex_host_table;
+
+/**
+ * A plugin's description of itself and its hooks. Owner: plugin (static storage); never freed.
+ * Strings are NUL-terminated and static. Hooks a plugin does not offer are NULL.
+ */
+typedef struct aex_plugin_table {
+    uint32_t struct_size;
+    uint16_t abi_major;
+    uint16_t abi_minor;
+    uint32_t kind;        /* aex_plugin_kind */
+    const char *name;     /* e.g. "openai-compatible" */
+    const char *version;  /* e.g. "0.1.0" */
+    const char *provides; /* comma-separated provider types (or tool names), e.g. "openai_compatible" */
+
+    /* Provider hooks. `call` borrowed; `out` borrowed. */
+    /* Describe the upstream request, or answer locally with set_local_response. */
+    int32_t (*build_request)(const aex_call *call, aex_output *out);
+    /* Turn the upstream answer (`status`, `body` borrowed) into the client's body and the usage.
+       Called only for 2xx answers; the host relays other answers itself. */
+    int32_t (*translate_response)(const aex_call *call, int32_t status, aex_bytes body, aex_output *out);
+} aex_plugin_table;
+
+/**
+ * The entry point. `host` is borrowed and outlives the plugin. Returns the plugin's static table,
+ * or NULL when the plugin cannot work with this host (for example, an ABI major it lacks).
+ */
+typedef const aex_plugin_table *(*aex_plugin_entry_fn)(const aex_host_table *host);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AEX_PLUGIN_H */
