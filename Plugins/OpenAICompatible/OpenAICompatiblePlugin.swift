@@ -23,7 +23,9 @@ nonisolated(unsafe) private let pluginTable: UnsafeMutablePointer<aex_plugin_tab
         provides: StaticString("openai_compatible").utf8Start.withMemoryRebound(to: CChar.self, capacity: 1) { $0 },
         build_request: openAICompatibleBuildRequest,
         translate_response: openAICompatibleTranslateResponse,
-        translate_stream_event: openAICompatibleTranslateStreamEvent
+        translate_stream_event: openAICompatibleTranslateStreamEvent,
+        tools: nil,
+        run_tool: nil
     ))
     return table
 }()

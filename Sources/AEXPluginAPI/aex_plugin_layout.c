@@ -25,7 +25,8 @@ _Static_assert(offsetof(aex_host_table, set_local_response) == 40, "host table s
 _Static_assert(offsetof(aex_host_table, set_usage) == 48, "host table set_usage moved");
 _Static_assert(offsetof(aex_host_table, set_error) == 56, "host table set_error moved");
 _Static_assert(offsetof(aex_host_table, emit) == 64, "host table emit moved");
-_Static_assert(sizeof(aex_host_table) == 72, "host table 1.1 size changed");
+_Static_assert(offsetof(aex_host_table, set_cost) == 72, "host table set_cost moved");
+_Static_assert(sizeof(aex_host_table) == 80, "host table 1.2 size changed");
 
 _Static_assert(offsetof(aex_plugin_table, struct_size) == 0, "plugin table must start with struct_size");
 _Static_assert(offsetof(aex_plugin_table, abi_major) == 4, "plugin table abi_major moved");
@@ -37,4 +38,12 @@ _Static_assert(offsetof(aex_plugin_table, provides) == 32, "plugin table provide
 _Static_assert(offsetof(aex_plugin_table, build_request) == 40, "plugin table build_request moved");
 _Static_assert(offsetof(aex_plugin_table, translate_response) == 48, "plugin table translate_response moved");
 _Static_assert(offsetof(aex_plugin_table, translate_stream_event) == 56, "plugin table translate_stream_event moved");
-_Static_assert(sizeof(aex_plugin_table) == 64, "plugin table 1.1 size changed");
+_Static_assert(offsetof(aex_plugin_table, tools) == 64, "plugin table tools moved");
+_Static_assert(offsetof(aex_plugin_table, run_tool) == 72, "plugin table run_tool moved");
+_Static_assert(sizeof(aex_plugin_table) == 80, "plugin table 1.2 size changed");
+
+_Static_assert(offsetof(aex_tool_call, struct_size) == 0, "tool call must start with struct_size");
+_Static_assert(offsetof(aex_tool_call, tool_name) == 8, "tool call tool_name moved");
+_Static_assert(offsetof(aex_tool_call, arguments) == 24, "tool call arguments moved");
+_Static_assert(offsetof(aex_tool_call, context) == 40, "tool call context moved");
+_Static_assert(sizeof(aex_tool_call) == 56, "tool call 1.2 size changed");

@@ -12,6 +12,8 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -236,3 +238,63 @@ int aex_set_thread_name(const char *name) {
     truncated[sizeof truncated - 1] = '\0';
     return pthread_setname_np(pthread_self(), truncated);
 }
+
+/* ---- tool workers ------------------------------------------------------------------------ */
+
+int aex_socketpair(int fds[2]) {
+    return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
+}
+
+pid_t aex_spawn_worker(const char *path, char *const argv[], char *const envp[], int channel_fd, int stderr_fd) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
+    posix_spawn_file_actions_adddup2(&actions, channel_fd, 3);
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGTERM);
+    sigaddset(&defaults, SIGHUP);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, path, &actions, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return pid;
+}
+
+int aex_worker_harden(uint64_t memory_bytes, uint64_t cpu_seconds, uint64_t open_files, uint64_t file_bytes) {
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return -1;
+    struct rlimit limit;
+    limit.rlim_cur = limit.rlim_max = memory_bytes;
+    if (setrlimit(RLIMIT_AS, &limit) != 0) return -1;
+    limit.rlim_cur = cpu_seconds;
+    limit.rlim_max = cpu_seconds + 1;
+    if (setrlimit(RLIMIT_CPU, &limit) != 0) return -1;
+    limit.rlim_cur = limit.rlim_max = open_files;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return -1;
+    limit.rlim_cur = limit.rlim_max = file_bytes;
+    if (setrlimit(RLIMIT_FSIZE, &limit) != 0) return -1;
+    limit.rlim_cur = limit.rlim_max = 0;
+    if (setrlimit(RLIMIT_CORE, &limit) != 0) return -1;
+    /* No new processes (ignored for root, whose workers still lose them to the process group kill). */
+    limit.rlim_cur = limit.rlim_max = 0;
+    if (setrlimit(RLIMIT_NPROC, &limit) != 0) return -1;
+    return 0;
+}
+
+int aex_parent_alive(pid_t parent) { return getppid() == parent; }

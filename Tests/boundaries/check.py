@@ -54,10 +54,12 @@ C_IMPORTS = {
         "Daemon/DaemonRunner.swift": "blocks SIGINT/SIGTERM/SIGHUP before any thread starts and waits for them",
         "Daemon/LoopbackHTTPClient.swift": "the CLI's blocking TCP connection to its own daemon, with a timeout",
         "Daemon/DetachedProcess.swift": "aex daemon start spawns the daemon in a new session",
+        "Tools": "tool workers: spawned with a socket pair in their own process group, hardened (prctl, rlimits), their socket and timer in the loop's epoll set",
     },
     "AEXPluginAPI": {
         "Plugins": "loads plugin libraries and builds the host table of the C ABI",
         "Proxy": "calls a provider plugin's hooks (PluginCall, Endpoint, ProviderPlugins)",
+        "Tools/ToolWorkerMain.swift": "a tool worker calls its tool plugin's run_tool hook",
     },
 }
 

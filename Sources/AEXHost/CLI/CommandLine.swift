@@ -21,6 +21,7 @@ public enum AEXCommandLine {
         }
         if arguments == ["--version"] { return run(["version"], home: home) }
         if arguments.first == PluginExaminer.childCommand { return PluginExaminer.runChild(arguments) }
+        if arguments.first == ToolWorkerMain.command { return ToolWorkerMain.run(arguments) }
         let matches = commands.filter { arguments.starts(with: $0.0.words) }
         guard let (spec, runner) = matches.max(by: { $0.0.words.count < $1.0.words.count }) else {
             return groupHelpOrError(arguments)

@@ -75,6 +75,16 @@ public enum DaemonRunner {
             }
         }
         let plugins = ProviderPlugins(libraries: libraries, enabledTypes: enabledTypes)
+        // Tool plugins are never loaded here: their tools are served by worker processes.
+        let tools = ToolCatalog()
+        for record in try startRegistry.list() where record.enabled && record.description.kind == .tool {
+            do {
+                try PluginLoading.verify(record)
+                tools.add(plugin: record.name, tools: record.description.tools, path: record.path, sha256: record.sha256)
+            } catch {
+                logger.error("plugin refused", ["plugin": .string(record.name), "reason": .string(error.description)])
+            }
+        }
         let catalog: ModelCatalog
         do {
             try ConfigurationAPI.requireRegularFiles(home)
@@ -86,14 +96,17 @@ public enum DaemonRunner {
         }
         let pluginRegistry = PluginRegistry(
             writer: writer, pluginsDirectory: home.pluginsDirectory, examiner: examiner,
-            activation: DaemonPluginActivation(plugins: plugins, catalog: catalog, modelsConfigPath: home.modelsConfigPath, logger: logger))
+            activation: DaemonPluginActivation(plugins: plugins, tools: tools, catalog: catalog, modelsConfigPath: home.modelsConfigPath,
+                                               logger: logger))
 
         let registry = try AgentService.loadRegistry(writer)
         let agents = AgentService(writer: writer, registry: registry)
         let lastExecution = try callLedger.lastExecutionID().flatMap(ExecutionIDs.number)
         let answers = IdempotentAnswerStore(databasePath: home.databasePath, writer: writer, limits: settings.idempotentAnswerLimits, logger: logger)
         answers.startSweeping()
+        let toolRunner = ToolRunner(limits: settings.toolWorkerLimits, loopCount: settings.eventLoops, executable: PluginExaminer.runningExecutable())
         let proxy = ProxyAPI(catalog: catalog, plugins: plugins, registry: registry, ledger: callLedger, answers: answers,
+                             tools: tools, toolRunner: toolRunner,
                              settings: settings.proxySettings,
                              loopCount: settings.eventLoops, executionIDs: ExecutionIDs(startingAfter: lastExecution, nowMicros: WallClock.nowMicros()),
                              logger: logger)

@@ -3,12 +3,14 @@
 /// them; models in use are those of the configuration in force and of `models.yaml` on disk.
 final class DaemonPluginActivation: PluginActivation {
     let plugins: ProviderPlugins
+    let tools: ToolCatalog
     let catalog: ModelCatalog
     let modelsConfigPath: String
     let logger: Logger?
 
-    init(plugins: ProviderPlugins, catalog: ModelCatalog, modelsConfigPath: String, logger: Logger?) {
+    init(plugins: ProviderPlugins, tools: ToolCatalog, catalog: ModelCatalog, modelsConfigPath: String, logger: Logger?) {
         self.plugins = plugins
+        self.tools = tools
         self.catalog = catalog
         self.modelsConfigPath = modelsConfigPath
         self.logger = logger
@@ -20,6 +22,7 @@ final class DaemonPluginActivation: PluginActivation {
                 plugins.activate(try PluginLoading.load(record))
             } else {
                 try PluginLoading.verify(record)  // tool plugins run in workers, never in the daemon
+                tools.add(plugin: record.name, tools: record.description.tools, path: record.path, sha256: record.sha256)
             }
             logger?.info("plugin enabled", ["plugin": .string(record.name), "version": .string(record.description.version)])
         } catch {
@@ -29,7 +32,7 @@ final class DaemonPluginActivation: PluginActivation {
     }
 
     func deactivate(_ record: PluginRecord) {
-        if record.description.kind == .provider { plugins.deactivate(types: record.description.provides) }
+        if record.description.kind == .provider { plugins.deactivate(types: record.description.provides) } else { tools.remove(plugin: record.name) }
         logger?.info("plugin disabled", ["plugin": .string(record.name), "version": .string(record.description.version)])
     }
 

@@ -58,6 +58,9 @@ public struct Settings: Sendable, Equatable {
     public var idempotencyTTLSeconds: Int
     public var idempotencySweepSeconds: Int
     public var idempotencyStoreBytesMax: Int
+    public var toolWorkersPerPlugin: Int
+    public var toolWorkerMemoryBytesMax: Int
+    public var toolWorkerCPUSeconds: Int
 
     /// The table. Rows are read in this order.
     static func read(_ row: Reader) throws(ConfigurationError) -> Settings {
@@ -76,7 +79,10 @@ public struct Settings: Sendable, Equatable {
             upstreamResponseBytesMax: row("AEX_UPSTREAM_RESPONSE_BYTES_MAX", 32 * 1024 * 1024,    .positive),
             idempotencyTTLSeconds:    row("AEX_IDEMPOTENCY_TTL_SECONDS",     86_400,              .positive),
             idempotencySweepSeconds:  row("AEX_IDEMPOTENCY_SWEEP_SECONDS",   60,                  .positive),
-            idempotencyStoreBytesMax: row("AEX_IDEMPOTENCY_STORE_BYTES_MAX", 256 * 1024 * 1024,   .positive))
+            idempotencyStoreBytesMax: row("AEX_IDEMPOTENCY_STORE_BYTES_MAX", 256 * 1024 * 1024,   .positive),
+            toolWorkersPerPlugin:     row("AEX_TOOL_WORKERS_PER_PLUGIN",     4,                   .within(1...256)),
+            toolWorkerMemoryBytesMax: row("AEX_TOOL_WORKER_MEMORY_BYTES_MAX", 512 * 1024 * 1024,  .positive),
+            toolWorkerCPUSeconds:     row("AEX_TOOL_WORKER_CPU_SECONDS",     60,                  .positive))
     }
 
     /// The default of `eventLoops`: one loop per core.
@@ -93,6 +99,10 @@ public struct Settings: Sendable, Equatable {
 
     public var idempotentAnswerLimits: IdempotentAnswerStore.Limits {
         IdempotentAnswerStore.Limits(ttlSeconds: idempotencyTTLSeconds, sweepSeconds: idempotencySweepSeconds, bytesMax: idempotencyStoreBytesMax)
+    }
+
+    public var toolWorkerLimits: ToolRunner.Limits {
+        ToolRunner.Limits(workersPerPlugin: toolWorkersPerPlugin, memoryBytesMax: toolWorkerMemoryBytesMax, cpuSecondsMax: toolWorkerCPUSeconds)
     }
 
     public var proxySettings: ProxySettings {

@@ -14,8 +14,12 @@ public struct PluginDescription: Sendable, Equatable {
     public var provides: [String]
     /// A provider plugin that translates streams (ABI 1.1's `translate_stream_event`).
     public var streams: Bool
+    /// A tool plugin's tools (ABI 1.2); their names are its `provides`.
+    public var tools: [ToolDescription]
 
-    public init(name: String, version: String, kind: Kind, abiMajor: Int, abiMinor: Int, provides: [String], streams: Bool) {
+    public init(name: String, version: String, kind: Kind, abiMajor: Int, abiMinor: Int, provides: [String], streams: Bool,
+                tools: [ToolDescription] = []) {
+        self.tools = tools
         self.name = name
         self.version = version
         self.kind = kind
@@ -76,6 +80,7 @@ public struct PluginDescription: Sendable, Equatable {
         .object([
             "name": .string(name), "version": .string(version), "kind": .string(kind.rawValue), "abi": .string(abi),
             "provides": .array(provides.map { .string($0) }), "streams": .bool(streams),
+            "tools": .array(tools.map(\.json)),
         ])
     }
 
@@ -93,6 +98,11 @@ public struct PluginDescription: Sendable, Equatable {
         }
         var streams = false
         if case .bool(let flag)? = object["streams"] { streams = flag }
-        self.init(name: name, version: version, kind: kind, abiMajor: parts[0], abiMinor: parts[1], provides: provides, streams: streams)
+        var tools: [ToolDescription] = []
+        if case .array(let items)? = object["tools"] {
+            for item in items { tools.append(try ToolDescription(json: item)) }
+        }
+        self.init(name: name, version: version, kind: kind, abiMajor: parts[0], abiMinor: parts[1], provides: provides, streams: streams,
+                  tools: tools)
     }
 }

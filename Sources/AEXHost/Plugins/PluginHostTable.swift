@@ -41,6 +41,10 @@ enum PluginHostTable {
             emit: { out, bytes in
                 guard let output = ProviderOutput.from(out), bytes.length <= ProviderOutput.bodyBytesMax else { return }
                 output.emitted.append(PluginHostTable.bytes(bytes))
+            },
+            set_cost: { out, cost in
+                guard let output = ProviderOutput.from(out), cost >= 0 else { return }
+                output.costMicro = cost
             }
         ))
         return UnsafePointer(table)

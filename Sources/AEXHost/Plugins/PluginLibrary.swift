@@ -21,6 +21,16 @@ public struct PluginLibrary: @unchecked Sendable {
 
     /// Size of `aex_plugin_table` from ABI 1.1 (which added `translate_stream_event`).
     static let tableSizeWithStreaming = 64
+    /// Size of `aex_plugin_table` from ABI 1.2 (which added `tools` and `run_tool`).
+    static let tableSizeWithTools = 80
+
+    /// A tool plugin's tools (ABI 1.2), read and checked at load.
+    public let tools: [ToolDescription]
+
+    /// The tool hook, when the plugin's table is recent enough to have it and offers it.
+    var runTool: (@convention(c) (UnsafePointer<aex_tool_call>?, OpaquePointer?) -> Int32)? {
+        Int(table.pointee.struct_size) >= Self.tableSizeWithTools ? table.pointee.run_tool : nil
+    }
 
     /// The stream hook, when the plugin's table is recent enough to have it and offers it.
     var translateStreamEvent: (@convention(c) (UnsafePointer<aex_call>?, aex_bytes, OpaquePointer?) -> Int32)? {
@@ -59,23 +69,36 @@ public struct PluginLibrary: @unchecked Sendable {
         // A provider plugin names the provider types it serves; a tool plugin's tools come from
         // its tool hooks, so its `provides` may be empty.
         let providesText = table.pointee.provides.map { String(cString: $0) } ?? ""
-        let provides = providesText.split(separator: ",").map { String($0).trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
+        var provides = providesText.split(separator: ",").map { String($0).trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
         if kind == AEX_PLUGIN_KIND_PROVIDER {
             guard !provides.isEmpty else { throw PluginLoadError(path: path, problem: .badDescription("empty provides")) }
             guard table.pointee.build_request != nil else {
                 throw PluginLoadError(path: path, problem: .badDescription("a provider plugin without build_request"))
             }
         }
+        var tools: [ToolDescription] = []
+        if kind == AEX_PLUGIN_KIND_TOOL {
+            guard Int(table.pointee.struct_size) >= tableSizeWithTools, let text = table.pointee.tools, table.pointee.run_tool != nil else {
+                throw PluginLoadError(path: path, problem: .badDescription("a tool plugin needs ABI 1.2's 'tools' and 'run_tool'"))
+            }
+            do {
+                tools = try ToolDescription.list(Array(String(cString: text).utf8))
+            } catch {
+                throw PluginLoadError(path: path, problem: .badDescription(error.description))
+            }
+            guard !tools.isEmpty else { throw PluginLoadError(path: path, problem: .badDescription("a tool plugin with no tools")) }
+            provides = tools.map(\.name)
+        }
         if let problem = PluginDescription.problem(name: name, version: version, provides: provides) {
             throw PluginLoadError(path: path, problem: .badDescription(problem))
         }
-        return PluginLibrary(path: path, table: table, name: name, version: version, kind: kind, provides: provides)
+        return PluginLibrary(path: path, table: table, name: name, version: version, kind: kind, provides: provides, tools: tools)
     }
 
     /// What the library says of itself (the manifest recorded at install).
     public var description: PluginDescription {
         PluginDescription(name: name, version: version, kind: kind == AEX_PLUGIN_KIND_TOOL ? .tool : .provider,
                           abiMajor: Int(table.pointee.abi_major), abiMinor: Int(table.pointee.abi_minor), provides: provides,
-                          streams: translateStreamEvent != nil)
+                          streams: translateStreamEvent != nil, tools: tools)
     }
 }

@@ -14,6 +14,8 @@ final class ProviderOutput {
     var error: String?
     /// Stream events' data to send the client, in order (ABI 1.1 `emit`).
     var emitted: [[UInt8]] = []
+    /// A tool call's actual cost in micro-USD (ABI 1.2 `set_cost`), when the tool reported one.
+    var costMicro: Int64?
 
     static let bodyBytesMax = 64 * 1024 * 1024
 

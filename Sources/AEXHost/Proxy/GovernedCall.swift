@@ -8,8 +8,13 @@ final class GovernedCall: @unchecked Sendable {
     /// Above this many bytes waiting for the client, the provider transfer is paused.
     static let clientBufferHighWaterBytes = 256 * 1024
 
-    let plan: CallPlan
-    let plugin: PluginLibrary
+    /// What the call runs: a provider call (its plan and plugin) or a tool call (a worker).
+    enum Work {
+        case provider(CallPlan, PluginLibrary)
+        case tool(ToolInvocation)
+    }
+
+    let work: Work
     /// The client's request body.
     let body: [UInt8]
     let reservation: ExecutionLedger.Reservation
@@ -32,25 +37,43 @@ final class GovernedCall: @unchecked Sendable {
     private var scanner = SSEScanner()
     private var paused = false
 
-    init(proxy: ProxyAPI, plan: CallPlan, plugin: PluginLibrary, body: [UInt8], reservation: ExecutionLedger.Reservation,
+    init(proxy: ProxyAPI, work: Work, body: [UInt8], reservation: ExecutionLedger.Reservation,
          responder: HTTPResponder, admittedAtMillis: Int64, upstreamResponseBytesMax: Int, claim: IdempotencyClaim?,
          keptAnswerBytesMax: Int) {
         self.proxy = proxy
-        self.plan = plan
-        self.plugin = plugin
+        self.work = work
         self.body = body
         self.reservation = reservation
         self.responder = responder
         self.admittedAtMillis = admittedAtMillis
         self.claim = claim
-        machine = GovernedCallMachine(.init(
-            executionID: reservation.executionID, providerName: plan.provider.name, providerTimeoutSeconds: plan.provider.timeoutSeconds,
-            upstreamResponseBytesMax: upstreamResponseBytesMax, pricing: plan.model.pricing, reasoning: plan.model.capabilities.reasoning,
-            reserved: reservation.amount, promptTokensBound: plan.request.promptTokensBound,
-            completionTokensBound: plan.completionTokensBound, embeddings: plan.endpoint == .embeddings,
-            streamUsageRequested: plan.request.streamUsageRequested, apiKey: plan.apiKey,
-            keptAnswerBytesMax: claim == nil ? nil : keptAnswerBytesMax))
+        let kept = claim == nil ? nil : keptAnswerBytesMax
+        switch work {
+        case .provider(let plan, _):
+            machine = GovernedCallMachine(.init(
+                executionID: reservation.executionID, providerName: plan.provider.name, providerTimeoutSeconds: plan.provider.timeoutSeconds,
+                upstreamResponseBytesMax: upstreamResponseBytesMax, pricing: plan.model.pricing, reasoning: plan.model.capabilities.reasoning,
+                reserved: reservation.amount, promptTokensBound: plan.request.promptTokensBound,
+                completionTokensBound: plan.completionTokensBound, embeddings: plan.endpoint == .embeddings,
+                streamUsageRequested: plan.request.streamUsageRequested, apiKey: plan.apiKey, keptAnswerBytesMax: kept))
+        case .tool(let invocation):
+            machine = GovernedCallMachine(.init(
+                executionID: reservation.executionID, providerName: "tool \(invocation.entry.tool.name)",
+                providerTimeoutSeconds: max(1, invocation.entry.tool.timeoutMilliseconds / 1_000), upstreamResponseBytesMax: upstreamResponseBytesMax,
+                pricing: ModelPricing(inputMicroPerMillionTokens: 0, outputMicroPerMillionTokens: 0), reasoning: false,
+                reserved: reservation.amount, promptTokensBound: 0, completionTokensBound: 0, embeddings: false,
+                streamUsageRequested: false, apiKey: nil, keptAnswerBytesMax: kept))
+        }
     }
+
+    /// The tokens the rate window admitted (a tool call admits none).
+    var admittedTokens: Int64 {
+        if case .provider(let plan, _) = work { return plan.admittedTokens }
+        return 0
+    }
+
+    /// Who answers: the provider's name, or the tool's.
+    var providerName: String { machine.context.providerName }
 
     /// Feeds one event; runs the machine's actions (and the events they produce) in order.
     func feed(_ event: GovernedCallMachine.Event) {
@@ -78,6 +101,7 @@ final class GovernedCall: @unchecked Sendable {
             localStream = []
             feed(.streamEnded(.response(status: 200, contentType: "text/event-stream", body: [])))
         case .translate(let status, _, let upstreamBody):
+            guard case .provider(let plan, let plugin) = work else { return }
             do {
                 let translated = try PluginCall.translateResponse(plugin, plan, body: body, status: status, upstreamBody: upstreamBody)
                 feed(.translated(body: translated.body, prompt: translated.promptTokens, completion: translated.completionTokens))
@@ -106,6 +130,7 @@ final class GovernedCall: @unchecked Sendable {
     // MARK: The request
 
     private func buildRequest() {
+        guard case .provider(let plan, let plugin) = work else { return feed(.built(.tool)) }
         let built: ProviderOutput
         do {
             built = try PluginCall.buildRequest(plugin, plan, body: body, maxOutputTokens: plan.addsOutputLimit ? plan.outputTokensPerChoice : 0)
@@ -139,7 +164,8 @@ final class GovernedCall: @unchecked Sendable {
     }
 
     private func send() {
-        guard let egress, let upstream else { return }
+        if case .tool(let invocation) = work { return sendTool(invocation) }
+        guard case .provider(let plan, _) = work, let egress, let upstream else { return }
         self.upstream = nil
         guard plan.request.stream else {
             handle = egress.start(upstream) { [self] result in feed(.answered(result)) }
@@ -181,6 +207,7 @@ final class GovernedCall: @unchecked Sendable {
                 feed(.streamDone)
                 continue
             }
+            guard case .provider(let plan, let plugin) = work else { return .accepted }
             do {
                 let event = try PluginCall.translateStreamEvent(plugin, plan, body: body, data: sse.data)
                 feed(.streamEvent(.init(name: sse.name, emitted: event.emitted, promptTokens: event.prompt, completionTokens: event.completion,
@@ -194,5 +221,32 @@ final class GovernedCall: @unchecked Sendable {
 
     private func receive(_ bytes: [UInt8]) {
         _ = bytes.withUnsafeBytes { receive($0) }
+    }
+
+    // MARK: A tool call
+
+    private func sendTool(_ invocation: ToolInvocation) {
+        let tool = invocation.entry.tool
+        let request = ToolFrames.request(tool: tool.name, arguments: invocation.arguments, executionID: reservation.executionID,
+                                         agent: reservation.agentName)
+        let price = reservation.amount
+        let accepted = invocation.runner.run(tool: tool, pluginPath: invocation.entry.pluginPath, sha256: invocation.entry.sha256,
+                                             request: request, on: responder.loop) { [self] outcome in
+            switch outcome {
+            case .answered(.result(let result, let reported)):
+                let cost = min(reported.map { MicroUSD($0) } ?? price, price)
+                feed(.toolAnswered(body: invocation.answerBody(result: result, cost: cost), cost: cost))
+            case .answered(.failed(let message)):
+                feed(.toolFailed(status: 502, code: "tool_failed", message: "tool '\(tool.name)' failed: \(message)"))
+            case .failed(let reason):
+                feed(.toolFailed(status: 502, code: "tool_failed", message: "tool '\(tool.name)' failed: \(reason)"))
+            case .timedOut:
+                feed(.toolFailed(status: 504, code: "tool_timeout",
+                                 message: "tool '\(tool.name)' ran past its timeout of \(tool.timeoutMilliseconds) ms and was stopped"))
+            }
+        }
+        if !accepted {
+            feed(.toolFailed(status: 503, code: "overloaded", message: "too many calls of tool '\(tool.name)' are waiting; retry shortly"))
+        }
     }
 }

@@ -42,6 +42,8 @@ struct GovernedCallMachine {
         /// A local provider's stream: its events follow as `streamEvent`s, then `streamEnded`.
         case localStream
         case failed(message: String)
+        /// A tool call: `send` hands it to a tool worker; `toolAnswered` or `toolFailed` follows.
+        case tool
     }
 
     /// One translated stream event.
@@ -75,6 +77,10 @@ struct GovernedCallMachine {
         case streamFailed(message: String)
         /// The stream's transfer ended (or never started: a refusal, a dead provider).
         case streamEnded(UpstreamResult)
+        /// A tool worker's result, as the client's body, and what it costs (at most the price).
+        case toolAnswered(body: [UInt8], cost: MicroUSD)
+        /// A tool call failed (the tool's error, a crash, too much output: 502; its timeout: 504).
+        case toolFailed(status: Int, code: String, message: String)
         /// The client's connection closed (streams only; a plain answer is simply dropped).
         case clientGone
         case settlementCommitted(remaining: MicroUSD?, cost: MicroUSD?, recorded: Bool)
@@ -195,6 +201,19 @@ struct GovernedCallMachine {
                           answer: .error(502, code: "upstream_unavailable", message: "cannot reach providers: \(detail)"))
         case (.awaitingAnswer, .answered(let result)):
             return afterAnswer(result)
+        case (.awaitingAnswer, .toolAnswered(let body, let cost)):
+            // A tool is charged what it reported, never more than its price (the reservation).
+            let charge = UsageCharge.Charge(cost: min(cost, context.reserved), promptTokens: nil, completionTokens: nil, estimated: false,
+                                            fault: nil)
+            var keep: KeptAnswer?
+            if let bytesMax = context.keptAnswerBytesMax, body.count <= bytesMax {
+                keep = KeptAnswer(status: 200, contentType: "application/json", body: body)
+            }
+            return settle(.commit(charge, status: 200, reason: nil),
+                          answer: HTTPResponse(status: 200, headers: [("content-type", "application/json")], body: body),
+                          carriesCost: true, keep: keep)
+        case (.awaitingAnswer, .toolFailed(let status, let code, let message)):
+            return settle(.release(reason: message, status: status), answer: .error(status, code: code, message: message))
         case (.translating, .translated(let body, let prompt, let completion)):
             return succeed(status: pendingStatus, contentType: pendingContentType, body: body, prompt: prompt, completion: completion)
         case (.translating, .translationFailed(let message)):
@@ -243,6 +262,9 @@ struct GovernedCallMachine {
             return Self.relayLocalStreamOnly
         case .upstream(let streaming):
             state = streaming ? .streaming : .awaitingAnswer
+            return Self.sendOnly
+        case .tool:
+            state = .awaitingAnswer
             return Self.sendOnly
         }
     }

@@ -19,6 +19,8 @@ final class ProxyAPI: Sendable {
     private let ledger: CallLedger
     private let answers: IdempotentAnswerStore
     private let claims = IdempotencyClaims()
+    private let tools: ToolCatalog
+    private let toolRunner: ToolRunner
     private let settings: ProxySettings
     private let egress: PerLoop<Egress>
     private let inFlight = Atomic<Int>(0)
@@ -27,8 +29,10 @@ final class ProxyAPI: Sendable {
     private let authRefusals = Mutex(AuthRefusalSampler())
 
     init(catalog: ModelCatalog, plugins: ProviderPlugins, registry: AgentRegistry, ledger: CallLedger, answers: IdempotentAnswerStore,
-         settings: ProxySettings, loopCount: Int, executionIDs: ExecutionIDs, logger: Logger? = nil) {
+         tools: ToolCatalog, toolRunner: ToolRunner, settings: ProxySettings, loopCount: Int, executionIDs: ExecutionIDs, logger: Logger? = nil) {
         self.answers = answers
+        self.tools = tools
+        self.toolRunner = toolRunner
         self.executionIDs = executionIDs
         self.catalog = catalog
         self.plugins = plugins
@@ -45,6 +49,14 @@ final class ProxyAPI: Sendable {
         if route == "models" {
             guard request.method == "GET" else { return responder.respond(.error(405, code: "method_not_allowed", message: "use GET")) }
             return responder.respond(modelsList(for: agent))
+        }
+        if route == "tools" {
+            guard request.method == "GET" else { return responder.respond(.error(405, code: "method_not_allowed", message: "use GET")) }
+            return responder.respond(toolsList(for: agent))
+        }
+        if route == ToolCallPolicy.endpoint {
+            guard request.method == "POST" else { return responder.respond(.error(405, code: "method_not_allowed", message: "use POST")) }
+            return executeTool(request, agent: agent, responder: responder)
         }
         guard let endpoint = Endpoint(rawValue: route) else {
             return responder.respond(.error(404, code: "not_found", message: "unknown endpoint \(request.method) \(request.path)"))
@@ -63,6 +75,77 @@ final class ProxyAPI: Sendable {
         ]))
     }
 
+    /// `GET /v1/tools`: the agent's allowed, enabled tools in OpenAI's function-tool shape.
+    private func toolsList(for agent: Agent) -> HTTPResponse {
+        let listed = tools.all.filter { ToolCallPolicy.allows(agent, $0.tool.name) }
+        return .json(200, .object([
+            "object": .string("list"),
+            "data": .array(listed.map { entry in
+                .object([
+                    "type": .string("function"),
+                    "function": .object([
+                        "name": .string(entry.tool.name), "description": .string(entry.tool.description), "parameters": entry.tool.parameters,
+                    ]),
+                    "price_micro": .int(entry.tool.priceMicro),
+                ])
+            }),
+        ]))
+    }
+
+    // MARK: A tool call
+
+    /// `POST /v1/tools/execute`: governed like a model call (SPEC §9 order), with a worker in place
+    /// of a provider; a given `execution_id` is its idempotency key (SPEC §8).
+    private func executeTool(_ request: HTTPRequest, agent: Agent, responder: HTTPResponder) {
+        let endpoint = ToolCallPolicy.endpoint
+        let plan: ToolCallPolicy.Plan
+        do {
+            plan = try ToolCallPolicy.plan(body: request.body, agent: agent, catalog: tools)
+        } catch {
+            return refuse(error, executionID: executionIDs.make(), agent: agent, endpointName: endpoint, responder: responder)
+        }
+        guard let key = plan.clientExecutionID else { return runTool(plan, agent: agent, responder: responder, claim: nil) }
+        once(key: key, endpointName: endpoint, canonicalBody: plan.canonicalBody, agent: agent, responder: responder) { [self] claim, current in
+            runTool(plan, agent: current, responder: responder, claim: claim)
+        }
+    }
+
+    private func runTool(_ plan: ToolCallPolicy.Plan, agent: Agent, responder: HTTPResponder, claim: IdempotencyClaim?) {
+        let endpoint = ToolCallPolicy.endpoint
+        let executionID = executionIDs.make()
+        guard inFlight.add(1, ordering: .relaxed).newValue <= settings.upstreamInFlightMax else {
+            releaseInFlightSlot()
+            return refuse(CallRefusal(503, "overloaded", "too many calls in flight; retry shortly"),
+                          executionID: executionID, agent: agent, endpointName: endpoint, responder: responder)
+        }
+        let admittedAtMillis = WallClock.monotonicMillis()
+        let price = MicroUSD(plan.entry.tool.priceMicro)
+        let refusal: CallRefusal? = switch registry.admit(agentID: agent.id, name: agent.name, amount: price, tokens: 0, nowMillis: admittedAtMillis) {
+        case .admitted: nil
+        case .rateLimited(let seconds):
+            CallRefusal(429, "rate_limit_exceeded", "rate limit reached; retry in \(seconds) s", retryAfterSeconds: seconds)
+        case .budgetExceeded(let remaining):
+            CallRefusal(402, "budget_exceeded", "tool '\(plan.entry.tool.name)' costs \(price) USD; the agent has \(max(remaining, .zero)) USD left")
+        case .gone: CallRefusal(401, AuthFailure.invalid.code, AuthFailure.invalid.message)
+        }
+        if let refusal {
+            releaseInFlightSlot()
+            guard refusal.status != 401 else { return responder.respond(AuthFailure.invalid.response) }
+            return refuse(refusal, executionID: executionID, agent: agent, endpointName: endpoint, responder: responder)
+        }
+        let reservation = ExecutionLedger.Reservation(
+            executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpoint, model: plan.entry.tool.name,
+            amount: price, promptTokensBound: 0, completionTokensBound: 0)
+        let invocation = ToolInvocation(entry: plan.entry, arguments: plan.arguments,
+                                        answeredExecutionID: plan.clientExecutionID ?? executionID, runner: toolRunner)
+        let governed = GovernedCall(proxy: self, work: .tool(invocation), body: [], reservation: reservation, responder: responder,
+                                    admittedAtMillis: admittedAtMillis, upstreamResponseBytesMax: plan.entry.tool.outputBytesMax * 2 + 4_096,
+                                    claim: claim, keptAnswerBytesMax: answers.limits.bytesMax)
+        ledger.reserve(reservation, on: responder.loop) { recorded in
+            governed.feed(recorded ? .reservationCommitted : .reservationRefused)
+        }
+    }
+
     // MARK: A call with an Idempotency-Key
 
     private func callOnce(_ endpoint: Endpoint, _ request: HTTPRequest, agent: Agent, responder: HTTPResponder) {
@@ -73,8 +156,18 @@ final class ProxyAPI: Sendable {
             // Not JSON: refused by the plan like any such body, with nothing to compare.
             return call(endpoint, request, agent: agent, responder: responder, claim: nil)
         }
-        let scope = IdempotencyScope(agentID: agent.id, endpoint: endpoint.rawValue, key: key)
-        let joined = claims.join(scope, requestSHA256: SHA256.hex(tape.canonicalText())) { [self] resolution in
+        once(key: key, endpointName: endpoint.rawValue, canonicalBody: tape.canonicalText(), agent: agent, responder: responder) {
+            [self] claim, current in call(endpoint, request, agent: current, responder: responder, claim: claim)
+        }
+    }
+
+    /// At most one run per (agent, endpoint, key) at a time, and a stored success replayed: joins
+    /// the claims; the holder looks for a stored answer and replays it, refuses another body's key,
+    /// or `run`s holding the claim (with the agent as it is then).
+    private func once(key: String, endpointName: String, canonicalBody: [UInt8], agent: Agent, responder: HTTPResponder,
+                      run: @escaping @Sendable (IdempotencyClaim, Agent) -> Void) {
+        let scope = IdempotencyScope(agentID: agent.id, endpoint: endpointName, key: key)
+        let joined = claims.join(scope, requestSHA256: SHA256.hex(canonicalBody)) { [self] resolution in
             responder.loop.execute { [self] in
                 switch resolution {
                 case .replay(let answer):
@@ -87,21 +180,22 @@ final class ProxyAPI: Sendable {
                         claim.abandon()
                         return responder.respond(AuthFailure.invalid.response)
                     }
-                    runHolding(claim, endpoint, request, agent: current, responder: responder)
+                    runHolding(claim, endpointName, agent: current, responder: responder, run: run)
                 }
             }
         }
         switch joined {
-        case .holder(let claim): runHolding(claim, endpoint, request, agent: agent, responder: responder)
+        case .holder(let claim): runHolding(claim, endpointName, agent: agent, responder: responder, run: run)
         case .waiting: return
-        case .conflict: refuse(Self.keyReused, executionID: executionIDs.make(), agent: agent, endpoint: endpoint, responder: responder)
+        case .conflict: refuse(Self.keyReused, executionID: executionIDs.make(), agent: agent, endpointName: endpointName, responder: responder)
         }
     }
 
     static let keyReused = CallRefusal(409, "idempotency_key_reused", "this Idempotency-Key was used with a different request body")
 
     /// The scope is this request's: replay the stored answer, refuse another body's key, or run.
-    private func runHolding(_ claim: IdempotencyClaim, _ endpoint: Endpoint, _ request: HTTPRequest, agent: Agent, responder: HTTPResponder) {
+    private func runHolding(_ claim: IdempotencyClaim, _ endpointName: String, agent: Agent, responder: HTTPResponder,
+                            run: @escaping @Sendable (IdempotencyClaim, Agent) -> Void) {
         answers.lookup(claim.scope, on: responder.loop) { [self] found in
             let stored: IdempotentAnswer?
             switch found {
@@ -112,10 +206,10 @@ final class ProxyAPI: Sendable {
                 logger?.error("stored answers cannot be read", ["error": .string("\(error)")])
                 return responder.respond(.error(500, code: "ledger_unavailable", message: "the stored answers cannot be read"))
             }
-            guard let stored else { return call(endpoint, request, agent: agent, responder: responder, claim: claim) }
+            guard let stored else { return run(claim, agent) }
             guard stored.requestSHA256 == claim.requestSHA256 else {
                 claim.abandon()
-                return refuse(Self.keyReused, executionID: executionIDs.make(), agent: agent, endpoint: endpoint, responder: responder)
+                return refuse(Self.keyReused, executionID: executionIDs.make(), agent: agent, endpointName: endpointName, responder: responder)
             }
             claim.fulfil(stored)
             replay(stored, agent: agent, responder: responder)
@@ -177,7 +271,7 @@ final class ProxyAPI: Sendable {
         let reservation = ExecutionLedger.Reservation(
             executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpoint.rawValue, model: plan.alias,
             amount: amount, promptTokensBound: plan.request.promptTokensBound, completionTokensBound: plan.completionTokensBound)
-        let governed = GovernedCall(proxy: self, plan: plan, plugin: plugin, body: request.body, reservation: reservation,
+        let governed = GovernedCall(proxy: self, work: .provider(plan, plugin), body: request.body, reservation: reservation,
                                     responder: responder, admittedAtMillis: admittedAtMillis,
                                     upstreamResponseBytesMax: settings.upstreamResponseBytesMax,
                                     claim: claim, keptAnswerBytesMax: answers.limits.bytesMax)
@@ -234,7 +328,7 @@ final class ProxyAPI: Sendable {
     func withdraw(_ call: GovernedCall) {
         let reservation = call.reservation
         registry.withdraw(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount,
-                          tokens: call.plan.admittedTokens, admittedAtMillis: call.admittedAtMillis)
+                          tokens: call.admittedTokens, admittedAtMillis: call.admittedAtMillis)
     }
 
     func releaseInFlightSlot() {
@@ -272,7 +366,7 @@ final class ProxyAPI: Sendable {
             usedTokens = 0
         }
         let settled = registry.settle(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount,
-                                      cost: charged ?? .zero, admission: (call.admittedAtMillis, call.plan.admittedTokens), usedTokens: usedTokens)
+                                      cost: charged ?? .zero, admission: (call.admittedAtMillis, call.admittedTokens), usedTokens: usedTokens)
         if let settled, charged != nil { charged = settled.cost }  // cut so that spent never passes Int64.max
         let outcome: ExecutionLedger.Outcome = switch decision {
         case .commit(let charge, let status, let reason):
@@ -283,7 +377,7 @@ final class ProxyAPI: Sendable {
         }
         if let fault {
             logger?.warn("provider reported impossible usage", [
-                "execution_id": .string(reservation.executionID), "provider": .string(call.plan.provider.name), "reason": .string(fault.reason),
+                "execution_id": .string(reservation.executionID), "provider": .string(call.providerName), "reason": .string(fault.reason),
             ])
         }
         let remaining = settled?.remaining
@@ -302,7 +396,11 @@ final class ProxyAPI: Sendable {
     }
 
     private func refuse(_ refusal: CallRefusal, executionID: String, agent: Agent, endpoint: Endpoint, responder: HTTPResponder) {
-        ledger.deny(executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpoint.rawValue,
+        refuse(refusal, executionID: executionID, agent: agent, endpointName: endpoint.rawValue, responder: responder)
+    }
+
+    private func refuse(_ refusal: CallRefusal, executionID: String, agent: Agent, endpointName: String, responder: HTTPResponder) {
+        ledger.deny(executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpointName,
                     status: refusal.status, code: refusal.code, reason: refusal.message)
         responder.respond(refusal.response)
     }

@@ -1,5 +1,5 @@
 /*
- * aex_plugin.h — the whole ABI between the AEX host and its plugins. Version 1.1.
+ * aex_plugin.h — the whole ABI between the AEX host and its plugins. Version 1.2.
  *
  * Rules (kept for every 1.x version; see ABI.md beside the include folder):
  *   - This header includes only <stdint.h>, <stddef.h> and <stdbool.h>.
@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define AEX_PLUGIN_ABI_MAJOR 1
-#define AEX_PLUGIN_ABI_MINOR 1
+#define AEX_PLUGIN_ABI_MINOR 2
 
 /** Name of the one function every plugin exports (type: aex_plugin_entry_fn). */
 #define AEX_PLUGIN_ENTRY_SYMBOL "aex_plugin_entry"
@@ -86,6 +86,17 @@ typedef struct {
 } aex_call;
 
 /**
+ * 1.2. One tool call, as the host (a tool worker process) describes it to a tool plugin.
+ * Owner: host. Borrowed for the run_tool call, and so is every aex_bytes inside it.
+ */
+typedef struct {
+    uint32_t struct_size;
+    aex_bytes tool_name;  /* one of the names in the plugin's `tools` */
+    aex_bytes arguments;  /* a JSON object, already checked against the tool's `parameters` schema */
+    aex_bytes context;    /* a JSON object: {"execution_id": "...", "agent": "..."} */
+} aex_tool_call;
+
+/**
  * Functions the host offers. Owner: host; valid until the process exits.
  * Every function copies what it is given before returning; `out` is the aex_output of the hook
  * being run. Calls after the hook returned are ignored.
@@ -112,6 +123,9 @@ typedef struct aex_host_table {
     /* 1.1, translate_stream_event: the data of the event to send the client (the host frames it as
        one Server-Sent Event). Not calling it drops the event. `bytes` borrowed. */
     void (*emit)(aex_output *out, aex_bytes bytes);
+    /* 1.2, run_tool: what the call really cost in micro-USD, when less than the tool's price (the
+       host charges the smaller of the two; not calling it charges the price). */
+    void (*set_cost)(aex_output *out, int64_t cost_micro);
 } aex_host_table;
 
 /**
@@ -138,6 +152,16 @@ typedef struct aex_plugin_table {
        itself). Emit the client's data with `emit`, report usage with set_usage when the event has it,
        and return AEX_STATUS_USAGE_ONLY for an event that only carries usage. NULL: no streaming. */
     int32_t (*translate_stream_event)(const aex_call *call, aex_bytes data, aex_output *out);
+
+    /* 1.2. Tool plugins. `tools` (static, NUL-terminated, owned by the plugin): a JSON array with
+       one object per tool: {"name", "description", "parameters" (a JSON Schema of the arguments
+       object), "price_micro" (charged per call), "timeout_ms", "output_bytes_max", "network"
+       (true when the tool needs the network)}. NULL for provider plugins. */
+    const char *tools;
+    /* Run one call in a tool worker process (never in the daemon): the result as JSON through
+       set_body and AEX_STATUS_OK, or a short reason through set_error and AEX_STATUS_ERROR.
+       `call` borrowed; `out` borrowed. */
+    int32_t (*run_tool)(const aex_tool_call *call, aex_output *out);
 } aex_plugin_table;
 
 /**

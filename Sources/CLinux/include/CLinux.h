@@ -71,4 +71,15 @@ int aex_wait_signal(void);
 /// Names the calling thread (as `ps -L`, `top -H` and /proc/…/comm show it); at most 15 bytes kept.
 int aex_set_thread_name(const char *name);
 
+/// A Unix stream socket pair, both ends close-on-exec.
+int aex_socketpair(int fds[2]);
+/// Starts a tool worker: `channel_fd` becomes its fd 3, stderr goes to `stderr_fd`, stdin and
+/// stdout are /dev/null, it leads a new process group, its signal mask is empty and SIGPIPE,
+/// SIGINT, SIGTERM, SIGHUP are at their defaults; `envp` is its whole environment.
+pid_t aex_spawn_worker(const char *path, char *const argv[], char *const envp[], int channel_fd, int stderr_fd);
+/// In a tool worker, before any plugin code runs: no new privileges, SIGKILL when the parent dies,
+/// and limits on address space, CPU time, open files, file size, core dumps and new processes.
+int aex_worker_harden(uint64_t memory_bytes, uint64_t cpu_seconds, uint64_t open_files, uint64_t file_bytes);
+int aex_parent_alive(pid_t parent);
+
 #endif

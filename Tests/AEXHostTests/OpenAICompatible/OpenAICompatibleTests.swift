@@ -333,7 +333,8 @@ private func oacFakeHost(abiMajor: UInt16 = UInt16(AEX_PLUGIN_ABI_MAJOR), size: 
         set_local_response: { _, _, _ in oacRecorded.calls += 1 },
         set_usage: { _, prompt, completion in oacRecorded.usage = (prompt, completion); oacRecorded.calls += 1 },
         set_error: { _, message in oacRecorded.error = oacString(message); oacRecorded.calls += 1 },
-        emit: { _, bytes in oacRecorded.emitted.append(oacString(bytes)); oacRecorded.calls += 1 }
+        emit: { _, bytes in oacRecorded.emitted.append(oacString(bytes)); oacRecorded.calls += 1 },
+        set_cost: { _, _ in oacRecorded.calls += 1 }
     ))
     return host
 }

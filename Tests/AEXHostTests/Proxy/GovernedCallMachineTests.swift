@@ -252,6 +252,25 @@ import Testing
         }
     }
 
+    // MARK: Tool calls
+
+    @Test func aToolCallIsChargedWhatItReportsNeverAboveItsPrice() {
+        for (reported, charged) in [(MicroUSD(3), MicroUSD(3)), (MicroUSD(5_000), Self.context.reserved)] {
+            let (_, log) = run([.reservationCommitted, .built(.tool), .toolAnswered(body: Array(#"{"result":1}"#.utf8), cost: reported),
+                                Self.committed], context: Self.keyed)
+            guard case .commit(let charge, 200, nil)? = log.settlements.first else { Issue.record("\(log.settlements)"); return }
+            #expect(charge.cost == charged && !charge.estimated)
+            #expect(log.sends == 1 && log.answers.first?.status == 200 && log.kept.first?.body == Array(#"{"result":1}"#.utf8))
+        }
+    }
+
+    @Test func aFailedToolCallIsReleasedAndAnsweredWithItsError() {
+        let (_, log) = run([.reservationCommitted, .built(.tool), .toolFailed(status: 504, code: "tool_timeout", message: "too slow"),
+                            Self.committed], context: Self.keyed)
+        guard case .release(let reason, 504)? = log.settlements.first else { Issue.record("\(log.settlements)"); return }
+        #expect(reason == "too slow" && log.answers.first?.status == 504 && log.kept.isEmpty)
+    }
+
     // MARK: Every event in every state
 
     static func allEvents() -> [GovernedCallMachine.Event] {
@@ -269,7 +288,8 @@ import Testing
             .streamDone, .streamFailed(message: "x"),
             .streamEnded(.response(status: 200, contentType: nil, body: [])), .streamEnded(.response(status: 400, contentType: nil, body: [])),
             .streamEnded(.unavailable("x")), .streamEnded(.timedOut), .streamEnded(.cancelled), .streamEnded(.tooLarge),
-            .clientGone,
+            .clientGone, .built(.tool), .toolAnswered(body: Array("{}".utf8), cost: MicroUSD(3)),
+            .toolFailed(status: 504, code: "tool_timeout", message: "x"),
             .settlementCommitted(remaining: MicroUSD(1), cost: MicroUSD(1), recorded: true),
             .settlementCommitted(remaining: nil, cost: nil, recorded: false),
         ]
