@@ -42,8 +42,11 @@ let package = Package(
 
         // Plugins: dynamic libraries that depend on the ABI header only.
         .target(name: "OpenAICompatible", dependencies: ["AEXPluginAPI"], path: "Plugins/OpenAICompatible", exclude: ["README.md"]),
-        .target(name: "AEXToolsPlugin", dependencies: ["AEXPluginAPI"], path: "Plugins/Tools"),
+        .target(name: "AEXToolsPlugin", dependencies: ["AEXPluginAPI", "AEXCalculator"], path: "Plugins/Tools"),
+        // The calculator of aex-tools, apart so that its tests link without a plugin's entry point.
+        .target(name: "AEXCalculator", path: "Plugins/Calculator"),
 
+        .testTarget(name: "AEXCalculatorTests", dependencies: ["AEXCalculator"], path: "Tests/AEXCalculatorTests"),
         .testTarget(name: "AEXHostTests", dependencies: ["AEXHost", "AEXPluginAPI", "CLinux", "OpenAICompatible"], path: "Tests/AEXHostTests"),
     ],
     swiftLanguageModes: [.v6]

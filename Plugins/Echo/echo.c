@@ -1067,7 +1067,7 @@ static int32_t echo_translate_stream_event(const aex_call *call, aex_bytes data,
 static const aex_plugin_table echo_table = {
     sizeof(aex_plugin_table),
     AEX_PLUGIN_ABI_MAJOR,
-    AEX_PLUGIN_ABI_MINOR, /* 1.1: the table ends with translate_stream_event */
+    AEX_PLUGIN_ABI_MINOR,
     AEX_PLUGIN_KIND_PROVIDER,
     "echo",
     "0.1.0",
@@ -1075,6 +1075,8 @@ static const aex_plugin_table echo_table = {
     echo_build_request,
     NULL, /* translate_response: echo never calls upstream */
     echo_translate_stream_event,
+    NULL, /* tools: a provider plugin has none (1.2) */
+    NULL, /* run_tool */
 };
 
 const aex_plugin_table *aex_plugin_entry(const aex_host_table *host);

@@ -1,3 +1,4 @@
+import AEXCalculator
 import AEXPluginAPI
 import Foundation
 

@@ -16,7 +16,7 @@
 ///
 /// Every input is bounded (see the limits), so no expression can crash it or keep it busy for
 /// long. Results are plain decimal text: no exponent, no trailing zeros, never `-0`.
-enum Calculator {
+public enum Calculator {
     /// Longest expression accepted, in characters (Unicode scalars).
     static let maximumExpressionCharacters = 1_000
     /// Deepest parenthesis nesting accepted, in levels.
@@ -32,7 +32,7 @@ enum Calculator {
     /// Digits after the point that a non-terminating quotient is rounded to.
     static let divisionFractionDigits = 32
 
-    static func evaluate(_ expression: String) -> Result<String, CalculatorError> {
+    public static func evaluate(_ expression: String) -> Result<String, CalculatorError> {
         var scalars: [Unicode.Scalar] = []
         for scalar in expression.unicodeScalars {
             if scalars.count == maximumExpressionCharacters { return .failure(CalculatorError("expression too long")) }
@@ -76,8 +76,8 @@ enum Calculator {
 }
 
 /// Why an expression has no value; `message` is short and meant for the user.
-struct CalculatorError: Error, Equatable {
-    let message: String
+public struct CalculatorError: Error, Equatable {
+    public let message: String
 
     init(message: String) { self.message = message }
     fileprivate init(_ message: String) { self.message = message }
@@ -297,9 +297,9 @@ extension Calculator {
     /// ±coefficient × 10^-scale, normalised: scale ≥ 0, no trailing decimal zero in the coefficient
     /// while scale > 0, and zero is +0 with scale 0. So equal values are equal structs.
     struct Number: Equatable {
-        private(set) var negative: Bool
-        private(set) var coefficient: BigUInt
-        private(set) var scale: Int
+        let negative: Bool
+        let coefficient: BigUInt
+        let scale: Int
 
         static let zero = Number(negative: false, coefficient: BigUInt(), scale: 0)
         static let one = Number(negative: false, coefficient: BigUInt(1), scale: 0)
