@@ -72,6 +72,9 @@ PLUGIN_MODELS = {"shout": ("shout-model", 3, 7), "legacy10": ("legacy-model", 2,
 SHOUT_MESSAGES = [{"role": "system", "content": "Be loud."}, {"role": "user", "content": "hello plugin world"}]
 LEGACY_REPLY, LEGACY_USAGE = "built for ABI 1.0", (3, 4)
 HANG_WORDS = ("did not finish", "hung", "timed out")
+# The ABI version of the header the fixtures (and echo.c) are built with, e.g. "1.2".
+HEADER_ABI = "{}.{}".format(*(re.search(rf"#define AEX_PLUGIN_ABI_{part} (\d+)", (INCLUDE / "aex_plugin.h").read_text()).group(1)
+                              for part in ("MAJOR", "MINOR")))
 SYSTEM_LIBM = next((p for p in (Path("/lib/x86_64-linux-gnu/libm.so.6"), Path("/usr/lib/x86_64-linux-gnu/libm.so.6"),
                                 Path("/lib/aarch64-linux-gnu/libm.so.6"), Path("/lib64/libm.so.6"),
                                 Path("/usr/lib64/libm.so.6")) if p.exists()), None)
@@ -267,7 +270,7 @@ def test_init_registers_the_bundled_plugins(aex):
         assert record["sha256"] == sha256_of(record["path"])
         details = inspect(aex, name)
         assert details["file_matches"] is True and isinstance(details["manifest"], dict), details
-    assert listed["echo"]["abi"] == "1.1", "echo.c is built with the 1.1 header"
+    assert listed["echo"]["abi"] == HEADER_ABI, "echo.c is built with the current header"
     registered = {row["name"]: (row["bundled"], row["enabled"]) for row in rows(aex, "SELECT * FROM tool_plugins")}
     assert all(registered[name] == (1, 1) for name in BUNDLED), registered
     text = aex.run("plugin", "list", check=0).stdout
@@ -284,7 +287,7 @@ def test_install_copies_records_and_logs_the_plugin(aex, libs):
     source = libs["shout-1.0.0"]
     record = install(aex, source)
     assert RECORD_FIELDS <= set(record), record
-    assert (record["name"], record["version"], record["kind"], record["abi"]) == ("shout", "1.0.0", "provider", "1.1")
+    assert (record["name"], record["version"], record["kind"], record["abi"]) == ("shout", "1.0.0", "provider", HEADER_ABI)
     assert (record["provides"], record["enabled"], record["bundled"]) == (["shout"], False, False), \
         "installed disabled without --enable"
     copy = Path(record["path"])
@@ -300,7 +303,7 @@ def test_install_copies_records_and_logs_the_plugin(aex, libs):
 
     (row,) = rows(aex, "SELECT * FROM tool_plugins WHERE name = 'shout'")
     assert (row["version"], row["kind"], row["abi"], row["sha256"], row["enabled"], row["bundled"]) == \
-           ("1.0.0", "provider", "1.1", record["sha256"], 0, 0), row
+           ("1.0.0", "provider", HEADER_ABI, record["sha256"], 0, 0), row
     assert Path(row["path"]).resolve() == copy.resolve() and row["installed_at"]
     assert json.loads(row["manifest"]) == details["manifest"]
 
