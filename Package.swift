@@ -39,6 +39,8 @@ let package = Package(
         .executableTarget(name: "aex", dependencies: ["AEXHost"], path: "Sources/aex"),
         // The ledger writer's capacity on its own (bench/proxy.sh runs it after the HTTP rounds).
         .executableTarget(name: "aex-ledger-bench", dependencies: ["AEXHost"], path: "bench/LedgerAppends"),
+        // The in-process baseline of bench/tools.sh: the calculator tool's function called directly.
+        .executableTarget(name: "aex-tool-bench", dependencies: ["AEXCalculator"], path: "bench/ToolInProcess"),
 
         // Plugins: dynamic libraries that depend on the ABI header only.
         .target(name: "OpenAICompatible", dependencies: ["AEXPluginAPI"], path: "Plugins/OpenAICompatible", exclude: ["README.md"]),
