@@ -90,7 +90,7 @@ private let aexToolsRun: @convention(c) (UnsafePointer<aex_tool_call>?, OpaquePo
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = zone
         formatter.formatOptions = [.withInternetDateTime]
-        return send("{\"iso8601\":\(quoted(formatter.string(from: Date()))),\"timezone\":\(quoted(zone.identifier))}", out, error: false)
+        return send("{\"iso8601\":\(quoted(formatter.string(from: Date()))),\"timezone\":\(quoted(zoneName))}", out, error: false)
     default:
         return send("no tool named '\(name)'", out, error: true)
     }

@@ -81,7 +81,7 @@ public struct Settings: Sendable, Equatable {
             idempotencySweepSeconds:  row("AEX_IDEMPOTENCY_SWEEP_SECONDS",   60,                  .positive),
             idempotencyStoreBytesMax: row("AEX_IDEMPOTENCY_STORE_BYTES_MAX", 256 * 1024 * 1024,   .positive),
             toolWorkersPerPlugin:     row("AEX_TOOL_WORKERS_PER_PLUGIN",     4,                   .within(1...256)),
-            toolWorkerMemoryBytesMax: row("AEX_TOOL_WORKER_MEMORY_BYTES_MAX", 512 * 1024 * 1024,  .positive),
+            toolWorkerMemoryBytesMax: row("AEX_TOOL_WORKER_MEMORY_BYTES_MAX", 256 * 1024 * 1024,  .positive),
             toolWorkerCPUSeconds:     row("AEX_TOOL_WORKER_CPU_SECONDS",     60,                  .positive))
     }
 
