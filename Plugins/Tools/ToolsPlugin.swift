@@ -3,13 +3,15 @@ import AEXPluginAPI
 import Foundation
 
 /// The `aex-tools` tool plugin: the tools that ship with AEX, run in tool worker processes (never
-/// in the daemon). `calculator` (exact decimal arithmetic, `Calculator`) and `current_time`.
+/// in the daemon). `calculator` (exact decimal arithmetic, `Calculator`), `current_time` and
+/// `http_get` (`HTTPGetTool`; off unless `tools.yaml` allows hosts).
 /// Arguments arrive already checked against each tool's `parameters` schema.
 
 /// The tools, described for the host (ABI 1.2 `tools`): static, NUL-terminated.
 private let toolsJSON: StaticString = """
 [{"name":"calculator","description":"Evaluate an arithmetic expression exactly (decimal numbers, + - * /, parentheses, integer powers with ^). Division that does not terminate is rounded to 32 decimal places.","parameters":{"type":"object","properties":{"expression":{"type":"string","minLength":1,"maxLength":1000,"description":"for example (1.5 + 2) * 3^2 / 7"}},"required":["expression"],"additionalProperties":false},"price_micro":10,"timeout_ms":2000,"output_bytes_max":4096,"network":false},\
-{"name":"current_time","description":"The current date and time, in UTC or a named time zone (IANA name such as Europe/Paris).","parameters":{"type":"object","properties":{"timezone":{"type":"string","minLength":1,"maxLength":64,"description":"an IANA time zone; UTC when omitted"}},"additionalProperties":false},"price_micro":5,"timeout_ms":2000,"output_bytes_max":1024,"network":false}]
+{"name":"current_time","description":"The current date and time, in UTC or a named time zone (IANA name such as Europe/Paris).","parameters":{"type":"object","properties":{"timezone":{"type":"string","minLength":1,"maxLength":64,"description":"an IANA time zone; UTC when omitted"}},"additionalProperties":false},"price_micro":5,"timeout_ms":2000,"output_bytes_max":1024,"network":false},\
+{"name":"http_get","description":"Fetch a web page or text document with an HTTP GET, from the hosts the operator allows in tools.yaml. Text only; long bodies are cut.","parameters":{"type":"object","properties":{"url":{"type":"string","minLength":1,"maxLength":2048,"description":"an http or https URL"}},"required":["url"],"additionalProperties":false},"price_micro":100,"timeout_ms":15000,"output_bytes_max":2097152,"network":true}]
 """
 
 /// The host's table, kept from `aex_plugin_entry`. Owner: host; valid until the process exits.
@@ -91,6 +93,22 @@ private let aexToolsRun: @convention(c) (UnsafePointer<aex_tool_call>?, OpaquePo
         formatter.timeZone = zone
         formatter.formatOptions = [.withInternetDateTime]
         return send("{\"iso8601\":\(quoted(formatter.string(from: Date()))),\"timezone\":\(quoted(zoneName))}", out, error: false)
+    case "http_get":
+        guard let urlText = arguments["url"] as? String else { return send("'url' must be a string", out, error: true) }
+        let context = (try? JSONSerialization.jsonObject(with: Data(text(call.pointee.context).utf8))) as? [String: Any] ?? [:]
+        let allowed = context["allowed_hosts"] as? [String] ?? []
+        do {
+            let result = try HTTPGetTool.fetch(urlText, allowedHosts: allowed)
+            guard let data = try? JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]) else {
+                return send("the page could not be encoded", out, error: true)
+            }
+            return send(String(decoding: data, as: UTF8.self), out, error: false)
+        } catch let failure as HTTPGetTool.Failure {
+            guard case .refused(let reason) = failure else { return send("the request failed", out, error: true) }
+            return send(reason, out, error: true)
+        } catch {
+            return send("the request failed", out, error: true)
+        }
     default:
         return send("no tool named '\(name)'", out, error: true)
     }

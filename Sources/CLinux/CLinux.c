@@ -276,7 +276,7 @@ pid_t aex_spawn_worker(const char *path, char *const argv[], char *const envp[],
     return pid;
 }
 
-int aex_worker_harden(uint64_t memory_bytes, uint64_t cpu_seconds, uint64_t open_files, uint64_t file_bytes) {
+int aex_worker_harden(uint64_t memory_bytes, uint64_t cpu_seconds, uint64_t open_files, uint64_t file_bytes, int no_new_processes) {
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return -1;
     struct rlimit limit;
@@ -292,8 +292,10 @@ int aex_worker_harden(uint64_t memory_bytes, uint64_t cpu_seconds, uint64_t open
     limit.rlim_cur = limit.rlim_max = 0;
     if (setrlimit(RLIMIT_CORE, &limit) != 0) return -1;
     /* No new processes (ignored for root, whose workers still lose them to the process group kill). */
-    limit.rlim_cur = limit.rlim_max = 0;
-    if (setrlimit(RLIMIT_NPROC, &limit) != 0) return -1;
+    if (no_new_processes) {
+        limit.rlim_cur = limit.rlim_max = 0;
+        if (setrlimit(RLIMIT_NPROC, &limit) != 0) return -1;
+    }
     return 0;
 }
 

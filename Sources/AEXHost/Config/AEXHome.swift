@@ -15,6 +15,7 @@ public struct AEXHome: Sendable {
     public var databasePath: String { root + "/aex.db" }
     public var configDirectory: String { root + "/config" }
     public var modelsConfigPath: String { configDirectory + "/models.yaml" }
+    public var toolsConfigPath: String { configDirectory + "/tools.yaml" }
     public var envFilePath: String { root + "/.env" }
     public var pluginsDirectory: String { root + "/plugins" }
     public var logsDirectory: String { root + "/logs" }

@@ -88,7 +88,8 @@ public enum DaemonRunner {
         let catalog: ModelCatalog
         do {
             try ConfigurationAPI.requireRegularFiles(home)
-            catalog = try ModelCatalog(home: home, providerTypes: { plugins.types }, environment: environment)
+            catalog = try ModelCatalog(home: home, providerTypes: { plugins.types }, toolNames: { Set(tools.all.map(\.tool.name)) },
+                                       environment: environment)
         } catch {
             logger.error("invalid configuration", ["error": .string(error.description)])
             writer.stop()

@@ -20,7 +20,7 @@ final class ConfigurationAPI: Sendable {
     /// a device in place of `.env` would block its reader for good. (`models.yaml` is read through
     /// `ConfigFile`, which refuses them itself.)
     static func requireRegularFiles(_ home: AEXHome) throws(YAMLError) {
-        for path in [home.modelsConfigPath, home.envFilePath] {
+        for path in [home.modelsConfigPath, home.envFilePath, home.toolsConfigPath] {
             do {
                 try ConfigFile.requireRegularIfPresent(path)
             } catch {

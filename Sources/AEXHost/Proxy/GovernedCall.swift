@@ -228,7 +228,7 @@ final class GovernedCall: @unchecked Sendable {
     private func sendTool(_ invocation: ToolInvocation) {
         let tool = invocation.entry.tool
         let request = ToolFrames.request(tool: tool.name, arguments: invocation.arguments, executionID: reservation.executionID,
-                                         agent: reservation.agentName)
+                                         agent: reservation.agentName, allowedHosts: invocation.allowedHosts)
         let price = reservation.amount
         let accepted = invocation.runner.run(tool: tool, pluginPath: invocation.entry.pluginPath, sha256: invocation.entry.sha256,
                                              request: request, on: responder.loop) { [self] outcome in

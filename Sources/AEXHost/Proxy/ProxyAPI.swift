@@ -77,7 +77,8 @@ final class ProxyAPI: Sendable {
 
     /// `GET /v1/tools`: the agent's allowed, enabled tools in OpenAI's function-tool shape.
     private func toolsList(for agent: Agent) -> HTTPResponse {
-        let listed = tools.all.filter { ToolCallPolicy.allows(agent, $0.tool.name) }
+        let config = catalog.snapshot.tools
+        let listed = tools.all.compactMap { ToolCallPolicy.effective($0, config) }.filter { ToolCallPolicy.allows(agent, $0.tool.name) }
         return .json(200, .object([
             "object": .string("list"),
             "data": .array(listed.map { entry in
@@ -100,7 +101,7 @@ final class ProxyAPI: Sendable {
         let endpoint = ToolCallPolicy.endpoint
         let plan: ToolCallPolicy.Plan
         do {
-            plan = try ToolCallPolicy.plan(body: request.body, agent: agent, catalog: tools)
+            plan = try ToolCallPolicy.plan(body: request.body, agent: agent, catalog: tools, config: catalog.snapshot.tools)
         } catch {
             return refuse(error, executionID: executionIDs.make(), agent: agent, endpointName: endpoint, responder: responder)
         }
@@ -137,7 +138,8 @@ final class ProxyAPI: Sendable {
             executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpoint, model: plan.entry.tool.name,
             amount: price, promptTokensBound: 0, completionTokensBound: 0)
         let invocation = ToolInvocation(entry: plan.entry, arguments: plan.arguments,
-                                        answeredExecutionID: plan.clientExecutionID ?? executionID, runner: toolRunner)
+                                        answeredExecutionID: plan.clientExecutionID ?? executionID, runner: toolRunner,
+                                        allowedHosts: plan.entry.tool.network ? catalog.snapshot.tools.allowedHosts : [])
         let governed = GovernedCall(proxy: self, work: .tool(invocation), body: [], reservation: reservation, responder: responder,
                                     admittedAtMillis: admittedAtMillis, upstreamResponseBytesMax: plan.entry.tool.outputBytesMax * 2 + 4_096,
                                     claim: claim, keptAnswerBytesMax: answers.limits.bytesMax)

@@ -14,7 +14,19 @@ enum ToolCallPolicy {
         var canonicalBody: [UInt8]
     }
 
-    static func plan(body: [UInt8], agent: Agent, catalog: ToolCatalog) throws(CallRefusal) -> Plan {
+    /// The tool as configured now: `tools.yaml`'s price and timeout overrides applied; nil for a
+    /// network tool while no host is allowed (it is off).
+    static func effective(_ entry: ToolCatalog.Entry, _ config: ToolsConfig) -> ToolCatalog.Entry? {
+        if entry.tool.network, config.allowedHosts.isEmpty { return nil }
+        var effective = entry
+        if let override = config.overrides[entry.tool.name] {
+            if let price = override.priceMicro { effective.tool.priceMicro = price }
+            if let timeout = override.timeoutMilliseconds { effective.tool.timeoutMilliseconds = timeout }
+        }
+        return effective
+    }
+
+    static func plan(body: [UInt8], agent: Agent, catalog: ToolCatalog, config: ToolsConfig) throws(CallRefusal) -> Plan {
         if agent.policy.readOnly { throw CallRefusal(403, "read_only_token", "this agent's token is read-only") }
         if agent.state == .paused { throw CallRefusal(423, "agent_paused", "agent '\(agent.name)' is paused") }
         guard let tape = try? JSONTape.parse(body), case .object(let object)? = try? JSONReader.parse(body) else {
@@ -32,7 +44,7 @@ enum ToolCallPolicy {
             }
             clientExecutionID = key
         }
-        guard let entry = catalog.entry(named: name) else {
+        guard let entry = catalog.entry(named: name).flatMap({ effective($0, config) }) else {
             throw CallRefusal(404, "tool_not_found", "no enabled tool named '\(name)'")
         }
         if let problem = JSONSchemaCheck.validate(arguments, against: entry.tool.parameters) {

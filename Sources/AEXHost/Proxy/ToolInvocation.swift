@@ -6,6 +6,8 @@ struct ToolInvocation: Sendable {
     /// The client's `execution_id` when it gave one, else the call's own.
     var answeredExecutionID: String
     var runner: ToolRunner
+    /// For a network tool: the hosts `tools.yaml` allows (passed in the call's context).
+    var allowedHosts: [String] = []
 
     /// The answer's body (SPEC §11): `{"execution_id", "tool_name", "result", "cost_micro"}`.
     func answerBody(result: JSONValue, cost: MicroUSD) -> [UInt8] {

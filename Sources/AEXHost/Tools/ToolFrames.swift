@@ -24,11 +24,11 @@ enum ToolFrames {
         let bytes: Int
     }
 
-    static func request(tool: String, arguments: JSONValue, executionID: String, agent: String) -> [UInt8] {
-        frame(Array(JSONValue.object([
-            "tool": .string(tool), "arguments": arguments,
-            "context": .object(["execution_id": .string(executionID), "agent": .string(agent)]),
-        ]).canonicalText.utf8))
+    /// `allowedHosts`: for a network tool, the hosts it may reach (in the context).
+    static func request(tool: String, arguments: JSONValue, executionID: String, agent: String, allowedHosts: [String] = []) -> [UInt8] {
+        var context: [String: JSONValue] = ["execution_id": .string(executionID), "agent": .string(agent)]
+        if !allowedHosts.isEmpty { context["allowed_hosts"] = .array(allowedHosts.map { .string($0) }) }
+        return frame(Array(JSONValue.object(["tool": .string(tool), "arguments": arguments, "context": .object(context)]).canonicalText.utf8))
     }
 
     /// What a worker answered.

@@ -37,14 +37,14 @@ public final class ToolRunner: Sendable {
     func run(tool: ToolDescription, pluginPath: String, sha256: String, request: [UInt8], on loop: EventLoop,
              completion: @escaping (ToolWorker.Outcome) -> Void) -> Bool {
         let loopPools = pools[loop.index % pools.count]
-        let key = pluginPath + "\u{0}" + sha256
+        let key = pluginPath + "\u{0}" + sha256 + (tool.network ? "\u{0}network" : "")
         let pool: ToolWorkerPool
         if let existing = loopPools.byPath[key] {
             pool = existing
         } else {
             pool = ToolWorkerPool(
                 launch: .init(executable: executable, pluginPath: pluginPath, sha256: sha256, memoryBytesMax: limits.memoryBytesMax,
-                              cpuSecondsMax: limits.cpuSecondsMax),
+                              cpuSecondsMax: limits.cpuSecondsMax, network: tool.network),
                 workersMax: limits.workersPerPlugin, loop: loop)
             loopPools.byPath[key] = pool
         }

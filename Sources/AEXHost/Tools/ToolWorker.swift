@@ -24,6 +24,9 @@ final class ToolWorker: EventSource {
         var sha256: String
         var memoryBytesMax: Int
         var cpuSecondsMax: Int
+        /// For network tools: the worker may start threads (a network client needs them), so it
+        /// gets no limit on new processes, whose count includes threads for a user other than root.
+        var network: Bool
     }
 
     let loop: EventLoop
@@ -52,7 +55,7 @@ final class ToolWorker: EventSource {
             throw SystemError.last("creating a worker socket pair")
         }
         let arguments = [launch.executable, ToolWorkerMain.command, launch.pluginPath, launch.sha256, folder,
-                         String(launch.memoryBytesMax), String(launch.cpuSecondsMax)]
+                         String(launch.memoryBytesMax), String(launch.cpuSecondsMax), launch.network ? "network" : "contained"]
         // A scrubbed environment: nothing of the daemon's (provider keys, tokens) reaches a tool.
         let environment = ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "HOME=\(folder)", "TMPDIR=\(folder)"]
         var cArguments = arguments.map { strdup($0) } + [nil]

@@ -3,7 +3,7 @@ import CLinux
 import Foundation
 import Glibc
 
-/// A tool worker process: `aex __tool-worker PLUGIN_PATH SHA256 FOLDER MEMORY_BYTES CPU_SECONDS`,
+/// A tool worker process: `aex __tool-worker PLUGIN_PATH SHA256 FOLDER MEMORY_BYTES CPU_SECONDS network|contained`,
 /// started by the daemon (`ToolWorker`) with its socket pair as fd 3. Before any plugin code runs it
 /// hardens itself (no new privileges, SIGKILL when the daemon dies, limits on memory, CPU time,
 /// open files, file size and new processes) and moves into its private folder; then it checks the
@@ -15,9 +15,9 @@ public enum ToolWorkerMain {
     static let fileBytesMax: UInt64 = 16 * 1024 * 1024
 
     public static func run(_ arguments: [String]) -> Int32 {
-        guard arguments.count == 6, let memory = UInt64(arguments[4]), let cpu = UInt64(arguments[5]) else { return 2 }
+        guard arguments.count == 7, let memory = UInt64(arguments[4]), let cpu = UInt64(arguments[5]) else { return 2 }
         let (path, sha, folder) = (arguments[1], arguments[2], arguments[3])
-        guard aex_worker_harden(memory, cpu, openFilesMax, fileBytesMax) == 0 else { return 3 }
+        guard aex_worker_harden(memory, cpu, openFilesMax, fileBytesMax, arguments[6] == "network" ? 0 : 1) == 0 else { return 3 }
         guard chdir(folder) == 0 else { return 3 }
         guard let data = FileManager.default.contents(atPath: path), SHA256.hex([UInt8](data)) == sha else { return 4 }
         guard let library = try? PluginLibrary.load(path: path, host: PluginHostTable.shared), let runTool = library.runTool else { return 5 }

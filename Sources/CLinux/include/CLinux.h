@@ -79,7 +79,8 @@ int aex_socketpair(int fds[2]);
 pid_t aex_spawn_worker(const char *path, char *const argv[], char *const envp[], int channel_fd, int stderr_fd);
 /// In a tool worker, before any plugin code runs: no new privileges, SIGKILL when the parent dies,
 /// and limits on address space, CPU time, open files, file size, core dumps and new processes.
-int aex_worker_harden(uint64_t memory_bytes, uint64_t cpu_seconds, uint64_t open_files, uint64_t file_bytes);
+/// `no_new_processes` 0 leaves the process limit alone (a network tool needs threads).
+int aex_worker_harden(uint64_t memory_bytes, uint64_t cpu_seconds, uint64_t open_files, uint64_t file_bytes, int no_new_processes);
 int aex_parent_alive(pid_t parent);
 
 #endif
