@@ -478,6 +478,26 @@ def test_disabling_a_tool_plugin_removes_its_tools_at_once(proxy, tool_libs):
     settled(proxy, "bot", 14)
 
 
+def test_a_disabled_or_removed_tool_plugin_leaves_no_worker(proxy, tool_libs):
+    record = install(proxy, tool_libs["ctools"])
+    token = proxy.agent("bot", "1")
+
+    def workers_of_ctools():
+        return [pid for pid in tool_workers(proxy) if record["path"] in cmdline(pid)]
+
+    for round_ in range(2):
+        succeeded(execute(proxy, token, "echo_args", {"text": f"round {round_}"}), "echo_args", 7)
+        assert workers_of_ctools(), "the call ran in a worker of the plugin"
+        proxy.aex.run("plugin", "disable", "ctools", check=0)
+        assert wait_until(lambda: not workers_of_ctools(), 5), f"workers left after disable: {workers_of_ctools()}"
+        proxy.aex.run("plugin", "enable", "ctools", check=0)
+    succeeded(execute(proxy, token, "calculator", {"expression": "1+1"}), "calculator", 10)
+    assert tool_workers(proxy), "the bundled tools' workers are not touched"
+    succeeded(execute(proxy, token, "echo_args", {"text": "last"}), "echo_args", 7)
+    proxy.aex.run("plugin", "remove", "ctools", check=0)
+    assert wait_until(lambda: not workers_of_ctools(), 5), f"workers left after remove: {workers_of_ctools()}"
+
+
 def test_install_refuses_a_tool_name_another_plugin_provides(aex, tool_libs):
     def refused_install(path, name):
         result = aex.run("plugin", "install", str(path), "--enable")

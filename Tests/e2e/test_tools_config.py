@@ -89,5 +89,7 @@ def test_overrides_apply_on_reload_and_an_invalid_file_keeps_the_previous_config
         reloaded = write_tools(proxy, bad)
         assert reloaded.returncode == 1 and "tools.yaml" in reloaded.stderr, (bad, reloaded.stderr)
         assert prices(proxy, token)["calculator"] == 25, "the previous configuration stays in force"
+        doctor = proxy.aex.run("doctor")
+        assert doctor.returncode == 1 and "FAIL tools.yaml" in doctor.stdout, doctor.stdout
     for item in listing(proxy, token):
         assert item["function"]["name"] != "http_get"

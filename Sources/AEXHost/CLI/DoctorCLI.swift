@@ -29,6 +29,7 @@ enum DoctorCLI {
             DoctorChecks.privateFile("daemon.json permissions", .of(home.daemonStatePath)),
         ]
         results.append(DoctorChecks.modelsConfig(path: home.modelsConfigPath, error: modelsConfigError(home)))
+        results.append(DoctorChecks.toolsConfig(path: home.toolsConfigPath, error: toolsConfigError(home)))
         results.append(DoctorChecks.database(path: home.databasePath, DoctorChecks.DatabaseObservation.read(home.databasePath)))
         results.append(DoctorChecks.plugins(PluginRegistry.records(databasePath: home.databasePath)?.map {
             DoctorChecks.PluginObservation(name: $0.name, path: $0.path, bundled: $0.bundled, fileMatches: $0.fileMatches)
@@ -42,6 +43,17 @@ enum DoctorCLI {
         do {
             try ConfigurationAPI.requireRegularFiles(home)
             _ = try ModelsConfig.load(path: home.modelsConfigPath, providerTypes: types)
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
+    private static func toolsConfigError(_ home: AEXHome) -> String? {
+        let records = PluginRegistry.records(databasePath: home.databasePath) ?? []
+        let toolNames = Set(records.filter { $0.enabled && $0.description.kind == .tool }.flatMap(\.description.provides))
+        do {
+            _ = try ToolsConfig.load(path: home.toolsConfigPath, toolNames: toolNames)
             return nil
         } catch {
             return error.description
@@ -138,6 +150,11 @@ public enum DoctorChecks {
     public static func modelsConfig(path: String, error: String?) -> Result {
         guard let error else { return .ok("models.yaml") }
         return .fail("models.yaml", error, fix: "correct \(path), then run 'aex models reload'")
+    }
+
+    public static func toolsConfig(path: String, error: String?) -> Result {
+        guard let error else { return .ok("tools.yaml") }
+        return .fail("tools.yaml", error, fix: "correct \(path), then run 'aex models reload'")
     }
 
     /// What a read-only look at the database found.

@@ -95,17 +95,17 @@ public enum DaemonRunner {
             writer.stop()
             throw ConfigurationError("invalid configuration: \(error)")
         }
+        let toolRunner = ToolRunner(limits: settings.toolWorkerLimits, loopCount: settings.eventLoops, executable: PluginExaminer.runningExecutable())
         let pluginRegistry = PluginRegistry(
             writer: writer, pluginsDirectory: home.pluginsDirectory, examiner: examiner,
-            activation: DaemonPluginActivation(plugins: plugins, tools: tools, catalog: catalog, modelsConfigPath: home.modelsConfigPath,
-                                               logger: logger))
+            activation: DaemonPluginActivation(plugins: plugins, tools: tools, toolRunner: toolRunner, catalog: catalog,
+                                               modelsConfigPath: home.modelsConfigPath, logger: logger))
 
         let registry = try AgentService.loadRegistry(writer)
         let agents = AgentService(writer: writer, registry: registry)
         let lastExecution = try callLedger.lastExecutionID().flatMap(ExecutionIDs.number)
         let answers = IdempotentAnswerStore(databasePath: home.databasePath, writer: writer, limits: settings.idempotentAnswerLimits, logger: logger)
         answers.startSweeping()
-        let toolRunner = ToolRunner(limits: settings.toolWorkerLimits, loopCount: settings.eventLoops, executable: PluginExaminer.runningExecutable())
         let proxy = ProxyAPI(catalog: catalog, plugins: plugins, registry: registry, ledger: callLedger, answers: answers,
                              tools: tools, toolRunner: toolRunner,
                              settings: settings.proxySettings,

@@ -4,13 +4,16 @@
 final class DaemonPluginActivation: PluginActivation {
     let plugins: ProviderPlugins
     let tools: ToolCatalog
+    let toolRunner: ToolRunner
     let catalog: ModelCatalog
     let modelsConfigPath: String
     let logger: Logger?
 
-    init(plugins: ProviderPlugins, tools: ToolCatalog, catalog: ModelCatalog, modelsConfigPath: String, logger: Logger?) {
+    init(plugins: ProviderPlugins, tools: ToolCatalog, toolRunner: ToolRunner, catalog: ModelCatalog, modelsConfigPath: String,
+         logger: Logger?) {
         self.plugins = plugins
         self.tools = tools
+        self.toolRunner = toolRunner
         self.catalog = catalog
         self.modelsConfigPath = modelsConfigPath
         self.logger = logger
@@ -22,7 +25,9 @@ final class DaemonPluginActivation: PluginActivation {
                 plugins.activate(try PluginLoading.load(record))
             } else {
                 try PluginLoading.verify(record)  // tool plugins run in workers, never in the daemon
+                let replaced = tools.all.first { $0.pluginName == record.name && $0.pluginPath != record.path }
                 tools.add(plugin: record.name, tools: record.description.tools, path: record.path, sha256: record.sha256)
+                if let replaced { toolRunner.retire(pluginPath: replaced.pluginPath) }
             }
             logger?.info("plugin enabled", ["plugin": .string(record.name), "version": .string(record.description.version)])
         } catch {
@@ -32,7 +37,12 @@ final class DaemonPluginActivation: PluginActivation {
     }
 
     func deactivate(_ record: PluginRecord) {
-        if record.description.kind == .provider { plugins.deactivate(types: record.description.provides) } else { tools.remove(plugin: record.name) }
+        if record.description.kind == .provider {
+            plugins.deactivate(types: record.description.provides)
+        } else {
+            tools.remove(plugin: record.name)
+            toolRunner.retire(pluginPath: record.path)
+        }
         logger?.info("plugin disabled", ["plugin": .string(record.name), "version": .string(record.description.version)])
     }
 

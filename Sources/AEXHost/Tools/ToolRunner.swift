@@ -24,6 +24,9 @@ public final class ToolRunner: Sendable {
 
     private final class LoopPools: @unchecked Sendable {
         var byPath: [String: ToolWorkerPool] = [:]
+        /// The loop these pools live in, once one was created (set and read on that loop; read
+        /// by `retire` only to post work to it).
+        let loop = Mutex<EventLoop?>(nil)
     }
 
     public init(limits: Limits, loopCount: Int, executable: String) {
@@ -47,10 +50,25 @@ public final class ToolRunner: Sendable {
                               cpuSecondsMax: limits.cpuSecondsMax, network: tool.network),
                 workersMax: limits.workersPerPlugin, loop: loop)
             loopPools.byPath[key] = pool
+            loopPools.loop.withLock { $0 = loop }
         }
         // The answer frame: the output bound plus room for the envelope and escaping.
         let answerBytesMax = tool.outputBytesMax * 2 + 4_096
         return pool.submit(.init(request: request, timeoutMilliseconds: tool.timeoutMilliseconds, answerBytesMax: answerBytesMax,
                                  completion: completion))
+    }
+
+    /// Retires the workers of the library at `pluginPath` on every loop (its plugin was disabled,
+    /// removed or replaced by a newer version): idle ones are killed, busy ones after their call.
+    public func retire(pluginPath: String) {
+        for loopPools in pools {
+            guard let loop = loopPools.loop.withLock({ $0 }) else { continue }
+            loop.execute {
+                for (key, pool) in loopPools.byPath where key.hasPrefix(pluginPath + "\u{0}") {
+                    pool.retire()
+                    loopPools.byPath[key] = nil
+                }
+            }
+        }
     }
 }

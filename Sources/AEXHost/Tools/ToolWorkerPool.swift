@@ -18,6 +18,9 @@ final class ToolWorkerPool {
     private var idle: [ToolWorker] = []
     private var running = 0
     private var waiting: [Call] = []
+    /// The plugin was disabled, removed or replaced: idle workers are gone, busy ones end after
+    /// their call, and no call is taken any more.
+    private(set) var retired = false
 
     init(launch: ToolWorker.Launch, workersMax: Int, loop: EventLoop) {
         self.launch = launch
@@ -52,7 +55,7 @@ final class ToolWorkerPool {
             guard let self else { return call.completion(outcome) }
             running -= 1
             call.completion(outcome)
-            if worker.alive { idle.append(worker) }
+            if worker.alive { retired ? worker.kill(reason: nil) : idle.append(worker) }
             if !waiting.isEmpty {
                 let next = waiting.removeFirst()
                 _ = submit(next)
@@ -60,8 +63,10 @@ final class ToolWorkerPool {
         }
     }
 
-    /// Kills every idle worker (a plugin disabled, replaced, or the daemon stopping).
-    func drain() {
+    /// Retires the pool (its plugin disabled, removed or replaced): idle workers are killed now,
+    /// busy ones after their call; waiting calls still run.
+    func retire() {
+        retired = true
         for worker in idle { worker.kill(reason: nil) }
         idle.removeAll()
     }
