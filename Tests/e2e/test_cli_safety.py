@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import time
@@ -141,8 +142,21 @@ def test_doctor_passes_on_a_fresh_home(aex):
     assert any("AEX_HOME" in line for line in lines)
     assert any("models.yaml" in line for line in lines)
     assert any("database" in line and "schema" in line for line in lines)
+    assert any(line.startswith("OK ledger chain") for line in lines), result.stdout
+    assert any(line.startswith("OK plugins") for line in lines) and any(line.startswith("OK tools.yaml") for line in lines)
     help_text = aex.run("doctor", "--help", check=0).stdout
     assert "usage: aex doctor" in help_text
+
+
+def test_doctor_reports_a_broken_ledger_chain(aex):
+    aex.run("agent", "create", "bot", "1", "10", check=0)
+    db = sqlite3.connect(aex.home / "aex.db")
+    db.executescript("DROP TRIGGER IF EXISTS event_log_no_update; UPDATE event_log SET payload = replace(payload, '1', '2') WHERE seq = 1")
+    db.close()
+    result = aex.run("doctor")
+    assert result.returncode == 1, result.stdout
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAIL ledger chain")]
+    assert failed and "entry 1" in failed[0] and "fix:" in failed[0], result.stdout
 
 
 def test_doctor_and_daemon_start_report_an_open_home(aex):

@@ -30,7 +30,15 @@ enum DoctorCLI {
         ]
         results.append(DoctorChecks.modelsConfig(path: home.modelsConfigPath, error: modelsConfigError(home)))
         results.append(DoctorChecks.toolsConfig(path: home.toolsConfigPath, error: toolsConfigError(home)))
-        results.append(DoctorChecks.database(path: home.databasePath, DoctorChecks.DatabaseObservation.read(home.databasePath)))
+        let database = DoctorChecks.database(path: home.databasePath, DoctorChecks.DatabaseObservation.read(home.databasePath))
+        results.append(database)
+        if database.passed {
+            do {
+                results.append(DoctorChecks.ledger(try LedgerVerifier.verify(databaseAt: home.databasePath), readError: nil))
+            } catch {
+                results.append(DoctorChecks.ledger(nil, readError: "\(error)"))
+            }
+        }
         results.append(DoctorChecks.plugins(PluginRegistry.records(databasePath: home.databasePath)?.map {
             DoctorChecks.PluginObservation(name: $0.name, path: $0.path, bundled: $0.bundled, fileMatches: $0.fileMatches)
         }))
@@ -150,6 +158,21 @@ public enum DoctorChecks {
     public static func modelsConfig(path: String, error: String?) -> Result {
         guard let error else { return .ok("models.yaml") }
         return .fail("models.yaml", error, fix: "correct \(path), then run 'aex models reload'")
+    }
+
+    /// The ledger's hash chain and balance replay (`aex ledger verify`), read-only.
+    public static func ledger(_ report: LedgerVerifier.Report?, readError: String?) -> Result {
+        let check = "ledger chain"
+        let fix = "run 'aex ledger verify' for details; restore aex.db from a backup taken before the damage"
+        guard let report else { return .fail(check, "the ledger cannot be read: \(readError ?? "unknown error")", fix: fix) }
+        if report.ok { return .ok(check, note: "\(report.events) events, head \(report.head.seq):\(report.head.hash.prefix(16))…") }
+        var problems = report.problems
+        if let seq = report.firstBadSeq, problems.isEmpty { problems.append("the chain breaks at entry \(seq)") }
+        if !report.mismatchedAgents.isEmpty {
+            let names = report.mismatchedAgents.map { (mismatch: LedgerVerifier.AgentMismatch) in mismatch.name }
+            problems.append("balances differ from the replay for \(names.joined(separator: ", "))")
+        }
+        return .fail(check, problems.joined(separator: "; "), fix: fix)
     }
 
     public static func toolsConfig(path: String, error: String?) -> Result {
