@@ -8,7 +8,7 @@ import Glibc
 enum DoctorCLI {
     static let doctor = CommandSpec(
         ["doctor"],
-        summary: "Check the installation: AEX_HOME permissions, models.yaml, database integrity and schema, the daemon. Exit 1 when something is wrong.")
+        summary: "Check the installation: AEX_HOME permissions, models.yaml and tools.yaml, database integrity and schema, the ledger chain, every plugin's SHA-256, the daemon. Exit 1 when something is wrong.")
 
     static let all = [doctor]
 
