@@ -58,10 +58,8 @@ enum DoctorCLI {
     }
 
     private static func toolsConfigError(_ home: AEXHome) -> String? {
-        let records = PluginRegistry.records(databasePath: home.databasePath) ?? []
-        let toolNames = Set(records.filter { $0.enabled && $0.description.kind == .tool }.flatMap(\.description.provides))
         do {
-            _ = try ToolsConfig.load(path: home.toolsConfigPath, toolNames: toolNames)
+            _ = try ToolsConfig.load(path: home.toolsConfigPath, toolNames: PluginRegistry.enabledToolNames(databasePath: home.databasePath))
             return nil
         } catch {
             return error.description

@@ -16,19 +16,22 @@ enum ModelsCLI {
         if spec.words[1] == "reload" {
             guard let daemon else {
                 _ = try localConfig(home)
-                Console.out("\(home.modelsConfigPath) is valid; the daemon is not running, so it will be used at the next start")
+                do {
+                    _ = try ToolsConfig.load(path: home.toolsConfigPath, toolNames: PluginRegistry.enabledToolNames(databasePath: home.databasePath))
+                } catch {
+                    throw CommandFailure("\(error)")
+                }
+                Console.out("\(home.modelsConfigPath) and \(home.toolsConfigPath) are valid; the daemon is not running, so they will be used at the next start")
                 return 0
             }
-            let response = try adminCall(home, daemon, "POST", "/admin/reload_config")
-            guard response.status == 200 else { throw CommandFailure(errorMessage(response)) }
+            _ = try AdminClient(home: home, state: daemon).request("POST", "/admin/reload_config")
             Console.out("configuration reloaded")
             return 0
         }
         let models: [JSONValue]
         if let daemon {
-            let response = try adminCall(home, daemon, "GET", "/admin/models")
-            guard response.status == 200, case .array(let items)? = try? JSONReader.parse(response.body) else {
-                throw CommandFailure(errorMessage(response))
+            guard case .array(let items) = try AdminClient(home: home, state: daemon).json("GET", "/admin/models") else {
+                throw CommandFailure("the daemon sent an unreadable model list")
             }
             models = items
         } else {
@@ -67,17 +70,5 @@ enum ModelsCLI {
         } catch {
             throw CommandFailure("\(error)")
         }
-    }
-
-    private static func adminCall(_ home: AEXHome, _ daemon: DaemonState, _ method: String, _ path: String) throws -> LoopbackHTTPClient.Response {
-        let token = (try? ConfigFile.readText(home.adminTokenPath, maxBytes: AEXHome.adminTokenFileBytesMax))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-        return try LoopbackHTTPClient.send(host: daemon.host, port: daemon.port, method: method, path: path,
-                                           headers: [("authorization", "Bearer \(token)")])
-    }
-
-    private static func errorMessage(_ response: LoopbackHTTPClient.Response) -> String {
-        if case .object(let object)? = try? JSONReader.parse(response.body), case .object(let error)? = object["error"],
-           case .string(let message)? = error["message"] { return message }
-        return "the daemon answered \(response.status)"
     }
 }

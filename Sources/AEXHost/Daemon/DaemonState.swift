@@ -20,32 +20,7 @@ public struct DaemonState: Sendable, Equatable {
     /// Written to a temporary file created with mode 0600 and renamed, so readers never see half a
     /// file and nobody else can read or replace it (the CLI sends the admin token where it points).
     public func write(to path: String) throws {
-        let temporary = path + ".tmp"
-        unlink(temporary)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw SystemError.last("creating \(temporary)") }
-        var closed = false
-        defer { if !closed { close(fd) } }
-        guard fchmod(fd, 0o600) == 0 else { throw SystemError.last("setting the mode of \(temporary)") }
-        let bytes = Array((json.canonicalText + "\n").utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else {
-                let error = SystemError.last("writing \(temporary)")
-                unlink(temporary)
-                throw error
-            }
-            offset += written
-        }
-        closed = true
-        guard close(fd) == 0 else { throw SystemError.last("closing \(temporary)") }
-        guard rename(temporary, path) == 0 else {
-            let error = SystemError.last("renaming \(temporary)")
-            unlink(temporary)
-            throw error
-        }
+        try WholeFile.write(Array((json.canonicalText + "\n").utf8), to: path, mode: 0o600, durable: false)
     }
 
     public static func read(from path: String) -> DaemonState? {

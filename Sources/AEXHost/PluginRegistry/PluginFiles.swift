@@ -1,8 +1,8 @@
 import Foundation
 import Glibc
 
-/// The plugin libraries on disk: their SHA-256, and installed copies written whole (write, fsync,
-/// rename, fsync of the folder) so a crash leaves either the old set of files or the new one.
+/// The plugin libraries on disk: their SHA-256, and installed copies written whole (`WholeFile`:
+/// write, fsync, rename, fsync of the folder) so a crash leaves either the old file or the new one.
 public enum PluginFiles {
     /// Libraries larger than this are refused.
     public static let libraryBytesMax = 256 * 1024 * 1024
@@ -18,35 +18,13 @@ public enum PluginFiles {
 
     public static func sha256(of path: String) throws(ConfigurationError) -> String { SHA256.hex(try read(path)) }
 
-    /// Writes `bytes` to `path` through a temporary file in the same folder.
+    /// Writes `bytes` to `path` whole and durably (see `WholeFile`), readable and executable by
+    /// its owner only.
     static func writeWhole(_ bytes: [UInt8], to path: String) throws(ConfigurationError) {
-        let folder = (path as NSString).deletingLastPathComponent
-        let temporary = folder + "/." + (path as NSString).lastPathComponent + ".partial"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o700)
-        guard fd >= 0 else { throw ConfigurationError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        var written = 0
-        var failure: String?
-        bytes.withUnsafeBytes { buffer in
-            while written < buffer.count {
-                let count = write(fd, buffer.baseAddress! + written, buffer.count - written)
-                if count <= 0 {
-                    failure = String(cString: strerror(errno))
-                    return
-                }
-                written += count
-            }
-        }
-        if failure == nil, fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-        close(fd)
-        if failure == nil, rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
-        if let failure {
-            unlink(temporary)
-            throw ConfigurationError("cannot write \(path): \(failure)")
-        }
-        let folderFD = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if folderFD >= 0 {
-            fsync(folderFD)
-            close(folderFD)
+        do {
+            try WholeFile.write(bytes, to: path, mode: 0o700, durable: true)
+        } catch {
+            throw ConfigurationError("cannot write \(path): \(error)")
         }
     }
 }

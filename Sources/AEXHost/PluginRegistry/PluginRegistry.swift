@@ -58,6 +58,12 @@ public final class PluginRegistry: Sendable {
             .flatMap(\.description.provides))
     }
 
+    /// The tools of the enabled tool plugins (what `tools.yaml` may name), read-only.
+    public static func enabledToolNames(databasePath: String) -> Set<String> {
+        Set((records(databasePath: databasePath) ?? []).filter { $0.enabled && $0.description.kind == .tool }
+            .flatMap(\.description.provides))
+    }
+
     /// The records in the database at `databasePath`, read-only (nil when it cannot be read).
     public static func records(databasePath: String) -> [PluginRecord]? {
         guard let db = try? SQLiteDatabase(path: databasePath, readOnly: true) else { return nil }

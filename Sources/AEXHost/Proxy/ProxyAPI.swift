@@ -121,15 +121,8 @@ final class ProxyAPI: Sendable {
         }
         let admittedAtMillis = WallClock.monotonicMillis()
         let price = MicroUSD(plan.entry.tool.priceMicro)
-        let refusal: CallRefusal? = switch registry.admit(agentID: agent.id, name: agent.name, amount: price, tokens: 0, nowMillis: admittedAtMillis) {
-        case .admitted: nil
-        case .rateLimited(let seconds):
-            CallRefusal(429, "rate_limit_exceeded", "rate limit reached; retry in \(seconds) s", retryAfterSeconds: seconds)
-        case .budgetExceeded(let remaining):
-            CallRefusal(402, "budget_exceeded", "tool '\(plan.entry.tool.name)' costs \(price) USD; the agent has \(max(remaining, .zero)) USD left")
-        case .gone: CallRefusal(401, AuthFailure.invalid.code, AuthFailure.invalid.message)
-        }
-        if let refusal {
+        let admission = registry.admit(agentID: agent.id, name: agent.name, amount: price, tokens: 0, nowMillis: admittedAtMillis)
+        if let refusal = Self.refusal(admission, cost: "tool '\(plan.entry.tool.name)' costs \(price) USD") {
             releaseInFlightSlot()
             guard refusal.status != 401 else { return responder.respond(AuthFailure.invalid.response) }
             return refuse(refusal, executionID: executionID, agent: agent, endpointName: endpoint, responder: responder)
@@ -301,15 +294,21 @@ final class ProxyAPI: Sendable {
         } catch {
             return .failure(CallRefusal(400, "invalid_request", "the request's cost bound is too large"))
         }
+        return Self.refusal(admission, cost: "this call may cost up to \(amount) USD").map { .failure($0) } ?? .success(amount)
+    }
+
+    /// An admission's refusal (401 when the agent is gone), or nil when it was admitted. `cost`
+    /// says what the call would have cost, for the 402's message.
+    private static func refusal(_ admission: AgentRegistry.Admission, cost: String) -> CallRefusal? {
         switch admission {
         case .admitted:
-            return .success(amount)
+            return nil
         case .rateLimited(let seconds):
-            return .failure(CallRefusal(429, "rate_limit_exceeded", "rate limit reached; retry in \(seconds) s", retryAfterSeconds: seconds))
+            return CallRefusal(429, "rate_limit_exceeded", "rate limit reached; retry in \(seconds) s", retryAfterSeconds: seconds)
         case .budgetExceeded(let remaining):
-            return .failure(CallRefusal(402, "budget_exceeded", "this call may cost up to \(amount) USD; the agent has \(max(remaining, .zero)) USD left"))
+            return CallRefusal(402, "budget_exceeded", "\(cost); the agent has \(max(remaining, .zero)) USD left")
         case .gone:
-            return .failure(CallRefusal(401, AuthFailure.invalid.code, AuthFailure.invalid.message))
+            return CallRefusal(401, AuthFailure.invalid.code, AuthFailure.invalid.message)
         }
     }
 

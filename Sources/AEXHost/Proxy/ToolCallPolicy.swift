@@ -29,7 +29,8 @@ enum ToolCallPolicy {
     static func plan(body: [UInt8], agent: Agent, catalog: ToolCatalog, config: ToolsConfig) throws(CallRefusal) -> Plan {
         if agent.policy.readOnly { throw CallRefusal(403, "read_only_token", "this agent's token is read-only") }
         if agent.state == .paused { throw CallRefusal(423, "agent_paused", "agent '\(agent.name)' is paused") }
-        guard let tape = try? JSONTape.parse(body), case .object(let object)? = try? JSONReader.parse(body) else {
+        // One pass over the body: the tape gives both the values and the canonical text.
+        guard let tape = try? JSONTape.parse(body), case .object(let object) = tape.value(JSONTape.root) else {
             throw CallRefusal(400, "invalid_request", "the body must be a JSON object: {\"tool_name\", \"arguments\", \"execution_id\"?}")
         }
         guard case .string(let name)? = object["tool_name"], !name.isEmpty else {

@@ -35,6 +35,8 @@ final class ToolWorker: EventSource {
     private let folder: String
     private var timer: ToolWorkerTimer?
     private var inbound: [UInt8] = []
+    /// Read buffer, kept for the worker's life (a read per event, no allocation each time).
+    private var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
     private var outbound: [UInt8] = []
     private var answerBytesMax = 0
     private var completion: ((Outcome) -> Void)?
@@ -121,11 +123,10 @@ final class ToolWorker: EventSource {
     }
 
     private func readAvailable() {
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while alive {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let count = readBuffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count > 0 {
-                inbound += buffer[0..<count]
+                inbound += readBuffer[0..<count]
                 if let taken = ToolFrames.take(inbound, bytesMax: answerBytesMax) {
                     switch taken {
                     case .failure:
