@@ -298,15 +298,16 @@ final class ProxyAPI: Sendable {
     }
 
     /// An admission's refusal (401 when the agent is gone), or nil when it was admitted. `cost`
-    /// says what the call would have cost, for the 402's message.
-    private static func refusal(_ admission: AgentRegistry.Admission, cost: String) -> CallRefusal? {
+    /// says what the call would have cost, for the 402's message (built only then: an admitted
+    /// call builds no text).
+    private static func refusal(_ admission: AgentRegistry.Admission, cost: @autoclosure () -> String) -> CallRefusal? {
         switch admission {
         case .admitted:
             return nil
         case .rateLimited(let seconds):
             return CallRefusal(429, "rate_limit_exceeded", "rate limit reached; retry in \(seconds) s", retryAfterSeconds: seconds)
         case .budgetExceeded(let remaining):
-            return CallRefusal(402, "budget_exceeded", "\(cost); the agent has \(max(remaining, .zero)) USD left")
+            return CallRefusal(402, "budget_exceeded", "\(cost()); the agent has \(max(remaining, .zero)) USD left")
         case .gone:
             return CallRefusal(401, AuthFailure.invalid.code, AuthFailure.invalid.message)
         }
