@@ -17,6 +17,8 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -300,3 +302,94 @@ int aex_worker_harden(uint64_t memory_bytes, uint64_t cpu_seconds, uint64_t open
 }
 
 int aex_parent_alive(pid_t parent) { return getppid() == parent; }
+
+// MARK: aex run
+
+static volatile sig_atomic_t run_group = 0;
+static volatile sig_atomic_t run_pending_signal = 0;
+static int run_took_terminal = 0;
+
+static void run_forward(int sig) {
+    pid_t group = run_group;
+    if (group > 0) {
+        int saved = errno;
+        kill(-group, sig);
+        errno = saved;
+    } else {
+        run_pending_signal = sig;
+    }
+}
+
+int aex_run_forward_signals(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = run_forward;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    if (sigaction(SIGINT, &action, NULL) != 0 || sigaction(SIGTERM, &action, NULL) != 0 || sigaction(SIGHUP, &action, NULL) != 0) return -1;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/// Makes `group` the terminal's foreground process group (SIGTTOU ignored meanwhile: a process
+/// not in the foreground may do this only then).
+static void run_set_foreground(pid_t group) {
+    struct sigaction ignore, old;
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGTTOU, &ignore, &old);
+    tcsetpgrp(STDIN_FILENO, group);
+    sigaction(SIGTTOU, &old, NULL);
+}
+
+pid_t aex_run_spawn(const char *file, char *const argv[], char *const envp[], unsigned int child_umask) {
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    int defaulted[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU, SIGCHLD};
+    for (size_t i = 0; i < sizeof defaulted / sizeof defaulted[0]; i++) sigaddset(&defaults, defaulted[i]);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    int foreground = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
+    mode_t previous = umask((mode_t)child_umask);
+    pid_t pid = -1;
+    int rc = posix_spawnp(&pid, file, NULL, &attr, argv, envp);
+    umask(previous);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    run_group = pid;
+    if (run_pending_signal != 0) kill(-pid, run_pending_signal);
+    if (foreground) {
+        run_set_foreground(pid);
+        run_took_terminal = 1;
+    }
+    return pid;
+}
+
+int aex_run_wait(pid_t pid, int *exit_code, int *signal_number) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return -1;
+    }
+    if (run_took_terminal) run_set_foreground(getpgrp());
+    if (WIFEXITED(status)) {
+        *exit_code = WEXITSTATUS(status);
+        *signal_number = 0;
+    } else {
+        *exit_code = -1;
+        *signal_number = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    }
+    return 0;
+}

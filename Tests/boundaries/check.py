@@ -24,7 +24,7 @@ KERNEL = os.path.join("Sources", "AEXHost")
 DEPENDENCY_EXCEPTIONS = {}
 
 # (b) Folders that own tables and may hold SQL text; files allowed beside them: file -> reason.
-SQL_FOLDERS = {"Store", "Ledger", "Agents", "PluginRegistry"}
+SQL_FOLDERS = {"Store", "Ledger", "Agents", "PluginRegistry", "Runs"}
 SQL_EXCEPTIONS = {}
 SQL = [
     re.compile(r"\bSELECT\s"),
@@ -54,6 +54,7 @@ C_IMPORTS = {
         "Daemon/DaemonRunner.swift": "blocks SIGINT/SIGTERM/SIGHUP before any thread starts and waits for them",
         "Daemon/LoopbackHTTPClient.swift": "the CLI's blocking TCP connection to its own daemon, with a timeout",
         "Daemon/DetachedProcess.swift": "aex daemon start spawns the daemon in a new session",
+        "Runs/ChildProcess.swift": "aex run spawns its child in a process group of its own, forwards signals to it and waits for it",
         "Tools": "tool workers: spawned with a socket pair in their own process group, hardened (prctl, rlimits), their socket and timer in the loop's epoll set",
     },
     "AEXPluginAPI": {

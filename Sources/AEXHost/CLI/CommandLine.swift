@@ -1,7 +1,13 @@
+import Glibc
+
 /// The `aex` command line: finds the command by its words, checks the arguments against its spec,
 /// runs it, and maps outcomes to exit codes (0 ok, 1 failed, 2 usage, 3 daemon not running).
 public enum AEXCommandLine {
     typealias Runner = @Sendable (CommandSpec, ParsedArguments, AEXHome) throws -> Int32
+
+    /// The umask `aex` was started with (its `main` then sets 077 for AEX_HOME's files); `aex run`
+    /// gives it back to the command it runs. Set once, before any command runs.
+    nonisolated(unsafe) public static var userUmask: mode_t = 0o022
 
     static let commands: [(CommandSpec, Runner)] = {
         var all: [(CommandSpec, Runner)] = HomeCLI.all.map { ($0, HomeCLI.run) }
@@ -10,6 +16,7 @@ public enum AEXCommandLine {
         all += ModelsCLI.all.map { ($0, ModelsCLI.run) }
         all += PluginCLI.all.map { ($0, PluginCLI.run) }
         all += LedgerCLI.all.map { ($0, LedgerCLI.run) }
+        all += RunCLI.all.map { ($0, RunCLI.run) }
         all += DoctorCLI.all.map { ($0, DoctorCLI.run) }
         return all
     }()

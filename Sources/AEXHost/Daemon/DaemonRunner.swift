@@ -103,6 +103,9 @@ public enum DaemonRunner {
 
         let registry = try AgentService.loadRegistry(writer)
         let agents = AgentService(writer: writer, registry: registry)
+        // Runs a previous daemon recorded: taken over, or ended when their `aex run` is gone.
+        let runs = RunSupervisor(writer: writer, registry: registry, killGraceSeconds: settings.runKillGraceSeconds, logger: logger)
+        try runs.reconcile()
         let lastExecution = try callLedger.lastExecutionID().flatMap(ExecutionIDs.number)
         let answers = IdempotentAnswerStore(databasePath: home.databasePath, writer: writer, limits: settings.idempotentAnswerLimits, logger: logger)
         answers.startSweeping()
@@ -110,12 +113,13 @@ public enum DaemonRunner {
                              tools: tools, toolRunner: toolRunner,
                              settings: settings.proxySettings,
                              loopCount: settings.eventLoops, executionIDs: ExecutionIDs(startingAfter: lastExecution, nowMicros: WallClock.nowMicros()),
-                             logger: logger)
+                             logger: logger, budgetExhausted: { runs.exhausted($0) })
         let configuration = ConfigurationAPI(catalog: catalog, ledger: callLedger, logger: logger, home: home)
         let gateway = Gateway(adminToken: adminToken, agents: agents, proxy: proxy, configuration: configuration,
-                              ledger: LedgerAPI(databasePath: home.databasePath), plugins: PluginAPI(registry: pluginRegistry))
+                              ledger: LedgerAPI(databasePath: home.databasePath), plugins: PluginAPI(registry: pluginRegistry), runs: runs)
         let server = try HTTPServer(host: options.host, port: options.port, loopCount: settings.eventLoops, limits: settings.httpServerLimits, handler: gateway)
         server.start()
+        runs.startWatching()
 
         let state = DaemonState(
             pid: getpid(), host: options.host, port: server.port, startedAt: WallClock.iso8601(micros: WallClock.nowMicros()))
@@ -137,6 +141,7 @@ public enum DaemonRunner {
         }
         server.stop()
         server.waitUntilStopped()
+        runs.stopWatching()
         writer.stop()
         unlink(home.daemonStatePath)
         logger.info("daemon stopped")

@@ -2,6 +2,8 @@
 /// Each change goes through `AgentService` (store writer); the answer is posted back to the loop.
 struct AdminAPI: Sendable {
     let agents: AgentService
+    /// Pausing or deleting an agent terminates its supervised runs (SPEC §12).
+    let runs: RunSupervisor?
 
     func handle(_ request: HTTPRequest, responder: HTTPResponder) {
         let segments = request.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst(3).map(String.init)
@@ -25,9 +27,9 @@ struct AdminAPI: Sendable {
             guard let settings = settings(body, responder) else { return }
             execute(.update(name: segments[0], settings: settings), responder: responder)
         case ("DELETE", 1):
-            execute(.delete(name: segments[0]), responder: responder)
+            execute(.delete(name: segments[0]), responder: responder, stopRuns: .agentDeleted)
         case ("POST", 2) where segments[1] == "pause":
-            execute(.pause(name: segments[0]), responder: responder)
+            execute(.pause(name: segments[0]), responder: responder, stopRuns: .agentPaused)
         case ("POST", 2) where segments[1] == "resume":
             execute(.resume(name: segments[0]), responder: responder)
         case ("POST", 2) where segments[1] == "rotate-token":
@@ -56,11 +58,17 @@ struct AdminAPI: Sendable {
         }
     }
 
-    private func execute(_ command: AgentCommand, responder: HTTPResponder, created: Bool = false) {
-        agents.execute(command) { outcome in
+    /// `stopRuns`: the agent's runs are terminated for this reason once the command committed
+    /// (answered after their `process_killed` is recorded).
+    private func execute(_ command: AgentCommand, responder: HTTPResponder, created: Bool = false, stopRuns: RunStopReason? = nil) {
+        agents.execute(command) { [runs] outcome in
             switch outcome {
             case .success(let result):
-                respond(responder, created ? 201 : 200, AgentView(result.agent, token: result.token).json)
+                let view = AgentView(result.agent, token: result.token).json
+                if let runs, let reason = stopRuns {
+                    return runs.terminate(agentID: result.agent.id, reason: reason) { _ in respond(responder, 200, view) }
+                }
+                respond(responder, created ? 201 : 200, view)
             case .failure(let error):
                 respondError(responder, error)
             }

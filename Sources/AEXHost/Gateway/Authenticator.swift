@@ -33,13 +33,14 @@ public struct Authenticator: Sendable {
         return nil
     }
 
-    public func authenticateAgent(authorization: String?, nowMicros: Int64) -> Result<Agent, AuthFailure> {
+    /// The agent (and run, for a run's token) a request comes from.
+    public func authenticateAgent(authorization: String?, nowMicros: Int64) -> Result<Caller, AuthFailure> {
         guard let token = Self.bearerToken(authorization) else { return .failure(.missing) }
-        guard Token.shape(token) == .agent, let agent = registry.agent(holding: token) else {
+        guard Token.shape(token) == .agent, let caller = registry.caller(holding: token) else {
             return .failure(.invalid)
         }
-        if agent.isTokenExpired(nowMicros: nowMicros) { return .failure(.expired) }
-        return .success(agent)
+        if caller.isExpired(nowMicros: nowMicros) { return .failure(.expired) }
+        return .success(caller)
     }
 }
 

@@ -8,14 +8,17 @@ public final class Gateway: HTTPHandler {
     private let configuration: ConfigurationAPI?
     private let ledger: LedgerAPI?
     private let plugins: PluginAPI?
+    private let runs: RunsAPI?
     private let healthResponse: HTTPResponse
     private let now: @Sendable () -> Int64
 
     init(adminToken: String, agents: AgentService, proxy: ProxyAPI? = nil, configuration: ConfigurationAPI? = nil,
-         ledger: LedgerAPI? = nil, plugins: PluginAPI? = nil, now: @escaping @Sendable () -> Int64 = WallClock.nowMicros) {
+         ledger: LedgerAPI? = nil, plugins: PluginAPI? = nil, runs: RunSupervisor? = nil,
+         now: @escaping @Sendable () -> Int64 = WallClock.nowMicros) {
         self.plugins = plugins
         authenticator = Authenticator(adminToken: adminToken, registry: agents.registry)
-        admin = AdminAPI(agents: agents)
+        admin = AdminAPI(agents: agents, runs: runs)
+        self.runs = runs.map { RunsAPI(runs: $0, registry: agents.registry) }
         self.proxy = proxy
         self.configuration = configuration
         self.ledger = ledger
@@ -61,6 +64,9 @@ public final class Gateway: HTTPHandler {
             if let plugins, path == "/admin/plugins" || path.hasPrefix("/admin/plugins/") {
                 return plugins.handle(request, responder: responder)
             }
+            if let runs, path == "/admin/runs" || path.hasPrefix("/admin/runs/") {
+                return runs.handle(request, responder: responder)
+            }
             if let ledger, path == "/admin/replay" {
                 return ledger.handle(request, responder: responder)
             }
@@ -71,10 +77,10 @@ public final class Gateway: HTTPHandler {
             case .failure(let failure):
                 proxy?.recordAuthenticationFailure(failure, path: path)
                 return responder.respond(failure.response)
-            case .success(let agent):
+            case .success(let caller):
                 guard let proxy else { return notFound(request, responder) }
                 let route = String(path.dropFirst(path.hasPrefix("/v1/") ? 4 : 11))
-                return proxy.handle(route: route, request, agent: agent, responder: responder)
+                return proxy.handle(route: route, request, agent: caller.agent, runID: caller.runID, responder: responder)
             }
         }
         notFound(request, responder)

@@ -4,7 +4,7 @@ import Foundation
 /// read once, at start, by the composition root (`DaemonRunner`), which passes each part down as a
 /// view built from it: `httpServerLimits` to the HTTP server, `proxySettings` to the proxy,
 /// `durability` to the store writer, `eventLoops` to the server, `idempotentAnswerLimits` to the
-/// stored answers of `Idempotency-Key` calls.
+/// stored answers of `Idempotency-Key` calls, `runKillGraceSeconds` to run supervision.
 ///
 /// `read(_:)` is the table: one row per setting with its name in code (unit last), its environment
 /// variable, its default and its validation. A value that fails validation stops the daemon before
@@ -29,6 +29,8 @@ import Foundation
 ///   (60 a minute), `.endpointBytesMax` (64); `AgentSettings.ratePerMinuteMax` (10^8), `.maxTokensMax`
 ///   (10^8), `.listNameBytesMax` (256); `AgentName.bytesMax` (64).
 /// - Admin API: `LedgerAPI.verificationsWaitingMax` (4).
+/// - Runs: `RunSupervisor.checkMilliseconds` (250); `RunRecords.idRandomLength` (16),
+///   `.commandBytesMax` (4 KiB).
 /// - Idempotency: `IdempotencyKey.bytesMax` (255); `IdempotentAnswerStore.sweepRowsMax` (1,000 rows
 ///   per purge operation); `CanonicalNumber.exponentDigitsMax` (15).
 /// - Files: `ConfigFile.fileBytesMaxDefault` (4 MiB), `ModelsConfig.fileBytesMax` (4 MiB),
@@ -61,6 +63,8 @@ public struct Settings: Sendable, Equatable {
     public var toolWorkersPerPlugin: Int
     public var toolWorkerMemoryBytesMax: Int
     public var toolWorkerCPUSeconds: Int
+    /// `aex run`: how long a terminated run's process group has after SIGTERM before SIGKILL.
+    public var runKillGraceSeconds: Int
 
     /// The table. Rows are read in this order.
     static func read(_ row: Reader) throws(ConfigurationError) -> Settings {
@@ -82,7 +86,8 @@ public struct Settings: Sendable, Equatable {
             idempotencyStoreBytesMax: row("AEX_IDEMPOTENCY_STORE_BYTES_MAX", 256 * 1024 * 1024,   .positive),
             toolWorkersPerPlugin:     row("AEX_TOOL_WORKERS_PER_PLUGIN",     4,                   .within(1...256)),
             toolWorkerMemoryBytesMax: row("AEX_TOOL_WORKER_MEMORY_BYTES_MAX", 256 * 1024 * 1024,  .positive),
-            toolWorkerCPUSeconds:     row("AEX_TOOL_WORKER_CPU_SECONDS",     60,                  .positive))
+            toolWorkerCPUSeconds:     row("AEX_TOOL_WORKER_CPU_SECONDS",     60,                  .positive),
+            runKillGraceSeconds:      row("AEX_RUN_KILL_GRACE_SECONDS",      5,                   .within(1...3_600)))
     }
 
     /// The default of `eventLoops`: one loop per core.

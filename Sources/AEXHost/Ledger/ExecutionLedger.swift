@@ -20,9 +20,12 @@ public enum ExecutionLedger {
         public var amount: MicroUSD
         public var promptTokensBound: Int64
         public var completionTokensBound: Int64
+        /// The `aex run` whose token made the call (SPEC §12); nil for the agent's own token.
+        public var runID: String?
 
         public init(executionID: String, agentID: Int64, agentName: String, endpoint: String, model: String, amount: MicroUSD,
-                    promptTokensBound: Int64, completionTokensBound: Int64) {
+                    promptTokensBound: Int64, completionTokensBound: Int64, runID: String? = nil) {
+            self.runID = runID
             self.executionID = executionID
             self.agentID = agentID
             self.agentName = agentName
@@ -70,7 +73,7 @@ public enum ExecutionLedger {
     public static func reservationPayload(_ r: Reservation) -> [UInt8] {
         MoneyEventPayload.reservation(.init(
             amount: r.amount, completionTokensBound: r.completionTokensBound, endpoint: r.endpoint, model: r.model,
-            promptTokensBound: r.promptTokensBound)).encoded()
+            promptTokensBound: r.promptTokensBound, runID: r.runID)).encoded()
     }
 
     /// The commit or release event's canonical payload; a commit whose answer is stored for an
@@ -93,8 +96,8 @@ public enum ExecutionLedger {
         assert(r.amount.value >= 0 && r.promptTokensBound >= 0 && r.completionTokensBound >= 0, "a reservation with negative bounds")
         let insert = try db.statement(
             """
-            INSERT INTO executions (id, agent_id, endpoint, model, state, reserved_micro, created_at)
-            VALUES (?, ?, ?, ?, 'DISPATCHED', ?, ?)
+            INSERT INTO executions (id, agent_id, endpoint, model, state, reserved_micro, created_at, run_id)
+            VALUES (?, ?, ?, ?, 'DISPATCHED', ?, ?, ?)
             """)
         try insert.bind(1, r.executionID)
         try insert.bind(2, r.agentID)
@@ -102,6 +105,7 @@ public enum ExecutionLedger {
         try insert.bind(4, r.model)
         try insert.bind(5, r.amount.value)
         try insert.bind(6, nowMicros)
+        try insert.bind(7, r.runID)
         try insert.runToCompletion()
         try EventLog.append(
             LedgerEvent(type: .reservation, agentID: r.agentID, agentName: r.agentName, executionID: r.executionID, payloadText: payload),

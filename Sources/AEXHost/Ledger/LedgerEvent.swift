@@ -45,4 +45,9 @@ public enum LedgerEventType: String, Sendable, CaseIterable {
     case pluginEnabled = "plugin_enabled"
     case pluginDisabled = "plugin_disabled"
     case pluginRemoved = "plugin_removed"
+    /// `aex run` started a supervised run (SPEC §12); `run_ended` when it ended.
+    case runStarted = "run_started"
+    case runEnded = "run_ended"
+    /// A run's process group was terminated (SIGTERM, then SIGKILL after the grace period).
+    case processKilled = "process_killed"
 }

@@ -13,6 +13,8 @@ enum MoneyEventPayload: Equatable {
         var endpoint: String
         var model: String
         var promptTokensBound: Int64
+        /// The `aex run` whose token made the call; nil for the agent's own token.
+        var runID: String? = nil
     }
 
     struct Commit: Equatable {
@@ -62,6 +64,7 @@ enum MoneyEventPayload: Equatable {
             payload.string("endpoint", r.endpoint)
             payload.string("model", r.model)
             payload.int("prompt_tokens_bound", r.promptTokensBound)
+            if let runID = r.runID { payload.string("run_id", runID) }
         case .commit(let c):
             // What was released (reserved − cost) and any overdraft (cost − reserved) follow from
             // these two amounts; they are not repeated.
@@ -110,7 +113,7 @@ enum MoneyEventPayload: Equatable {
             return .reservation(Reservation(
                 amount: try reader.money("amount_micro"), completionTokensBound: reader.int("completion_tokens_bound") ?? 0,
                 endpoint: reader.string("endpoint") ?? "", model: reader.string("model") ?? "",
-                promptTokensBound: reader.int("prompt_tokens_bound") ?? 0))
+                promptTokensBound: reader.int("prompt_tokens_bound") ?? 0, runID: reader.string("run_id")))
         case .commit:
             var fault: ExecutionLedger.ProviderFault?
             if let reason = reader.string("provider_fault") {

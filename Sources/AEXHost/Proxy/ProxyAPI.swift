@@ -27,9 +27,13 @@ final class ProxyAPI: Sendable {
     private let executionIDs: ExecutionIDs
     private let logger: Logger?
     private let authRefusals = Mutex(AuthRefusalSampler())
+    /// Told when a budget can no longer pay for its calls (run supervision's `--kill-on-exhaust`).
+    private let budgetExhausted: @Sendable (BudgetExhaustion) -> Void
 
     init(catalog: ModelCatalog, plugins: ProviderPlugins, registry: AgentRegistry, ledger: CallLedger, answers: IdempotentAnswerStore,
-         tools: ToolCatalog, toolRunner: ToolRunner, settings: ProxySettings, loopCount: Int, executionIDs: ExecutionIDs, logger: Logger? = nil) {
+         tools: ToolCatalog, toolRunner: ToolRunner, settings: ProxySettings, loopCount: Int, executionIDs: ExecutionIDs, logger: Logger? = nil,
+         budgetExhausted: @escaping @Sendable (BudgetExhaustion) -> Void = { _ in }) {
+        self.budgetExhausted = budgetExhausted
         self.answers = answers
         self.tools = tools
         self.toolRunner = toolRunner
@@ -45,7 +49,8 @@ final class ProxyAPI: Sendable {
 
     // MARK: Routes
 
-    func handle(route: String, _ request: HTTPRequest, agent: Agent, responder: HTTPResponder) {
+    /// `runID`: the request came with a run's token (SPEC §12); its calls count against the run's cap too.
+    func handle(route: String, _ request: HTTPRequest, agent: Agent, runID: String? = nil, responder: HTTPResponder) {
         if route == "models" {
             guard request.method == "GET" else { return responder.respond(.error(405, code: "method_not_allowed", message: "use GET")) }
             return responder.respond(modelsList(for: agent))
@@ -56,14 +61,16 @@ final class ProxyAPI: Sendable {
         }
         if route == ToolCallPolicy.endpoint {
             guard request.method == "POST" else { return responder.respond(.error(405, code: "method_not_allowed", message: "use POST")) }
-            return executeTool(request, agent: agent, responder: responder)
+            return executeTool(request, agent: agent, runID: runID, responder: responder)
         }
         guard let endpoint = Endpoint(rawValue: route) else {
             return responder.respond(.error(404, code: "not_found", message: "unknown endpoint \(request.method) \(request.path)"))
         }
         guard request.method == "POST" else { return responder.respond(.error(405, code: "method_not_allowed", message: "use POST")) }
-        guard request.headers[IdempotencyKey.header] == nil else { return callOnce(endpoint, request, agent: agent, responder: responder) }
-        call(endpoint, request, agent: agent, responder: responder, claim: nil)
+        guard request.headers[IdempotencyKey.header] == nil else {
+            return callOnce(endpoint, request, agent: agent, runID: runID, responder: responder)
+        }
+        call(endpoint, request, agent: agent, runID: runID, responder: responder, claim: nil)
     }
 
     private func modelsList(for agent: Agent) -> HTTPResponse {
@@ -97,7 +104,7 @@ final class ProxyAPI: Sendable {
 
     /// `POST /v1/tools/execute`: governed like a model call (SPEC §9 order), with a worker in place
     /// of a provider; a given `execution_id` is its idempotency key (SPEC §8).
-    private func executeTool(_ request: HTTPRequest, agent: Agent, responder: HTTPResponder) {
+    private func executeTool(_ request: HTTPRequest, agent: Agent, runID: String?, responder: HTTPResponder) {
         let endpoint = ToolCallPolicy.endpoint
         let plan: ToolCallPolicy.Plan
         do {
@@ -105,13 +112,13 @@ final class ProxyAPI: Sendable {
         } catch {
             return refuse(error, executionID: executionIDs.make(), agent: agent, endpointName: endpoint, responder: responder)
         }
-        guard let key = plan.clientExecutionID else { return runTool(plan, agent: agent, responder: responder, claim: nil) }
+        guard let key = plan.clientExecutionID else { return runTool(plan, agent: agent, runID: runID, responder: responder, claim: nil) }
         once(key: key, endpointName: endpoint, canonicalBody: plan.canonicalBody, agent: agent, responder: responder) { [self] claim, current in
-            runTool(plan, agent: current, responder: responder, claim: claim)
+            runTool(plan, agent: current, runID: runID, responder: responder, claim: claim)
         }
     }
 
-    private func runTool(_ plan: ToolCallPolicy.Plan, agent: Agent, responder: HTTPResponder, claim: IdempotencyClaim?) {
+    private func runTool(_ plan: ToolCallPolicy.Plan, agent: Agent, runID: String?, responder: HTTPResponder, claim: IdempotencyClaim?) {
         let endpoint = ToolCallPolicy.endpoint
         let executionID = executionIDs.make()
         guard inFlight.add(1, ordering: .relaxed).newValue <= settings.upstreamInFlightMax else {
@@ -121,15 +128,16 @@ final class ProxyAPI: Sendable {
         }
         let admittedAtMillis = WallClock.monotonicMillis()
         let price = MicroUSD(plan.entry.tool.priceMicro)
-        let admission = registry.admit(agentID: agent.id, name: agent.name, amount: price, tokens: 0, nowMillis: admittedAtMillis)
+        let admission = registry.admit(agentID: agent.id, name: agent.name, runID: runID, amount: price, tokens: 0, nowMillis: admittedAtMillis)
         if let refusal = Self.refusal(admission, cost: "tool '\(plan.entry.tool.name)' costs \(price) USD") {
             releaseInFlightSlot()
+            reportExhaustion(of: runID, admission)
             guard refusal.status != 401 else { return responder.respond(AuthFailure.invalid.response) }
             return refuse(refusal, executionID: executionID, agent: agent, endpointName: endpoint, responder: responder)
         }
         let reservation = ExecutionLedger.Reservation(
             executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpoint, model: plan.entry.tool.name,
-            amount: price, promptTokensBound: 0, completionTokensBound: 0)
+            amount: price, promptTokensBound: 0, completionTokensBound: 0, runID: runID)
         let invocation = ToolInvocation(entry: plan.entry, arguments: plan.arguments,
                                         answeredExecutionID: plan.clientExecutionID ?? executionID, runner: toolRunner,
                                         allowedHosts: plan.entry.tool.network ? catalog.snapshot.tools.allowedHosts : [])
@@ -143,16 +151,16 @@ final class ProxyAPI: Sendable {
 
     // MARK: A call with an Idempotency-Key
 
-    private func callOnce(_ endpoint: Endpoint, _ request: HTTPRequest, agent: Agent, responder: HTTPResponder) {
+    private func callOnce(_ endpoint: Endpoint, _ request: HTTPRequest, agent: Agent, runID: String?, responder: HTTPResponder) {
         guard let key = IdempotencyKey.validated(request.headers.values(for: IdempotencyKey.header)) else {
             return refuse(IdempotencyKey.refusal, executionID: executionIDs.make(), agent: agent, endpoint: endpoint, responder: responder)
         }
         guard let tape = try? JSONTape.parse(request.body) else {
             // Not JSON: refused by the plan like any such body, with nothing to compare.
-            return call(endpoint, request, agent: agent, responder: responder, claim: nil)
+            return call(endpoint, request, agent: agent, runID: runID, responder: responder, claim: nil)
         }
         once(key: key, endpointName: endpoint.rawValue, canonicalBody: tape.canonicalText(), agent: agent, responder: responder) {
-            [self] claim, current in call(endpoint, request, agent: current, responder: responder, claim: claim)
+            [self] claim, current in call(endpoint, request, agent: current, runID: runID, responder: responder, claim: claim)
         }
     }
 
@@ -228,7 +236,7 @@ final class ProxyAPI: Sendable {
 
     /// `claim`: the call holds an `Idempotency-Key` scope; its successful answer is stored. Every
     /// refusal below drops the claim, which abandons it (the next waiter runs).
-    private func call(_ endpoint: Endpoint, _ request: HTTPRequest, agent: Agent, responder: HTTPResponder, claim: IdempotencyClaim?) {
+    private func call(_ endpoint: Endpoint, _ request: HTTPRequest, agent: Agent, runID: String?, responder: HTTPResponder, claim: IdempotencyClaim?) {
         let executionID = executionIDs.make()
         let snapshot = catalog.snapshot
         var plan: CallPlan
@@ -254,7 +262,7 @@ final class ProxyAPI: Sendable {
         }
         let admittedAtMillis = WallClock.monotonicMillis()
         let amount: MicroUSD
-        switch admit(&plan, agent, nowMillis: admittedAtMillis) {
+        switch admit(&plan, agent, runID: runID, nowMillis: admittedAtMillis) {
         case .success(let admitted):
             amount = admitted
         case .failure(let refusal):
@@ -265,7 +273,7 @@ final class ProxyAPI: Sendable {
 
         let reservation = ExecutionLedger.Reservation(
             executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpoint.rawValue, model: plan.alias,
-            amount: amount, promptTokensBound: plan.request.promptTokensBound, completionTokensBound: plan.completionTokensBound)
+            amount: amount, promptTokensBound: plan.request.promptTokensBound, completionTokensBound: plan.completionTokensBound, runID: runID)
         let governed = GovernedCall(proxy: self, work: .provider(plan, plugin), body: request.body, reservation: reservation,
                                     responder: responder, admittedAtMillis: admittedAtMillis,
                                     upstreamResponseBytesMax: settings.upstreamResponseBytesMax,
@@ -278,15 +286,16 @@ final class ProxyAPI: Sendable {
     /// Rate limit and budget, atomically; when the request named no output limit and the full one
     /// is not affordable, the largest affordable limit is tried once (and kept in `plan`). Returns
     /// the amount reserved, or the refusal (401 when the agent is gone).
-    private func admit(_ plan: inout CallPlan, _ agent: Agent, nowMillis: Int64) -> Result<MicroUSD, CallRefusal> {
+    private func admit(_ plan: inout CallPlan, _ agent: Agent, runID: String?, nowMillis: Int64) -> Result<MicroUSD, CallRefusal> {
         func attempt(_ plan: CallPlan) throws(MoneyError) -> (MicroUSD, AgentRegistry.Admission) {
             let amount = try plan.model.pricing.cost(promptTokens: plan.request.promptTokensBound, completionTokens: plan.completionTokensBound)
-            return (amount, registry.admit(agentID: agent.id, name: agent.name, amount: amount, tokens: plan.admittedTokens, nowMillis: nowMillis))
+            return (amount, registry.admit(agentID: agent.id, name: agent.name, runID: runID, amount: amount, tokens: plan.admittedTokens,
+                                           nowMillis: nowMillis))
         }
         var (amount, admission): (MicroUSD, AgentRegistry.Admission)
         do {
             (amount, admission) = try attempt(plan)
-            if case .budgetExceeded(let remaining) = admission, plan.addsOutputLimit,
+            if case .budgetExceeded(let remaining, _) = admission, plan.addsOutputLimit,
                let affordable = affordableCompletionTokens(plan, remaining: remaining), affordable >= plan.request.choices {
                 plan.outputTokensPerChoice = affordable / plan.request.choices
                 (amount, admission) = try attempt(plan)
@@ -294,7 +303,15 @@ final class ProxyAPI: Sendable {
         } catch {
             return .failure(CallRefusal(400, "invalid_request", "the request's cost bound is too large"))
         }
-        return Self.refusal(admission, cost: "this call may cost up to \(amount) USD").map { .failure($0) } ?? .success(amount)
+        guard let refusal = Self.refusal(admission, cost: "this call may cost up to \(amount) USD") else { return .success(amount) }
+        reportExhaustion(of: runID, admission)
+        return .failure(refusal)
+    }
+
+    /// A run's call refused for its budget: the run is exhausted (`--kill-on-exhaust`).
+    private func reportExhaustion(of runID: String?, _ admission: AgentRegistry.Admission) {
+        guard let runID, case .budgetExceeded(_, let refusingRun) = admission else { return }
+        budgetExhausted(.run(runID: runID, byAgentBudget: refusingRun == nil))
     }
 
     /// An admission's refusal (401 when the agent is gone), or nil when it was admitted. `cost`
@@ -306,8 +323,10 @@ final class ProxyAPI: Sendable {
             return nil
         case .rateLimited(let seconds):
             return CallRefusal(429, "rate_limit_exceeded", "rate limit reached; retry in \(seconds) s", retryAfterSeconds: seconds)
-        case .budgetExceeded(let remaining):
+        case .budgetExceeded(let remaining, nil):
             return CallRefusal(402, "budget_exceeded", "\(cost()); the agent has \(max(remaining, .zero)) USD left")
+        case .budgetExceeded(let remaining, let runID?):
+            return CallRefusal(402, "budget_exceeded", "\(cost()); the run \(runID) has \(max(remaining, .zero)) USD left of its budget")
         case .gone:
             return CallRefusal(401, AuthFailure.invalid.code, AuthFailure.invalid.message)
         }
@@ -329,7 +348,7 @@ final class ProxyAPI: Sendable {
     /// Nothing went out: the admission is undone, money and rate limit alike.
     func withdraw(_ call: GovernedCall) {
         let reservation = call.reservation
-        registry.withdraw(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount,
+        registry.withdraw(agentID: reservation.agentID, name: reservation.agentName, runID: reservation.runID, reserved: reservation.amount,
                           tokens: call.admittedTokens, admittedAtMillis: call.admittedAtMillis)
     }
 
@@ -367,9 +386,16 @@ final class ProxyAPI: Sendable {
         case .release:
             usedTokens = 0
         }
-        let settled = registry.settle(agentID: reservation.agentID, name: reservation.agentName, reserved: reservation.amount,
-                                      cost: charged ?? .zero, admission: (call.admittedAtMillis, call.admittedTokens), usedTokens: usedTokens)
+        let settled = registry.settle(agentID: reservation.agentID, name: reservation.agentName, runID: reservation.runID,
+                                      reserved: reservation.amount, cost: charged ?? .zero,
+                                      admission: (call.admittedAtMillis, call.admittedTokens), usedTokens: usedTokens)
         if let settled, charged != nil { charged = settled.cost }  // cut so that spent never passes Int64.max
+        if let settled {
+            if let runID = reservation.runID, let runRemaining = settled.runRemaining, runRemaining <= .zero {
+                budgetExhausted(.run(runID: runID, byAgentBudget: false))
+            }
+            if settled.remaining <= .zero { budgetExhausted(.agent(agentID: reservation.agentID)) }
+        }
         let outcome: ExecutionLedger.Outcome = switch decision {
         case .commit(let charge, let status, let reason):
             .committed(cost: charged ?? charge.cost, promptTokens: charge.promptTokens, completionTokens: charge.completionTokens,

@@ -16,6 +16,7 @@ public enum Migrations {
         Migration(version: 3, sql: version3),
         Migration(version: 4, sql: version4),
         Migration(version: 5, sql: version5),
+        Migration(version: 6, sql: version6),
     ]
 
     public static var latestVersion: Int { all.last?.version ?? 0 }
@@ -308,5 +309,37 @@ public enum Migrations {
     /// registered by `aex init`) apart from those installed with `aex plugin install`.
     static let version5 = """
     ALTER TABLE tool_plugins ADD COLUMN bundled INTEGER NOT NULL DEFAULT 0;
+    """
+
+    /// Version 6: `aex run` (SPEC §12). `runs` records each supervised run: its credential (token
+    /// digest and prefix), its `aex run` process and child process group (pid with the start time
+    /// read from /proc, so a reused pid is not mistaken for it), its cap and lifetime, its state
+    /// (`running` → `stopping` once terminated → `ended`). `executions.run_id` names the run whose
+    /// token made a call, so a run's spending is the sum of its committed executions.
+    static let version6 = """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        agent_id INTEGER NOT NULL REFERENCES agents (id),
+        token_sha256 TEXT NOT NULL,
+        token_prefix TEXT NOT NULL,
+        supervisor_pid INTEGER NOT NULL,
+        supervisor_start_ticks INTEGER NOT NULL,
+        pid INTEGER,
+        pid_start_ticks INTEGER,
+        command TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        ttl_seconds INTEGER,
+        expires_at INTEGER,
+        budget_micro INTEGER CHECK (budget_micro IS NULL OR budget_micro >= 0),
+        kill_on_exhaust INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL CHECK (state IN ('running', 'stopping', 'ended')),
+        stop_reason TEXT,
+        ended_at INTEGER,
+        exit_code INTEGER,
+        signal INTEGER
+    );
+    CREATE INDEX runs_active ON runs (state) WHERE state != 'ended';
+    ALTER TABLE executions ADD COLUMN run_id TEXT;
+    CREATE INDEX executions_run ON executions (run_id) WHERE run_id IS NOT NULL;
     """
 }

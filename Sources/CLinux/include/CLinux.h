@@ -83,4 +83,17 @@ pid_t aex_spawn_worker(const char *path, char *const argv[], char *const envp[],
 int aex_worker_harden(uint64_t memory_bytes, uint64_t cpu_seconds, uint64_t open_files, uint64_t file_bytes, int no_new_processes);
 int aex_parent_alive(pid_t parent);
 
+// aex run: the supervised child (SPEC §12).
+/// Installs handlers that forward SIGINT, SIGTERM and SIGHUP to the child's process group once it
+/// is spawned (a signal arriving before that is forwarded as soon as it is).
+int aex_run_forward_signals(void);
+/// Spawns `file` (searched in PATH) with `argv` and `envp` in a new process group of its own, with
+/// no signal blocked and default dispositions, under umask `child_umask`; stdio inherited. When
+/// stdin is a terminal whose foreground group is ours, the child's group becomes its foreground.
+/// Returns the pid (also the group id) or -1 with errno set.
+pid_t aex_run_spawn(const char *file, char *const argv[], char *const envp[], unsigned int child_umask);
+/// Waits for the spawned child to end and gives the terminal back. `*exit_code` is its exit
+/// status, or -1 when a signal ended it (`*signal_number`, else 0). Returns 0, or -1 with errno.
+int aex_run_wait(pid_t pid, int *exit_code, int *signal_number);
+
 #endif

@@ -26,7 +26,7 @@ import Testing
             "AEX_DRAIN_TIMEOUT_SECONDS": "7", "AEX_DURABILITY": "normal", "AEX_EVENT_LOOPS": "64",
             "AEX_UPSTREAM_IN_FLIGHT_MAX": "9", "AEX_UPSTREAM_RESPONSE_BYTES_MAX": "10", "AEX_IDEMPOTENCY_TTL_SECONDS": "11",
             "AEX_IDEMPOTENCY_SWEEP_SECONDS": "12", "AEX_IDEMPOTENCY_STORE_BYTES_MAX": "13", "AEX_TOOL_WORKERS_PER_PLUGIN": "14",
-            "AEX_TOOL_WORKER_MEMORY_BYTES_MAX": "15", "AEX_TOOL_WORKER_CPU_SECONDS": "16",
+            "AEX_TOOL_WORKER_MEMORY_BYTES_MAX": "15", "AEX_TOOL_WORKER_CPU_SECONDS": "16", "AEX_RUN_KILL_GRACE_SECONDS": "17",
         ])
         #expect(settings.httpServerLimits == HTTPServerLimits(
             headerBytesMax: 1, bodyBytesMax: 2, headerReadTimeoutSeconds: 3, bodyReadTimeoutSeconds: 4,
@@ -38,7 +38,8 @@ import Testing
         #expect(settings.proxySettings.upstreamResponseBytesMax == 10)
         #expect(settings.idempotentAnswerLimits == IdempotentAnswerStore.Limits(ttlSeconds: 11, sweepSeconds: 12, bytesMax: 13))
         #expect(settings.toolWorkerLimits == ToolRunner.Limits(workersPerPlugin: 14, memoryBytesMax: 15, cpuSecondsMax: 16))
-        #expect(Settings.rows.count == 17)
+        #expect(settings.runKillGraceSeconds == 17)
+        #expect(Settings.rows.count == 18)
     }
 
     @Test(arguments: [
