@@ -36,6 +36,12 @@ public struct Caller: Sendable, Equatable {
     /// When the presented token stops working (the agent's token lifetime, or the run's `--ttl`).
     public var expiresAtMicros: Int64?
 
+    public init(agent: Agent, runID: String? = nil, expiresAtMicros: Int64?) {
+        self.agent = agent
+        self.runID = runID
+        self.expiresAtMicros = expiresAtMicros
+    }
+
     public func isExpired(nowMicros: Int64) -> Bool { expiresAtMicros.map { nowMicros >= $0 } ?? false }
 }
 
