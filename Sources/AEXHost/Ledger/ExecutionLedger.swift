@@ -96,8 +96,8 @@ public enum ExecutionLedger {
         assert(r.amount.value >= 0 && r.promptTokensBound >= 0 && r.completionTokensBound >= 0, "a reservation with negative bounds")
         let insert = try db.statement(
             """
-            INSERT INTO executions (id, agent_id, endpoint, model, state, reserved_micro, created_at, run_id)
-            VALUES (?, ?, ?, ?, 'DISPATCHED', ?, ?, ?)
+            INSERT INTO executions (id, agent_id, endpoint, model, state, reserved_micro, created_at)
+            VALUES (?, ?, ?, ?, 'DISPATCHED', ?, ?)
             """)
         try insert.bind(1, r.executionID)
         try insert.bind(2, r.agentID)
@@ -105,8 +105,13 @@ public enum ExecutionLedger {
         try insert.bind(4, r.model)
         try insert.bind(5, r.amount.value)
         try insert.bind(6, nowMicros)
-        try insert.bind(7, r.runID)
         try insert.runToCompletion()
+        if let runID = r.runID {
+            let named = try db.statement("INSERT INTO run_executions (run_id, execution_id) VALUES (?, ?)")
+            try named.bind(1, runID)
+            try named.bind(2, r.executionID)
+            try named.runToCompletion()
+        }
         try EventLog.append(
             LedgerEvent(type: .reservation, agentID: r.agentID, agentName: r.agentName, executionID: r.executionID, payloadText: payload),
             to: db, nowMicros: nowMicros)

@@ -47,8 +47,12 @@ enum RunTable {
 
     /// What the run's calls have cost: its committed executions.
     static func spent(_ runID: String, _ db: SQLiteDatabase) throws -> MicroUSD {
-        let total = try db.query("SELECT COALESCE(SUM(cost_micro), 0) FROM executions WHERE run_id = ? AND state = 'COMMITTED'",
-                                 [.text(runID)]) { $0.int64(0) }.first ?? 0
+        let total = try db.query(
+            """
+            SELECT COALESCE(SUM(e.cost_micro), 0) FROM run_executions r JOIN executions e ON e.id = r.execution_id
+            WHERE r.run_id = ? AND e.state = 'COMMITTED'
+            """,
+            [.text(runID)]) { $0.int64(0) }.first ?? 0
         return MicroUSD(total)
     }
 

@@ -314,8 +314,10 @@ public enum Migrations {
     /// Version 6: `aex run` (SPEC §12). `runs` records each supervised run: its credential (token
     /// digest and prefix), its `aex run` process and child process group (pid with the start time
     /// read from /proc, so a reused pid is not mistaken for it), its cap and lifetime, its state
-    /// (`running` → `stopping` once terminated → `ended`). `executions.run_id` names the run whose
-    /// token made a call, so a run's spending is the sum of its committed executions.
+    /// (`running` → `stopping` once terminated → `ended`). `run_executions` names the calls made
+    /// with a run's token, so a run's spending is the sum of its committed executions; a call of an
+    /// agent's own token writes nothing there (a column of `executions` with its index would cost
+    /// every call). `pids`, planned in version 1 and never written, is dropped.
     static let version6 = """
     CREATE TABLE runs (
         id TEXT PRIMARY KEY,
@@ -339,7 +341,11 @@ public enum Migrations {
         signal INTEGER
     );
     CREATE INDEX runs_active ON runs (state) WHERE state != 'ended';
-    ALTER TABLE executions ADD COLUMN run_id TEXT;
-    CREATE INDEX executions_run ON executions (run_id) WHERE run_id IS NOT NULL;
+    CREATE TABLE run_executions (
+        run_id TEXT NOT NULL,
+        execution_id TEXT NOT NULL,
+        PRIMARY KEY (run_id, execution_id)
+    ) WITHOUT ROWID;
+    DROP TABLE pids;
     """
 }

@@ -13,7 +13,7 @@ import Testing
         let tables = try writer.perform { db in
             try db.query("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name") { $0.text(0) }
         }
-        for table in ["agents", "event_log", "executions", "pids", "rate_windows", "reservations", "tool_plugins"] {
+        for table in ["agents", "event_log", "executions", "rate_windows", "reservations", "run_executions", "runs", "tool_plugins"] {
             #expect(tables.contains(table))
         }
         let version = try writer.perform { db in try db.query("PRAGMA user_version") { $0.int64(0) }.first }
