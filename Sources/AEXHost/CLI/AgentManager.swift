@@ -45,8 +45,27 @@ final class LocalAgentManager: AgentManager {
 
     func execute(_ command: AgentCommand) throws(CommandFailure) -> AgentView {
         switch service.executeAndWait(command) {
-        case .success(let result): return AgentView(result.agent, token: result.token)
-        case .failure(let error): throw CommandFailure(error.description)
+        case .success(let result):
+            try stopRuns(after: command, agentID: result.agent.id)
+            return AgentView(result.agent, token: result.token)
+        case .failure(let error):
+            throw CommandFailure(error.description)
+        }
+    }
+
+    /// Pausing or deleting an agent terminates its supervised runs (SPEC §12), here as the daemon would.
+    private func stopRuns(after command: AgentCommand, agentID: Int64) throws(CommandFailure) {
+        let reason: RunStopReason
+        switch command {
+        case .pause: reason = .agentPaused
+        case .delete: reason = .agentDeleted
+        default: return
+        }
+        do {
+            let grace = try Settings.from(environment: ProcessInfo.processInfo.environment).runKillGraceSeconds
+            _ = try LocalRuns.terminate(.agentID(agentID), reason: reason, writer: writer, graceSeconds: grace)
+        } catch {
+            throw CommandFailure("the agent's supervised processes were not all terminated: \(error)")
         }
     }
 
