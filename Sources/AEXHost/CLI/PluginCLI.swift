@@ -63,13 +63,11 @@ enum PluginCLI {
 
     /// The command run here, under the writer lock.
     private static func local(_ verb: String, name: String, arguments: ParsedArguments, sha: String?, home: AEXHome) throws -> JSONValue {
-        let writer: StoreWriter
-        do {
-            writer = try StoreWriter(path: home.databasePath)
-        } catch {
-            throw CommandFailure("cannot open \(home.databasePath): \(error)")
-        }
-        defer { writer.stop() }
+        try WriterAccess.withLocalWriter(home) { writer in try local(verb, name: name, arguments: arguments, sha: sha, home: home, writer: writer) }
+    }
+
+    private static func local(_ verb: String, name: String, arguments: ParsedArguments, sha: String?, home: AEXHome,
+                              writer: StoreWriter) throws -> JSONValue {
         let registry = PluginRegistry(writer: writer, pluginsDirectory: home.pluginsDirectory, examiner: PluginExaminer(),
                                       activation: LocalPluginActivation(modelsConfigPath: home.modelsConfigPath))
         do {

@@ -118,10 +118,8 @@ enum RunCLI {
                 _ = try current.request("POST", "/admin/runs/\(runID)/end", body)
             case .local(let lock):
                 defer { lock.release() }
-                let writer = try StoreWriter(path: home.databasePath)
-                defer { writer.stop() }
-                _ = try LocalRuns.end(runID, RunRecords.Ending(exitCode: exit.code, signal: exit.signal, reason: RunRecords.Ending.exited),
-                                      writer: writer)
+                let ending = RunRecords.Ending(exitCode: exit.code, signal: exit.signal, reason: RunRecords.Ending.exited)
+                _ = try WriterAccess.withLocalWriter(home) { writer in try LocalRuns.end(runID, ending, writer: writer) }
             }
         } catch {
             Console.err("aex: warning: the end of run \(runID) is not recorded (the daemon will end it at its next start): \(error)")
@@ -138,7 +136,7 @@ enum RunCLI {
             runs = items
         case .local(let lock):
             defer { lock.release() }
-            runs = try withLocalWriter(home) { writer in try LocalRuns.list(writer: writer).map(\.json) }
+            runs = try WriterAccess.withLocalWriter(home) { writer in try LocalRuns.list(writer: writer).map(\.json) }
         }
         if arguments.flag("--json") {
             Console.out(JSONValue.array(runs).canonicalText)
@@ -185,7 +183,7 @@ enum RunCLI {
         case .local(let lock):
             defer { lock.release() }
             let grace = try Settings.from(environment: ProcessInfo.processInfo.environment).runKillGraceSeconds
-            killed = try withLocalWriter(home) { writer in
+            killed = try WriterAccess.withLocalWriter(home) { writer in
                 try LocalRuns.terminate(target.hasPrefix("run_") ? .run(target) : .agent(name: target), reason: .killed,
                                         writer: writer, graceSeconds: grace)
             }
@@ -197,16 +195,5 @@ enum RunCLI {
             for id in killed { Console.out("terminated \(id)") }
         }
         return 0
-    }
-
-    private static func withLocalWriter<T>(_ home: AEXHome, _ body: (StoreWriter) throws -> T) throws -> T {
-        let writer: StoreWriter
-        do {
-            writer = try StoreWriter(path: home.databasePath)
-        } catch {
-            throw CommandFailure("cannot open \(home.databasePath): \(error)")
-        }
-        defer { writer.stop() }
-        return try body(writer)
     }
 }

@@ -30,6 +30,21 @@ enum WriterAccess {
     }
 }
 
+extension WriterAccess {
+    /// Runs `body` with the store writer of this process (local mode: the caller holds the writer
+    /// lock), stopped after it.
+    static func withLocalWriter<T>(_ home: AEXHome, _ body: (StoreWriter) throws -> T) throws -> T {
+        let writer: StoreWriter
+        do {
+            writer = try StoreWriter(path: home.databasePath)
+        } catch {
+            throw CommandFailure("cannot open \(home.databasePath): \(error)")
+        }
+        defer { writer.stop() }
+        return try body(writer)
+    }
+}
+
 /// The running daemon's admin API, with the admin token: a refusal becomes a `CommandFailure`
 /// with the daemon's message.
 struct AdminClient {
