@@ -10,6 +10,8 @@ public final class AgentRegistry: Sendable {
         /// Live runs' credentials and money (SPEC §12), and their ids by token prefix.
         var runs: [String: RunCredential] = [:]
         var runIDsByTokenPrefix: [String: [String]] = [:]
+        /// Each agent's spending over the last hour (burn rate).
+        var spendWindows: [Int64: SpendWindow] = [:]
     }
 
     /// The result of `admit`.
@@ -105,6 +107,7 @@ public final class AgentRegistry: Sendable {
             }
             guard let index = state.byName.index(forKey: name), state.byName.values[index].id == agentID else { return nil }
             let applied = state.byName.values[index].balance.settle(reserved: reserved, cost: cost)
+            if applied.value > 0 { state.spendWindows[agentID, default: SpendWindow()].add(applied.value, nowMillis: WallClock.monotonicMillis()) }
             var runRemaining: MicroUSD?
             if let runID, state.runs[runID] != nil {
                 state.runs[runID]!.balance.settle(reserved: reserved, cost: applied)
@@ -139,6 +142,7 @@ public final class AgentRegistry: Sendable {
             if agent.state == .deleted {
                 state.byName[agent.name] = nil
                 state.rateWindows[agent.id] = nil
+                state.spendWindows[agent.id] = nil
                 // A deleted agent's run tokens stop working with its own.
                 for run in state.runs.values where run.agentID == agent.id { Self.removeRun(run.runID, &state) }
             } else {
@@ -149,6 +153,35 @@ public final class AgentRegistry: Sendable {
                 }
                 state.byName[agent.name] = agent
                 state.namesByTokenPrefix[agent.tokenPrefix, default: []].append(agent.name)
+            }
+        }
+    }
+
+    // MARK: Status
+
+    /// An agent with its rate use and burn rate now (`/admin/status`, `/metrics`).
+    public struct Status: Sendable {
+        public var agent: Agent
+        public var requestsLastMinute: Int
+        /// Spent in the last hour (micro-USD): the burn rate per hour.
+        public var spentLastHourMicro: Int64
+
+        /// Seconds until the remaining budget is spent at the last hour's rate; nil when nothing
+        /// is being spent, 0 when nothing remains.
+        public var budgetExhaustionSeconds: Double? {
+            let remaining = max(0, agent.remaining.value)
+            if remaining == 0 { return 0 }
+            guard spentLastHourMicro > 0 else { return nil }
+            return Double(remaining) / Double(spentLastHourMicro) * 3_600
+        }
+    }
+
+    /// Every live agent's status, by name.
+    public func statuses(nowMillis: Int64) -> [Status] {
+        state.withLock { state in
+            state.byName.values.sorted { $0.name < $1.name }.map { agent in
+                Status(agent: agent, requestsLastMinute: state.rateWindows[agent.id]?.requests(nowMillis: nowMillis) ?? 0,
+                       spentLastHourMicro: state.spendWindows[agent.id]?.lastHourMicro(nowMillis: nowMillis) ?? 0)
             }
         }
     }

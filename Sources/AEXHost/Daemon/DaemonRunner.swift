@@ -1,6 +1,7 @@
 import CLinux
 import Foundation
 import Glibc
+import Synchronization
 
 /// Runs the daemon in this process until SIGTERM or SIGINT: takes the writer lock, opens the store,
 /// serves HTTP, writes `daemon.json`; on the signal stops gracefully and removes `daemon.json`.
@@ -115,9 +116,17 @@ public enum DaemonRunner {
                              loopCount: settings.eventLoops, executionIDs: ExecutionIDs(startingAfter: lastExecution, nowMicros: WallClock.nowMicros()),
                              logger: logger, budgetExhausted: { runs.exhausted($0) })
         let configuration = ConfigurationAPI(catalog: catalog, ledger: callLedger, logger: logger, home: home)
+        // The server is made after the gateway that serves its metrics: its connection count is read through this box.
+        let openConnections = ServerBox()
+        let metrics = MetricsAPI.Sources(
+            proxy: proxy, registry: registry, writer: writer, databasePath: home.databasePath,
+            openConnections: { openConnections.server?.openConnections ?? 0 }, runsActive: { runs.list().count },
+            startedAtMicros: WallClock.nowMicros())
         let gateway = Gateway(adminToken: adminToken, agents: agents, proxy: proxy, configuration: configuration,
-                              ledger: LedgerAPI(databasePath: home.databasePath), plugins: PluginAPI(registry: pluginRegistry), runs: runs)
+                              ledger: LedgerAPI(databasePath: home.databasePath), plugins: PluginAPI(registry: pluginRegistry), runs: runs,
+                              metrics: metrics)
         let server = try HTTPServer(host: options.host, port: options.port, loopCount: settings.eventLoops, limits: settings.httpServerLimits, handler: gateway)
+        openConnections.store(server)
         server.start()
         runs.startWatching()
 
@@ -146,4 +155,11 @@ public enum DaemonRunner {
         unlink(home.daemonStatePath)
         logger.info("daemon stopped")
     }
+}
+
+/// Holds the HTTP server once it exists (it is built after the gateway that reports on it).
+final class ServerBox: Sendable {
+    private let slot = Mutex<HTTPServer?>(nil)
+    var server: HTTPServer? { slot.withLock { $0 } }
+    func store(_ server: HTTPServer) { slot.withLock { $0 = server } }
 }

@@ -9,12 +9,18 @@ public final class Gateway: HTTPHandler {
     private let ledger: LedgerAPI?
     private let plugins: PluginAPI?
     private let runs: RunsAPI?
+    private let metrics: MetricsAPI?
+    private let status: StatusAPI?
+    private let activity: ActivityAPI?
     private let healthResponse: HTTPResponse
     private let now: @Sendable () -> Int64
 
     init(adminToken: String, agents: AgentService, proxy: ProxyAPI? = nil, configuration: ConfigurationAPI? = nil,
-         ledger: LedgerAPI? = nil, plugins: PluginAPI? = nil, runs: RunSupervisor? = nil,
+         ledger: LedgerAPI? = nil, plugins: PluginAPI? = nil, runs: RunSupervisor? = nil, metrics: MetricsAPI.Sources? = nil,
          now: @escaping @Sendable () -> Int64 = WallClock.nowMicros) {
+        self.metrics = metrics.map(MetricsAPI.init)
+        status = metrics.map(StatusAPI.init)
+        activity = metrics.map { ActivityAPI(databasePath: $0.databasePath) }
         self.plugins = plugins
         authenticator = Authenticator(adminToken: adminToken, registry: agents.registry)
         admin = AdminAPI(agents: agents, runs: runs)
@@ -42,7 +48,8 @@ public final class Gateway: HTTPHandler {
         return nil
     }
 
-    static func isAdminPath(_ path: String) -> Bool { path == "/admin" || path.hasPrefix("/admin/") }
+    /// Admin routes: `/admin/…` and `/metrics` (SPEC §4).
+    static func isAdminPath(_ path: String) -> Bool { path == "/admin" || path.hasPrefix("/admin/") || path == "/metrics" }
     static func isAgentPath(_ path: String) -> Bool { path.hasPrefix("/v1/") || path.hasPrefix("/openai/v1/") }
 
     public func handle(_ request: HTTPRequest, responder: HTTPResponder) {
@@ -67,6 +74,9 @@ public final class Gateway: HTTPHandler {
             if let runs, path == "/admin/runs" || path.hasPrefix("/admin/runs/") {
                 return runs.handle(request, responder: responder)
             }
+            if let metrics, path == "/metrics" { return metrics.handle(request, responder: responder) }
+            if let status, path == "/admin/status" { return status.handle(request, responder: responder) }
+            if let activity, path == "/admin/activity" { return activity.handle(request, responder: responder) }
             if let ledger, path == "/admin/replay" {
                 return ledger.handle(request, responder: responder)
             }

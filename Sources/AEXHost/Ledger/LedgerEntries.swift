@@ -19,10 +19,16 @@ public enum LedgerEntries {
         }.first ?? EventLog.Head(seq: 0, hash: EventLog.genesisHash)
     }
 
-    /// The newest `limit` entries (oldest first), of one agent name and/or execution when given.
-    public static func latest(_ db: SQLiteDatabase, agentName: String?, executionID: String?, limit: Int64) throws -> [Entry] {
+    /// The newest `limit` entries (oldest first), of one agent name and/or execution when given,
+    /// and only those after `afterSeq` when given.
+    public static func latest(_ db: SQLiteDatabase, agentName: String?, executionID: String?, afterSeq: Int64? = nil,
+                              limit: Int64) throws -> [Entry] {
         var conditions: [String] = []
         var values: [SQLiteValue] = []
+        if let afterSeq {
+            conditions.append("seq > ?")
+            values.append(.integer(afterSeq))
+        }
         if let agentName {
             conditions.append("agent_name = ?")
             values.append(.text(agentName))
@@ -41,5 +47,17 @@ public enum LedgerEntries {
             Entry(seq: row.int64(0), timestampMicros: row.int64(1), type: row.text(2), agentID: row.optionalInt64(3),
                   agentName: row.optionalText(4), executionID: row.optionalText(5), payload: row.text(6), hash: EventLog.storedHash(row, 7))
         }.reversed()
+    }
+
+    /// The entries after `afterSeq`, oldest first, at most `limit` (the live feed's next page).
+    public static func after(_ db: SQLiteDatabase, seq afterSeq: Int64, limit: Int64) throws -> [Entry] {
+        try db.query(
+            """
+            SELECT seq, ts_micros, type, agent_id, agent_name, execution_id, payload, hash FROM event_log
+            WHERE seq > ? ORDER BY seq LIMIT ?
+            """, [.integer(afterSeq), .integer(limit)]) { row in
+            Entry(seq: row.int64(0), timestampMicros: row.int64(1), type: row.text(2), agentID: row.optionalInt64(3),
+                  agentName: row.optionalText(4), executionID: row.optionalText(5), payload: row.text(6), hash: EventLog.storedHash(row, 7))
+        }
     }
 }

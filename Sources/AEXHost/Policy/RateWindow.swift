@@ -92,5 +92,10 @@ public struct RateWindow: Sendable, Equatable {
         }
     }
 
+    /// Requests admitted in the window ending at `nowMillis` (the agent's rate use).
+    public func requests(nowMillis: Int64) -> Int {
+        live.reduce(0) { $0 + ($1.atMillis + Self.windowMilliseconds > nowMillis ? 1 : 0) }
+    }
+
     private static func seconds(untilMillis: Int64) -> Int { max(1, Int((untilMillis + 999) / 1_000)) }
 }

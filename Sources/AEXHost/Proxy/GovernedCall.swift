@@ -36,6 +36,9 @@ final class GovernedCall: @unchecked Sendable {
     private var handle: Egress.Handle?
     private var scanner = SSEScanner()
     private var paused = false
+    /// For the request and upstream duration metrics (monotonic microseconds).
+    let startedAtMicros = WallClock.monotonicMicros()
+    private(set) var sentAtMicros: Int64?
 
     init(proxy: ProxyAPI, work: Work, body: [UInt8], reservation: ExecutionLedger.Reservation,
          responder: HTTPResponder, admittedAtMillis: Int64, upstreamResponseBytesMax: Int, claim: IdempotencyClaim?,
@@ -164,6 +167,7 @@ final class GovernedCall: @unchecked Sendable {
     }
 
     private func send() {
+        sentAtMicros = WallClock.monotonicMicros()
         if case .tool(let invocation) = work { return sendTool(invocation) }
         guard case .provider(let plan, _) = work, let egress, let upstream else { return }
         self.upstream = nil

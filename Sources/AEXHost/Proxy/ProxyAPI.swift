@@ -27,6 +27,8 @@ final class ProxyAPI: Sendable {
     private let executionIDs: ExecutionIDs
     private let logger: Logger?
     private let authRefusals = Mutex(AuthRefusalSampler())
+    /// Counts for `GET /metrics` (one shard per loop).
+    let metrics: CallMetrics
     /// Told when a budget can no longer pay for its calls (run supervision's `--kill-on-exhaust`).
     private let budgetExhausted: @Sendable (BudgetExhaustion) -> Void
 
@@ -34,6 +36,7 @@ final class ProxyAPI: Sendable {
          tools: ToolCatalog, toolRunner: ToolRunner, settings: ProxySettings, loopCount: Int, executionIDs: ExecutionIDs, logger: Logger? = nil,
          budgetExhausted: @escaping @Sendable (BudgetExhaustion) -> Void = { _ in }) {
         self.budgetExhausted = budgetExhausted
+        metrics = CallMetrics(shardCount: loopCount)
         self.answers = answers
         self.tools = tools
         self.toolRunner = toolRunner
@@ -98,6 +101,16 @@ final class ProxyAPI: Sendable {
                 ])
             }),
         ]))
+    }
+
+    /// Every tool with its effective price, and whether agents may call it now (a network tool is
+    /// off until `tools.yaml` lists hosts).
+    func toolsOverview() -> [(name: String, plugin: String, priceMicro: Int64, enabled: Bool)] {
+        let config = catalog.snapshot.tools
+        return tools.all.map { entry in
+            let effective = ToolCallPolicy.effective(entry, config)
+            return (entry.tool.name, entry.pluginName, (effective ?? entry).tool.priceMicro, effective != nil)
+        }
     }
 
     // MARK: A tool call
@@ -408,6 +421,7 @@ final class ProxyAPI: Sendable {
                 "execution_id": .string(reservation.executionID), "provider": .string(call.providerName), "reason": .string(fault.reason),
             ])
         }
+        countSettled(call, decision, cost: charged)
         let remaining = settled?.remaining
         let cost = charged
         var stored: IdempotentAnswer?
@@ -427,7 +441,38 @@ final class ProxyAPI: Sendable {
         refuse(refusal, executionID: executionID, agent: agent, endpointName: endpoint.rawValue, responder: responder)
     }
 
+    /// Counts a settled call for `GET /metrics`.
+    private func countSettled(_ call: GovernedCall, _ decision: GovernedCallMachine.SettlementDecision, cost: MicroUSD?) {
+        let reservation = call.reservation
+        var tally = CallMetrics.CallTally(requests: 1)
+        let status: Int
+        switch decision {
+        case .commit(let charge, let committedStatus, _):
+            status = committedStatus
+            tally.promptTokens = charge.promptTokens ?? 0
+            tally.completionTokens = charge.completionTokens ?? 0
+            tally.spendMicro = cost?.value ?? 0
+        case .release(_, let releasedStatus):
+            status = releasedStatus
+        }
+        var tool: CallMetrics.ToolKey?
+        if case .tool = call.work {
+            let outcome = if case .commit = decision { "ok" } else if status == 504 { "timeout" } else { "failed" }
+            tool = CallMetrics.ToolKey(tool: reservation.model, outcome: outcome)
+        }
+        let now = WallClock.monotonicMicros()
+        metrics.recordSettled(
+            shard: call.responder.loop.index,
+            CallMetrics.CallKey(agent: reservation.agentName, model: reservation.model, endpoint: reservation.endpoint,
+                                statusClass: CallMetrics.statusClass(status)),
+            tally: tally, tool: tool, requestMicros: now - call.startedAtMicros, upstreamMicros: call.sentAtMicros.map { now - $0 })
+    }
+
+    /// Calls in flight now (admitted, not yet settled).
+    var callsInFlight: Int { inFlight.load(ordering: .relaxed) }
+
     private func refuse(_ refusal: CallRefusal, executionID: String, agent: Agent, endpointName: String, responder: HTTPResponder) {
+        metrics.recordDenial(shard: responder.loop.index, agent: agent.name, reason: refusal.code)
         ledger.deny(executionID: executionID, agentID: agent.id, agentName: agent.name, endpoint: endpointName,
                     status: refusal.status, code: refusal.code, reason: refusal.message)
         responder.respond(refusal.response)
@@ -436,6 +481,7 @@ final class ProxyAPI: Sendable {
     /// A refused credential on an agent route: counted, and recorded as a denial without an agent
     /// when the sampler says so (bounded rows per minute, bounded fields: see `AuthRefusalSampler`).
     func recordAuthenticationFailure(_ failure: AuthFailure, path: String) {
+        metrics.recordDenial(shard: Int.max, agent: "", reason: failure.code)
         guard let unrecordedBefore = authRefusals.withLock({ $0.refusal(nowMillis: WallClock.monotonicMillis()) }) else { return }
         ledger.deny(executionID: "", agentID: nil, agentName: nil, endpoint: AuthRefusalSampler.recordedEndpoint(path),
                     status: 401, code: failure.code, reason: failure.message, unrecordedBefore: unrecordedBefore)

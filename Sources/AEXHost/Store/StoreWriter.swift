@@ -81,6 +81,8 @@ public final class StoreWriter: Sendable {
         let wakeup = DispatchSemaphore(value: 0)
         let stopped = DispatchSemaphore(value: 0)
         let committedBatches = Atomic<Int>(0)
+        /// How long each COMMIT took (the durable write), for `GET /metrics`.
+        let commitDurations = Mutex(Histogram())
     }
 
     private let shared = Shared()
@@ -201,6 +203,9 @@ public final class StoreWriter: Sendable {
     /// Number of committed transactions so far (for metrics and tests of grouping).
     public var batchesCommitted: Int { shared.committedBatches.load(ordering: .relaxed) }
 
+    /// The durations of the commits so far.
+    public var commitDurations: Histogram { shared.commitDurations.withLock { $0 } }
+
     private static func runLoop(db: SQLiteDatabase, shared: Shared) {
         while true {
             shared.wakeup.wait()
@@ -217,13 +222,13 @@ public final class StoreWriter: Sendable {
                     if stopping { return }
                     break
                 }
-                commit(batch, db: db)
+                commit(batch, db: db, shared: shared)
                 shared.committedBatches.add(1, ordering: .relaxed)
             }
         }
     }
 
-    private static func commit(_ batch: [PendingOperation], db: SQLiteDatabase) {
+    private static func commit(_ batch: [PendingOperation], db: SQLiteDatabase, shared: Shared) {
         do {
             try begin(db)
             if !batch.allSatisfy({ $0.run(db) }) {
@@ -234,7 +239,10 @@ public final class StoreWriter: Sendable {
                 for operation in batch { runInSavepoint(operation, db) }
             }
             try db.transactionState?.beforeCommit(db)
+            let started = WallClock.monotonicMicros()
             try db.statement("COMMIT").runToCompletion()
+            let micros = WallClock.monotonicMicros() - started
+            shared.commitDurations.withLock { $0.observe(micros: micros) }
             db.transactionState?.committed()
         } catch {
             rollback(db)

@@ -14,6 +14,12 @@ public enum WallClock {
         return Int64(spec.tv_sec) * 1_000 + Int64(spec.tv_nsec) / 1_000_000
     }
 
+    public static func monotonicMicros() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1_000
+    }
+
     /// `2026-11-22T03:21:32.123456Z`; seconds-only when `fractional` is false.
     public static func iso8601(micros: Int64, fractional: Bool = false) -> String {
         var seconds = time_t(micros / 1_000_000)
