@@ -17,6 +17,7 @@ public enum AEXCommandLine {
         all += PluginCLI.all.map { ($0, PluginCLI.run) }
         all += LedgerCLI.all.map { ($0, LedgerCLI.run) }
         all += RunCLI.all.map { ($0, RunCLI.run) }
+        all += MetricsCLI.all.map { ($0, MetricsCLI.run) }
         all += DoctorCLI.all.map { ($0, DoctorCLI.run) }
         return all
     }()
