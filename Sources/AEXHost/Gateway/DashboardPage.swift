@@ -233,8 +233,7 @@ enum DashboardPage {
             if (p.run_id) parts.push('run ' + p.run_id);
             break;
           case 'commit':
-            parts.push('charged ' + usd(p.cost_micro));
-            if (isNumber(p.reserved_micro)) parts.push('of ' + usd(p.reserved_micro) + ' reserved');
+            parts.push('charged ' + usd(p.cost_micro) + (isNumber(p.reserved_micro) ? ' (reserved ' + usd(p.reserved_micro) + ')' : ''));
             if (isNumber(p.prompt_tokens) || isNumber(p.completion_tokens)) {
               parts.push((p.prompt_tokens ?? '?') + ' prompt + ' + (p.completion_tokens ?? '?') + ' completion tokens');
             }
@@ -336,7 +335,7 @@ enum DashboardPage {
             sessionStorage.removeItem(KEY);
             showLogin(remembered
               ? 'The saved token is no longer accepted (401). Enter the admin token again.'
-              : 'That token was refused (401): ' + error.message + '. Use the admin token of this AEX installation.');
+              : 'That token was refused (401: ' + error.message.replace(/[.\s]+$/, '') + '). Paste the admin token of this AEX installation.');
           } else {
             showLogin('Cannot reach the AEX daemon: ' + error.message);
           }
@@ -750,7 +749,7 @@ enum DashboardPage {
         <form id="login-form" autocomplete="off">
           <label for="token">Token</label>
           <div class="login-row">
-            <input id="token" name="token" type="password" autocomplete="off" spellcheck="false" placeholder="aex_…" required>
+            <input id="token" name="token" type="password" autocomplete="off" spellcheck="false" placeholder="aexadmin_…" required>
             <button id="login" type="submit">Open dashboard</button>
           </div>
         </form>

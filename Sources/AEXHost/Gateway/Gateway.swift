@@ -58,6 +58,11 @@ public final class Gateway: HTTPHandler {
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(request, responder) }
             return responder.respond(healthResponse)
         }
+        if path == "/dashboard" {
+            // The page itself needs no token: it asks for the admin token for its data calls.
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(request, responder) }
+            return responder.respond(DashboardPage.response)
+        }
         if Self.isAdminPath(path) {
             if let failure = authenticator.authenticateAdmin(authorization: request.headers["authorization"]) {
                 return responder.respond(failure.response)
