@@ -126,9 +126,14 @@ public enum DoctorChecks {
 
         public var passed: Bool { problem == nil }
 
+        /// One line whatever the texts hold (`PRAGMA quick_check` rows, for one, span lines).
         public var line: String {
-            guard let problem else { return "OK \(check)" + (note.map { " (\($0))" } ?? "") }
-            return "FAIL \(check): \(problem) — fix: \(fix ?? "see the problem")"
+            guard let problem else { return Self.oneLine("OK \(check)" + (note.map { " (\($0))" } ?? "")) }
+            return Self.oneLine("FAIL \(check): \(problem) — fix: \(fix ?? "see the problem")")
+        }
+
+        static func oneLine(_ text: String) -> String {
+            text.split(whereSeparator: \.isNewline).joined(separator: " ")
         }
     }
 

@@ -46,6 +46,9 @@ import Testing
         let damaged = DoctorChecks.database(path: "/h/aex.db", Observation(quickCheck: ["row 3 missing from index x"], schemaVersion: 3), expectedVersion: 3)
         #expect(damaged.problem?.contains("row 3 missing") == true)
         #expect(!DoctorChecks.database(path: "/h/aex.db", Observation(openError: "cannot open"), expectedVersion: 3).passed)
+        let spanning = DoctorChecks.database(path: "/h/aex.db", Observation(quickCheck: ["*** in database main ***\nPage 12: bad"], schemaVersion: 3), expectedVersion: 3)
+        #expect(spanning.line == "FAIL database integrity and schema: PRAGMA quick_check reports damage: *** in database main *** Page 12: bad — fix: stop the daemon and restore /h/aex.db from a backup",
+                "one line per check")
     }
 
     @Test func databaseObservationReadsWithoutWriting() throws {
