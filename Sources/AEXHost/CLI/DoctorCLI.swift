@@ -12,6 +12,10 @@ enum DoctorCLI {
 
     static let all = [doctor]
 
+    /// How long the daemon check waits to connect to the daemon and for each part of its answer to
+    /// `/health`: a daemon that is alive but does not answer (stopped, hung) fails the check at once.
+    static let healthTimeoutMilliseconds: Int32 = 2_000
+
     static func run(_ spec: CommandSpec, _ arguments: ParsedArguments, home: AEXHome) throws -> Int32 {
         let results = checks(home)
         for result in results { Console.out(result.line) }
@@ -73,12 +77,15 @@ enum DoctorCLI {
         guard state.isDaemon(of: home) else { return .stale(pid: state.pid) }
         do {
             let response = try LoopbackHTTPClient.send(
-                host: state.host, port: state.port, method: "GET", path: "/health", timeoutMilliseconds: 2_000)
+                host: state.host, port: state.port, method: "GET", path: "/health", timeoutMilliseconds: healthTimeoutMilliseconds)
             var version: String?
             if case .object(let object)? = try? JSONReader.parse(response.body), case .string(let text)? = object["version"] {
                 version = text
             }
             return .answered(pid: state.pid, url: state.baseURL, status: response.status, version: version)
+        } catch let error as SystemError where [EAGAIN, EWOULDBLOCK, ETIMEDOUT].contains(error.code) {
+            return .silent(pid: state.pid, url: state.baseURL, waitedMilliseconds: healthTimeoutMilliseconds,
+                           stopped: state.processIsStopped)
         } catch {
             return .unreachable(pid: state.pid, url: state.baseURL, reason: "\(error)")
         }
@@ -236,6 +243,9 @@ public enum DoctorChecks {
         /// `daemon.json` names a pid that is not this installation's daemon (it is ignored).
         case stale(pid: Int32)
         case unreachable(pid: Int32, url: String, reason: String)
+        /// The daemon is alive (it holds the lock) but `/health` got no answer within
+        /// `waitedMilliseconds`; `stopped`: its process is stopped (SIGSTOP, a debugger).
+        case silent(pid: Int32, url: String, waitedMilliseconds: Int32, stopped: Bool)
         case answered(pid: Int32, url: String, status: Int, version: String?)
     }
 
@@ -251,6 +261,14 @@ public enum DoctorChecks {
         case .unreachable(let pid, let url, let reason):
             return .fail(check, "the daemon (pid \(pid)) does not answer at \(url): \(reason)",
                          fix: "aex daemon stop, then aex daemon start; see logs/daemon.log")
+        case .silent(let pid, let url, let waited, let stopped):
+            let within = waited % 1_000 == 0 ? "\(waited / 1_000) s" : "\(waited) ms"
+            if stopped {
+                return .fail(check, "the daemon (pid \(pid)) is stopped (by SIGSTOP or a debugger) and did not answer /health at \(url) within \(within)",
+                             fix: "resume it with 'kill -CONT \(pid)'; to restart it instead: 'kill -CONT \(pid)', 'aex daemon stop', then 'aex daemon start'")
+            }
+            return .fail(check, "the daemon (pid \(pid)) is alive but did not answer /health at \(url) within \(within)",
+                         fix: "restart it: 'aex daemon stop' (if it does not exit, 'kill -KILL \(pid)'), then 'aex daemon start'; see logs/daemon.log")
         case .answered(let pid, let url, let status, let version):
             guard status == 200 else {
                 return .fail(check, "the daemon (pid \(pid)) at \(url) answered /health with \(status)",

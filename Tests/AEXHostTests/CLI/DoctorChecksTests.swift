@@ -84,6 +84,35 @@ import Testing
         #expect(!DoctorChecks.daemon(.unreadableState).passed)
     }
 
+    @Test func aDaemonThatDoesNotAnswerFailsWithARestart() {
+        let hung = DoctorChecks.daemon(.silent(pid: 9, url: "http://127.0.0.1:1", waitedMilliseconds: 2_000, stopped: false))
+        #expect(hung.line == "FAIL daemon: the daemon (pid 9) is alive but did not answer /health at http://127.0.0.1:1 within 2 s — fix: restart it: 'aex daemon stop' (if it does not exit, 'kill -KILL 9'), then 'aex daemon start'; see logs/daemon.log")
+        let stopped = DoctorChecks.daemon(.silent(pid: 9, url: "http://127.0.0.1:1", waitedMilliseconds: 1_500, stopped: true))
+        #expect(stopped.problem == "the daemon (pid 9) is stopped (by SIGSTOP or a debugger) and did not answer /health at http://127.0.0.1:1 within 1500 ms")
+        #expect(stopped.fix == "resume it with 'kill -CONT 9'; to restart it instead: 'kill -CONT 9', 'aex daemon stop', then 'aex daemon start'")
+    }
+
+    @Test func aStoppedProcessIsSeenAsStopped() throws {
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["30"]
+        try sleeper.run()
+        defer {
+            kill(sleeper.processIdentifier, SIGKILL)
+            sleeper.waitUntilExit()
+        }
+        let state = DaemonState(pid: sleeper.processIdentifier, host: "127.0.0.1", port: 1, startedAt: "")
+        #expect(state.processExists && !state.processIsStopped)
+        #expect(kill(sleeper.processIdentifier, SIGSTOP) == 0)
+        var waited = 0
+        while !state.processIsStopped, waited < 5_000 {
+            usleep(10_000)
+            waited += 10
+        }
+        #expect(state.processIsStopped && state.processExists)
+        #expect(kill(sleeper.processIdentifier, SIGCONT) == 0)
+    }
+
     @Test func permissionFindingsOfAHome() throws {
         let directory = TemporaryDirectory()
         let home = AEXHome(root: directory.path + "/home")
