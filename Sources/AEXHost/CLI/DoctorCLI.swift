@@ -8,7 +8,7 @@ import Glibc
 enum DoctorCLI {
     static let doctor = CommandSpec(
         ["doctor"],
-        summary: "Check the installation: AEX_HOME permissions, models.yaml and tools.yaml, database integrity and schema, the ledger chain, every plugin's SHA-256, the daemon. Exit 1 when something is wrong.")
+        summary: "Check the installation: AEX_HOME permissions, models.yaml and tools.yaml, a key for every provider, database integrity and schema, the ledger chain, every plugin's SHA-256, the daemon. Exit 1 when something is wrong.")
 
     static let all = [doctor]
 
@@ -33,6 +33,7 @@ enum DoctorCLI {
             DoctorChecks.privateFile("daemon.json permissions", .of(home.daemonStatePath)),
         ]
         results.append(DoctorChecks.modelsConfig(path: home.modelsConfigPath, error: modelsConfigError(home)))
+        results.append(providerKeys(home))
         results.append(DoctorChecks.toolsConfig(path: home.toolsConfigPath, error: toolsConfigError(home)))
         let database = DoctorChecks.database(path: home.databasePath, DoctorChecks.DatabaseObservation.read(home.databasePath))
         results.append(database)
@@ -59,6 +60,16 @@ enum DoctorCLI {
         } catch {
             return error.description
         }
+    }
+
+    /// Which providers of `models.yaml` (read without the plugin types, so a damaged database does
+    /// not hide them) have their key, in this process's environment or `.env`, read as the daemon
+    /// reads them (`ProviderKeys`).
+    private static func providerKeys(_ home: AEXHome) -> DoctorChecks.Result {
+        let providers = try? ModelsConfig.load(path: home.modelsConfigPath, providerTypes: nil).providers.values
+            .sorted { $0.name < $1.name }
+        let keys = Set(ProviderKeys.load(envFile: home.envFilePath, environment: ProcessInfo.processInfo.environment).keys)
+        return DoctorChecks.providerKeys(providers, setVariables: keys, envFile: home.envFilePath, modelsFile: home.modelsConfigPath)
     }
 
     private static func toolsConfigError(_ home: AEXHome) -> String? {
@@ -162,6 +173,30 @@ public enum DoctorChecks {
         guard !findings.isEmpty else { return .ok(check) }
         return .fail(
             check, findings.map(\.problem).joined(separator: "; "), fix: findings.map(\.fix).joined(separator: "; "))
+    }
+
+    /// Every configured provider that needs a key (`ProviderConfig.needsAPIKey`) has its
+    /// `api_key_env` among `setVariables` (set, non-empty, in the environment or `.env`); nil
+    /// providers: `models.yaml` does not load (its own check says why).
+    public static func providerKeys(_ providers: [ProviderConfig]?, setVariables: Set<String>, envFile: String, modelsFile: String) -> Result {
+        let check = "provider keys"
+        guard let providers else { return .ok(check, note: "not checked: models.yaml does not load") }
+        let needing = providers.filter(\.needsAPIKey)
+        let missing = needing.filter { !setVariables.contains($0.apiKeyEnv) }
+        guard !missing.isEmpty else {
+            return .ok(check, note: needing.isEmpty
+                ? "no provider needs a key" : "\(needing.count) of \(providers.count) providers need a key; every one is set")
+        }
+        var variables: [String] = []
+        for provider in missing where !variables.contains(provider.apiKeyEnv) { variables.append(provider.apiKeyEnv) }
+        let named = missing.map { "\($0.name) (\($0.apiKeyEnv))" }.joined(separator: ", ")
+        let problem = missing.count == 1
+            ? "no API key for provider \(named): set neither in the environment nor in \(envFile); its models cannot be called"
+            : "no API key for providers \(named): set neither in the environment nor in \(envFile); their models cannot be called"
+        let lines = variables.map { "\($0)=..." }.joined(separator: " and ")
+        let those = missing.count == 1 ? "the provider and its models" : "those providers and their models"
+        return .fail(check, problem,
+                     fix: "add \(lines) to \(envFile) (or remove \(those) from \(modelsFile)), then run 'aex models reload'")
     }
 
     /// `error` is what loading the file threw (nil: valid).

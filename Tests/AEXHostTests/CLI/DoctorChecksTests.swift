@@ -84,6 +84,27 @@ import Testing
         #expect(!DoctorChecks.daemon(.unreadableState).passed)
     }
 
+    @Test func aKeyForEveryProviderThatNeedsOne() {
+        let echo = ProviderConfig(name: "echo", baseURL: "local://echo", type: "echo")
+        let openai = ProviderConfig(name: "openai", baseURL: "https://api.openai.com/v1", type: "openai_compatible", apiKeyEnv: "OPENAI_API_KEY")
+        let groq = ProviderConfig(name: "groq", baseURL: "https://api.groq.com/openai/v1", type: "openai_compatible")
+        let mirror = ProviderConfig(name: "mirror", baseURL: "https://mirror.example/v1", type: "openai_compatible", apiKeyEnv: "OPENAI_API_KEY")
+        func check(_ providers: [ProviderConfig]?, _ set: Set<String>) -> DoctorChecks.Result {
+            DoctorChecks.providerKeys(providers, setVariables: set, envFile: "/h/.env", modelsFile: "/h/config/models.yaml")
+        }
+        #expect(!echo.needsAPIKey && openai.needsAPIKey, "a local:// provider is called without a key")
+        #expect(check([echo], []).line == "OK provider keys (no provider needs a key)")
+        #expect(check([echo, openai], ["OPENAI_API_KEY"]).line == "OK provider keys (1 of 2 providers need a key; every one is set)")
+        #expect(check(nil, []).passed, "models.yaml that does not load fails its own check")
+        #expect(check([echo, openai], ["GROQ_API_KEY"]).line
+            == "FAIL provider keys: no API key for provider openai (OPENAI_API_KEY): set neither in the environment nor in /h/.env; its models cannot be called — fix: add OPENAI_API_KEY=... to /h/.env (or remove the provider and its models from /h/config/models.yaml), then run 'aex models reload'")
+        let several = check([echo, groq, mirror, openai], [])
+        #expect(several.problem == "no API key for providers groq (GROQ_API_KEY), mirror (OPENAI_API_KEY), openai (OPENAI_API_KEY): set neither in the environment nor in /h/.env; their models cannot be called")
+        #expect(several.fix == "add GROQ_API_KEY=... and OPENAI_API_KEY=... to /h/.env (or remove those providers and their models from /h/config/models.yaml), then run 'aex models reload'")
+        #expect(check([groq, openai], ["OPENAI_API_KEY"]).problem?.contains("groq (GROQ_API_KEY)") == true)
+        #expect(check([groq, openai], ["OPENAI_API_KEY"]).problem?.contains("openai") == false)
+    }
+
     @Test func aDaemonThatDoesNotAnswerFailsWithARestart() {
         let hung = DoctorChecks.daemon(.silent(pid: 9, url: "http://127.0.0.1:1", waitedMilliseconds: 2_000, stopped: false))
         #expect(hung.line == "FAIL daemon: the daemon (pid 9) is alive but did not answer /health at http://127.0.0.1:1 within 2 s — fix: restart it: 'aex daemon stop' (if it does not exit, 'kill -KILL 9'), then 'aex daemon start'; see logs/daemon.log")
