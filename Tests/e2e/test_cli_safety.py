@@ -135,6 +135,7 @@ def test_files_are_private_after_init_and_start(tmp_path):
 
 
 def test_doctor_passes_on_a_fresh_home(aex):
+    aex.add_dummy_provider_keys()           # the default openai provider needs a key
     result = aex.run("doctor")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
@@ -160,6 +161,7 @@ def test_doctor_reports_a_broken_ledger_chain(aex):
 
 
 def test_doctor_and_daemon_start_report_an_open_home(aex):
+    aex.add_dummy_provider_keys()
     os.chmod(aex.home, 0o755)
     try:
         result = aex.run("doctor")
@@ -203,6 +205,7 @@ def test_doctor_reports_a_config_file_that_is_not_regular(aex):
 
 
 def test_doctor_sees_the_running_daemon(daemon):
+    daemon.add_dummy_provider_keys()
     result = daemon.run("doctor")
     assert result.returncode == 0, result.stdout
     daemon_line = next(line for line in result.stdout.splitlines() if line.startswith("OK daemon ("))

@@ -8,9 +8,13 @@ import Glibc
 enum DoctorCLI {
     static let doctor = CommandSpec(
         ["doctor"],
-        summary: "Check the installation: AEX_HOME permissions, models.yaml and tools.yaml, database integrity and schema, the ledger chain, every plugin's SHA-256, the daemon. Exit 1 when something is wrong.")
+        summary: "Check the installation: AEX_HOME permissions, models.yaml and tools.yaml, a key for every provider, database integrity and schema, the ledger chain, every plugin's SHA-256, the daemon. Exit 1 when something is wrong.")
 
     static let all = [doctor]
+
+    /// How long the daemon check waits to connect to the daemon and for each part of its answer to
+    /// `/health`: a daemon that is alive but does not answer (stopped, hung) fails the check at once.
+    static let healthTimeoutMilliseconds: Int32 = 2_000
 
     static func run(_ spec: CommandSpec, _ arguments: ParsedArguments, home: AEXHome) throws -> Int32 {
         let results = checks(home)
@@ -29,6 +33,7 @@ enum DoctorCLI {
             DoctorChecks.privateFile("daemon.json permissions", .of(home.daemonStatePath)),
         ]
         results.append(DoctorChecks.modelsConfig(path: home.modelsConfigPath, error: modelsConfigError(home)))
+        results.append(providerKeys(home))
         results.append(DoctorChecks.toolsConfig(path: home.toolsConfigPath, error: toolsConfigError(home)))
         let database = DoctorChecks.database(path: home.databasePath, DoctorChecks.DatabaseObservation.read(home.databasePath))
         results.append(database)
@@ -57,6 +62,16 @@ enum DoctorCLI {
         }
     }
 
+    /// Which providers of `models.yaml` (read without the plugin types, so a damaged database does
+    /// not hide them) have their key, in this process's environment or `.env`, read as the daemon
+    /// reads them (`ProviderKeys`).
+    private static func providerKeys(_ home: AEXHome) -> DoctorChecks.Result {
+        let providers = try? ModelsConfig.load(path: home.modelsConfigPath, providerTypes: nil).providers.values
+            .sorted { $0.name < $1.name }
+        let keys = Set(ProviderKeys.load(envFile: home.envFilePath, environment: ProcessInfo.processInfo.environment).keys)
+        return DoctorChecks.providerKeys(providers, setVariables: keys, envFile: home.envFilePath, modelsFile: home.modelsConfigPath)
+    }
+
     private static func toolsConfigError(_ home: AEXHome) -> String? {
         do {
             _ = try ToolsConfig.load(path: home.toolsConfigPath, toolNames: PluginRegistry.enabledToolNames(databasePath: home.databasePath))
@@ -73,12 +88,15 @@ enum DoctorCLI {
         guard state.isDaemon(of: home) else { return .stale(pid: state.pid) }
         do {
             let response = try LoopbackHTTPClient.send(
-                host: state.host, port: state.port, method: "GET", path: "/health", timeoutMilliseconds: 2_000)
+                host: state.host, port: state.port, method: "GET", path: "/health", timeoutMilliseconds: healthTimeoutMilliseconds)
             var version: String?
             if case .object(let object)? = try? JSONReader.parse(response.body), case .string(let text)? = object["version"] {
                 version = text
             }
             return .answered(pid: state.pid, url: state.baseURL, status: response.status, version: version)
+        } catch let error as SystemError where [EAGAIN, EWOULDBLOCK, ETIMEDOUT].contains(error.code) {
+            return .silent(pid: state.pid, url: state.baseURL, waitedMilliseconds: healthTimeoutMilliseconds,
+                           stopped: state.processIsStopped)
         } catch {
             return .unreachable(pid: state.pid, url: state.baseURL, reason: "\(error)")
         }
@@ -126,9 +144,14 @@ public enum DoctorChecks {
 
         public var passed: Bool { problem == nil }
 
+        /// One line whatever the texts hold (`PRAGMA quick_check` rows, for one, span lines).
         public var line: String {
-            guard let problem else { return "OK \(check)" + (note.map { " (\($0))" } ?? "") }
-            return "FAIL \(check): \(problem) — fix: \(fix ?? "see the problem")"
+            guard let problem else { return Self.oneLine("OK \(check)" + (note.map { " (\($0))" } ?? "")) }
+            return Self.oneLine("FAIL \(check): \(problem) — fix: \(fix ?? "see the problem")")
+        }
+
+        static func oneLine(_ text: String) -> String {
+            text.split(whereSeparator: \.isNewline).joined(separator: " ")
         }
     }
 
@@ -150,6 +173,30 @@ public enum DoctorChecks {
         guard !findings.isEmpty else { return .ok(check) }
         return .fail(
             check, findings.map(\.problem).joined(separator: "; "), fix: findings.map(\.fix).joined(separator: "; "))
+    }
+
+    /// Every configured provider that needs a key (`ProviderConfig.needsAPIKey`) has its
+    /// `api_key_env` among `setVariables` (set, non-empty, in the environment or `.env`); nil
+    /// providers: `models.yaml` does not load (its own check says why).
+    public static func providerKeys(_ providers: [ProviderConfig]?, setVariables: Set<String>, envFile: String, modelsFile: String) -> Result {
+        let check = "provider keys"
+        guard let providers else { return .ok(check, note: "not checked: models.yaml does not load") }
+        let needing = providers.filter(\.needsAPIKey)
+        let missing = needing.filter { !setVariables.contains($0.apiKeyEnv) }
+        guard !missing.isEmpty else {
+            return .ok(check, note: needing.isEmpty
+                ? "no provider needs a key" : "\(needing.count) of \(providers.count) providers need a key; every one is set")
+        }
+        var variables: [String] = []
+        for provider in missing where !variables.contains(provider.apiKeyEnv) { variables.append(provider.apiKeyEnv) }
+        let named = missing.map { "\($0.name) (\($0.apiKeyEnv))" }.joined(separator: ", ")
+        let problem = missing.count == 1
+            ? "no API key for provider \(named): set neither in the environment nor in \(envFile); its models cannot be called"
+            : "no API key for providers \(named): set neither in the environment nor in \(envFile); their models cannot be called"
+        let lines = variables.map { "\($0)=..." }.joined(separator: " and ")
+        let those = missing.count == 1 ? "the provider and its models" : "those providers and their models"
+        return .fail(check, problem,
+                     fix: "add \(lines) to \(envFile) (or remove \(those) from \(modelsFile)), then run 'aex models reload'")
     }
 
     /// `error` is what loading the file threw (nil: valid).
@@ -231,6 +278,9 @@ public enum DoctorChecks {
         /// `daemon.json` names a pid that is not this installation's daemon (it is ignored).
         case stale(pid: Int32)
         case unreachable(pid: Int32, url: String, reason: String)
+        /// The daemon is alive (it holds the lock) but `/health` got no answer within
+        /// `waitedMilliseconds`; `stopped`: its process is stopped (SIGSTOP, a debugger).
+        case silent(pid: Int32, url: String, waitedMilliseconds: Int32, stopped: Bool)
         case answered(pid: Int32, url: String, status: Int, version: String?)
     }
 
@@ -246,6 +296,14 @@ public enum DoctorChecks {
         case .unreachable(let pid, let url, let reason):
             return .fail(check, "the daemon (pid \(pid)) does not answer at \(url): \(reason)",
                          fix: "aex daemon stop, then aex daemon start; see logs/daemon.log")
+        case .silent(let pid, let url, let waited, let stopped):
+            let within = waited % 1_000 == 0 ? "\(waited / 1_000) s" : "\(waited) ms"
+            if stopped {
+                return .fail(check, "the daemon (pid \(pid)) is stopped (by SIGSTOP or a debugger) and did not answer /health at \(url) within \(within)",
+                             fix: "resume it with 'kill -CONT \(pid)'; to restart it instead: 'kill -CONT \(pid)', 'aex daemon stop', then 'aex daemon start'")
+            }
+            return .fail(check, "the daemon (pid \(pid)) is alive but did not answer /health at \(url) within \(within)",
+                         fix: "restart it: 'aex daemon stop' (if it does not exit, 'kill -KILL \(pid)'), then 'aex daemon start'; see logs/daemon.log")
         case .answered(let pid, let url, let status, let version):
             guard status == 200 else {
                 return .fail(check, "the daemon (pid \(pid)) at \(url) answered /health with \(status)",

@@ -46,6 +46,10 @@ public struct ProviderConfig: Sendable, Equatable {
         return result + "_API_KEY"
     }
 
+    /// False for a provider served in the process (`local://…`, such as the offline `echo`): it is
+    /// called without a key. Any other needs its `api_key_env` set (or a passthrough key).
+    public var needsAPIKey: Bool { !baseURL.hasPrefix("local://") }
+
     /// `[A-Z_][A-Z0-9_]*`.
     public static func isValidEnvName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, first == "_" || ("A"..."Z").contains(first) else { return false }

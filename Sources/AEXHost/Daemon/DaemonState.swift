@@ -37,10 +37,22 @@ public struct DaemonState: Sendable, Equatable {
     /// `isDaemon(of:)`). A zombie, exited but not yet reaped by its new parent, counts as gone.
     public var processExists: Bool {
         guard kill(pid, 0) == 0 || errno == EPERM else { return false }
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return true }
-        let state = stat[stat.index(after: close)...].drop { $0 == " " }.first
+        let state = processStateLetter
         return state != "Z" && state != "X"
+    }
+
+    /// True when the process is stopped (by SIGSTOP or SIGTSTP, or a debugger): it holds its lock
+    /// and its port but answers nothing until it is continued.
+    public var processIsStopped: Bool {
+        let state = processStateLetter
+        return state == "T" || state == "t"
+    }
+
+    /// The state letter of `/proc/PID/stat` (R, S, D, T, t, Z, X…), nil when it cannot be read.
+    private var processStateLetter: Character? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(after: close)...].drop { $0 == " " }.first
     }
 
     /// True when the pid is this installation's daemon: a live process holding `aex.lock`. A stale

@@ -39,6 +39,7 @@ import Foundation
 ///   `DaemonState.fileBytesMax` (64 KiB).
 /// - Daemon and CLI: `DaemonRunner.writerLockWaitMilliseconds` (10,000); `DaemonCLI.startWaitMilliseconds`
 ///   (15,000), `.stopWaitMilliseconds` (60,000); `AgentManagers.lockWaitMilliseconds` (10,000);
+///   `DoctorCLI.healthTimeoutMilliseconds` (2,000);
 ///   `LoopbackHTTPClient.responseBytesMax` (64 MiB); `LedgerCLI.showLimitDefault` (50 events).
 /// - Per provider, in `models.yaml` rather than the environment: `timeout_seconds`
 ///   (`ProviderConfig.defaultTimeoutSeconds` 60, `.timeoutSecondsRange` 1–3,600) and

@@ -76,9 +76,8 @@ public enum CallPolicy {
             throw CallRefusal(400, "invalid_request", "embeddings do not stream")
         }
 
-        let isLocal = provider.baseURL.hasPrefix("local://")
         let apiKey = passthroughKey ?? catalog.keys[provider.apiKeyEnv]
-        if !isLocal, apiKey == nil {
+        if provider.needsAPIKey, apiKey == nil {
             throw CallRefusal(503, "provider_not_configured", "provider '\(provider.name)' has no API key (\(provider.apiKeyEnv))")
         }
         let addsOutputLimit = endpoint != .embeddings && request.requestedMaxTokens == nil
@@ -98,7 +97,7 @@ public enum CallPolicy {
         }
         let plan = CallPlan(
             endpoint: endpoint, alias: alias, model: model, provider: provider, request: request, outputTokensPerChoice: perChoice,
-            addsOutputLimit: addsOutputLimit, apiKey: isLocal ? nil : apiKey)
+            addsOutputLimit: addsOutputLimit, apiKey: provider.needsAPIKey ? apiKey : nil)
         assert(plan.outputTokensPerChoice >= 0 && plan.outputTokensPerChoice <= outputTokensMax, "an output bound out of range")
         assert(plan.request.choices >= 1 && plan.request.choices <= CallRequest.choicesMax, "choices out of range")
         assert(agent.tpm.map { plan.admittedTokens <= $0 } ?? true, "a plan that can never fit the agent's tokens per minute")

@@ -46,6 +46,9 @@ import Testing
         let damaged = DoctorChecks.database(path: "/h/aex.db", Observation(quickCheck: ["row 3 missing from index x"], schemaVersion: 3), expectedVersion: 3)
         #expect(damaged.problem?.contains("row 3 missing") == true)
         #expect(!DoctorChecks.database(path: "/h/aex.db", Observation(openError: "cannot open"), expectedVersion: 3).passed)
+        let spanning = DoctorChecks.database(path: "/h/aex.db", Observation(quickCheck: ["*** in database main ***\nPage 12: bad"], schemaVersion: 3), expectedVersion: 3)
+        #expect(spanning.line == "FAIL database integrity and schema: PRAGMA quick_check reports damage: *** in database main *** Page 12: bad — fix: stop the daemon and restore /h/aex.db from a backup",
+                "one line per check")
     }
 
     @Test func databaseObservationReadsWithoutWriting() throws {
@@ -79,6 +82,56 @@ import Testing
         #expect(!DoctorChecks.daemon(.answered(pid: 9, url: "u", status: 503, version: nil)).passed)
         #expect(!DoctorChecks.daemon(.unreachable(pid: 9, url: "u", reason: "refused")).passed)
         #expect(!DoctorChecks.daemon(.unreadableState).passed)
+    }
+
+    @Test func aKeyForEveryProviderThatNeedsOne() {
+        let echo = ProviderConfig(name: "echo", baseURL: "local://echo", type: "echo")
+        let openai = ProviderConfig(name: "openai", baseURL: "https://api.openai.com/v1", type: "openai_compatible", apiKeyEnv: "OPENAI_API_KEY")
+        let groq = ProviderConfig(name: "groq", baseURL: "https://api.groq.com/openai/v1", type: "openai_compatible")
+        let mirror = ProviderConfig(name: "mirror", baseURL: "https://mirror.example/v1", type: "openai_compatible", apiKeyEnv: "OPENAI_API_KEY")
+        func check(_ providers: [ProviderConfig]?, _ set: Set<String>) -> DoctorChecks.Result {
+            DoctorChecks.providerKeys(providers, setVariables: set, envFile: "/h/.env", modelsFile: "/h/config/models.yaml")
+        }
+        #expect(!echo.needsAPIKey && openai.needsAPIKey, "a local:// provider is called without a key")
+        #expect(check([echo], []).line == "OK provider keys (no provider needs a key)")
+        #expect(check([echo, openai], ["OPENAI_API_KEY"]).line == "OK provider keys (1 of 2 providers need a key; every one is set)")
+        #expect(check(nil, []).passed, "models.yaml that does not load fails its own check")
+        #expect(check([echo, openai], ["GROQ_API_KEY"]).line
+            == "FAIL provider keys: no API key for provider openai (OPENAI_API_KEY): set neither in the environment nor in /h/.env; its models cannot be called — fix: add OPENAI_API_KEY=... to /h/.env (or remove the provider and its models from /h/config/models.yaml), then run 'aex models reload'")
+        let several = check([echo, groq, mirror, openai], [])
+        #expect(several.problem == "no API key for providers groq (GROQ_API_KEY), mirror (OPENAI_API_KEY), openai (OPENAI_API_KEY): set neither in the environment nor in /h/.env; their models cannot be called")
+        #expect(several.fix == "add GROQ_API_KEY=... and OPENAI_API_KEY=... to /h/.env (or remove those providers and their models from /h/config/models.yaml), then run 'aex models reload'")
+        #expect(check([groq, openai], ["OPENAI_API_KEY"]).problem?.contains("groq (GROQ_API_KEY)") == true)
+        #expect(check([groq, openai], ["OPENAI_API_KEY"]).problem?.contains("openai") == false)
+    }
+
+    @Test func aDaemonThatDoesNotAnswerFailsWithARestart() {
+        let hung = DoctorChecks.daemon(.silent(pid: 9, url: "http://127.0.0.1:1", waitedMilliseconds: 2_000, stopped: false))
+        #expect(hung.line == "FAIL daemon: the daemon (pid 9) is alive but did not answer /health at http://127.0.0.1:1 within 2 s — fix: restart it: 'aex daemon stop' (if it does not exit, 'kill -KILL 9'), then 'aex daemon start'; see logs/daemon.log")
+        let stopped = DoctorChecks.daemon(.silent(pid: 9, url: "http://127.0.0.1:1", waitedMilliseconds: 1_500, stopped: true))
+        #expect(stopped.problem == "the daemon (pid 9) is stopped (by SIGSTOP or a debugger) and did not answer /health at http://127.0.0.1:1 within 1500 ms")
+        #expect(stopped.fix == "resume it with 'kill -CONT 9'; to restart it instead: 'kill -CONT 9', 'aex daemon stop', then 'aex daemon start'")
+    }
+
+    @Test func aStoppedProcessIsSeenAsStopped() throws {
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["30"]
+        try sleeper.run()
+        defer {
+            kill(sleeper.processIdentifier, SIGKILL)
+            sleeper.waitUntilExit()
+        }
+        let state = DaemonState(pid: sleeper.processIdentifier, host: "127.0.0.1", port: 1, startedAt: "")
+        #expect(state.processExists && !state.processIsStopped)
+        #expect(kill(sleeper.processIdentifier, SIGSTOP) == 0)
+        var waited = 0
+        while !state.processIsStopped, waited < 5_000 {
+            usleep(10_000)
+            waited += 10
+        }
+        #expect(state.processIsStopped && state.processExists)
+        #expect(kill(sleeper.processIdentifier, SIGCONT) == 0)
     }
 
     @Test func permissionFindingsOfAHome() throws {
