@@ -148,6 +148,7 @@ public enum DaemonRunner {
             logger.info("stopping", ["signal": .int(Int64(signal)), "open_connections": .int(Int64(server.openConnections))])
             break
         }
+        gateway.closeStreams()
         server.stop()
         server.waitUntilStopped()
         runs.stopWatching()

@@ -67,6 +67,21 @@ final class ActivityFeed: Sendable {
 
     var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 
+    /// Ends every stream (the daemon is stopping: a listener must not hold up the drain).
+    func closeAll() {
+        let subscribers = state.withLock { state -> [Subscriber] in
+            defer { state.subscribers.removeAll() }
+            return Array(state.subscribers.values)
+        }
+        for subscriber in subscribers {
+            let responder = subscriber.responder
+            responder.loop.execute {
+                responder.onClose = nil
+                responder.endStream()
+            }
+        }
+    }
+
     // MARK: The queue
 
     private func open() -> SQLiteDatabase? {

@@ -263,6 +263,7 @@ enum DashboardPage {
               const value = p[key];
               if (value === null || value === undefined) continue;
               if (isNumber(value) && key.endsWith('_micro')) parts.push(key.slice(0, -6).replace(/_/g, ' ') + ' ' + usd(value));
+              else if (Array.isArray(value) && value.every((x) => typeof x !== 'object')) parts.push(key.replace(/_/g, ' ') + ' ' + short(value.join(', '), 80));
               else if (typeof value === 'object') parts.push(key.replace(/_/g, ' ') + ' ' + short(JSON.stringify(value), 80));
               else parts.push(key.replace(/_/g, ' ') + ' ' + short(value, 80));
               if (parts.length >= 6) break;
@@ -705,7 +706,7 @@ enum DashboardPage {
           if (gen !== generation) return;
           setLive(false);
           await sleep(backoff);
-          backoff = Math.min(backoff * 2, 10000);
+          backoff = Math.min(backoff * 2, 5000);
         }
       }
 

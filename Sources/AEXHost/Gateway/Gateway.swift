@@ -49,6 +49,9 @@ public final class Gateway: HTTPHandler {
     }
 
     /// Admin routes: `/admin/…` and `/metrics` (SPEC §4).
+    /// The daemon is stopping: ends the live feeds, which would otherwise hold up the drain.
+    public func closeStreams() { activity?.feed.closeAll() }
+
     static func isAdminPath(_ path: String) -> Bool { path == "/admin" || path.hasPrefix("/admin/") || path == "/metrics" }
     static func isAgentPath(_ path: String) -> Bool { path.hasPrefix("/v1/") || path.hasPrefix("/openai/v1/") }
 
