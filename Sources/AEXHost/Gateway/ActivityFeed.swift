@@ -128,7 +128,7 @@ final class ActivityFeed: Sendable {
             guard !bytes.isEmpty else { continue }
             let responder = subscriber.responder
             responder.loop.execute { [self] in
-                guard responder.pendingOutputBytes + bytes.count <= Self.pendingBytesMax else {
+                guard responder.pendingOutputBytes <= Self.pendingBytesMax else {
                     // Too slow: dropped, never buffered without bound. It reconnects with after_seq.
                     _ = state.withLock { $0.subscribers.removeValue(forKey: id) }
                     responder.onClose = nil
