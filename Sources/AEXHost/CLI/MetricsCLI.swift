@@ -26,7 +26,7 @@ enum MetricsCLI {
 
     private static func number(_ value: Double) -> JSONValue {
         if value.isFinite, value == value.rounded(), abs(value) < 9e15 { return .int(Int64(value)) }
-        return value.isFinite ? .string(String(value)) : .null
+        return value.isFinite ? .number(String(value)) : .null  // Swift writes a valid JSON number: 0.25, 1.5e-05
     }
 
     /// The figures laid out for a person.

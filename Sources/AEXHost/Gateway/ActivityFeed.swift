@@ -77,7 +77,7 @@ final class ActivityFeed: Sendable {
             let responder = subscriber.responder
             responder.loop.execute {
                 responder.onClose = nil
-                responder.endStream()
+                responder.endStreamAndClose()
             }
         }
     }
@@ -132,7 +132,7 @@ final class ActivityFeed: Sendable {
                     // Too slow: dropped, never buffered without bound. It reconnects with after_seq.
                     _ = state.withLock { $0.subscribers.removeValue(forKey: id) }
                     responder.onClose = nil
-                    return responder.endStream()
+                    return responder.endStreamAndClose()
                 }
                 responder.sendChunk(bytes)
             }

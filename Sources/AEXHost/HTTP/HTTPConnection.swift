@@ -198,8 +198,9 @@ final class HTTPConnection: EventSource {
         write(HTTPResponseHead.chunk(bytes))
     }
 
-    func endStream(serial: UInt64) {
+    func endStream(serial: UInt64, closingConnection: Bool) {
         guard phase == .streaming, serial == requestSerial else { return }
+        if closingConnection { keepAlive = false }
         write(HTTPResponseHead.lastChunk)
         streamObserver = nil
         completeResponse()

@@ -39,7 +39,13 @@ public final class HTTPResponder: @unchecked Sendable {
     }
 
     public func endStream() {
-        onLoop { $0.endStream(serial: self.serial) }
+        onLoop { $0.endStream(serial: self.serial, closingConnection: false) }
+    }
+
+    /// Ends the stream and closes the connection once what was accepted is written (a dropped
+    /// subscriber: the client must see the end, not wait on a connection kept alive).
+    public func endStreamAndClose() {
+        onLoop { $0.endStream(serial: self.serial, closingConnection: true) }
     }
 
     /// Bytes accepted but not yet written to the client's socket (for back-pressure). Loop only.
