@@ -6,6 +6,7 @@
 --   BENCH_IDEMPOTENCY   "" (default: no Idempotency-Key), "unique" (a new key per request, with
 --                       its unique body) or "replay" (every request the same body and key)
 --   BENCH_RUN           a name for this run, part of every key
+--   BENCH_STREAM        "1": a streamed call ("stream":true with the usage chunk asked for)
 
 local threads = {}
 local next_id = 0
@@ -21,6 +22,7 @@ local model = os.getenv("BENCH_MODEL") or "bench-model"
 local path = os.getenv("BENCH_PATH") or "/v1/chat/completions"
 local idempotency = os.getenv("BENCH_IDEMPOTENCY") or ""
 local run = os.getenv("BENCH_RUN") or ""   -- in the key, so that runs against one agent never share keys
+local stream = os.getenv("BENCH_STREAM") == "1" and '"stream":true,"stream_options":{"include_usage":true},' or ""
 local headers = {
     ["Authorization"] = "Bearer " .. token,
     ["Content-Type"] = "application/json",
@@ -41,9 +43,9 @@ function request()
     end
     local thread = idempotency == "replay" and 0 or thread_id
     local body = string.format(
-        '{"model":"%s","max_tokens":64,"temperature":0.2,"messages":[' ..
+        '{"model":"%s",%s"max_tokens":64,"temperature":0.2,"messages":[' ..
         '{"role":"system","content":"%s"},' ..
         '{"role":"user","content":"Benchmark request %d-%d: say hello."}]}',
-        model, system, thread, counter)
+        model, stream, system, thread, counter)
     return wrk.format("POST", path, headers, body)
 end

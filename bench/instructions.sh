@@ -11,6 +11,8 @@
 #   AEX_BIN=path/to/aex bench/instructions.sh
 #   BENCH_CALLGRIND_OUT=/tmp/cg.out bench/instructions.sh    (keeps the dump for callgrind_annotate)
 #   BENCH_IDEMPOTENCY=unique bench/instructions.sh   (every request with a new Idempotency-Key)
+#   BENCH_STREAM=1 bench/instructions.sh   (streamed calls: the provider answers 5 content chunks,
+#                                          the usage chunk and [DONE], bench/common.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-10}"
@@ -49,6 +51,7 @@ cost_micro=$(( 250 * 1 + 12 * 2 ))
     server {
         listen 127.0.0.1:$provider_port;
         location = /v1/chat/completions { default_type application/json; return 200 '$completion'; }
+        location = /stream/v1/chat/completions { default_type text/event-stream; return 200 '$BENCH_STREAM_EVENTS'; }
     }
 }
 CONF
@@ -69,6 +72,7 @@ for _ in $(seq 240); do
 done
 token="$("$aex" agent create bench 1000000 100000000 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
 export BENCH_TOKEN="$token" BENCH_MODEL="bench-model"
+[ "${BENCH_STREAM:-}" = 1 ] && export BENCH_MODEL="bench-stream-model"
 spent() { "$aex" agent inspect bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["spent_micro"])'; }
 
 BENCH_RUN=warm-up wrk -t1 -c10 -d3s -s bench/chat_body.lua "http://127.0.0.1:$aex_port/v1/chat/completions" >/dev/null
@@ -98,6 +102,6 @@ for line in sys.stdin:
         loops = count
     elif "StoreWriterC7runLoop" in line and not writer:
         writer = count
-print(f"instructions per governed call (callgrind, {calls} calls): {total / calls:,.0f} "
+print(f"instructions per governed {sys.argv[2]}call (callgrind, {calls} calls): {total / calls:,.0f} "
       f"(event loops {loops / calls:,.0f}, ledger writer {writer / calls:,.0f})")
-' "$calls"
+' "$calls" "$([ "${BENCH_STREAM:-}" = 1 ] && echo 'streamed ')"

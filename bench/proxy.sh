@@ -7,8 +7,12 @@
 #           commit lost on power loss)
 #   aex-nor the same with AEX_DURABILITY=normal: what the default durability costs
 # Every request is a POST with a ~1 KB chat body unique per request (bench/chat_body.lua). Several
-# alternating rounds at 50 connections (req/s, p50, p99, non-2xx; ratio AEX/nginx-proxy), then at one
-# connection for the latency AEX adds (p50 of aex minus p50 of direct; medians over rounds).
+# alternating rounds at 50 connections (req/s, p50, p99, non-2xx; ratio AEX/nginx-proxy), the same
+# streamed (the provider answers 5 content chunks, the usage chunk and [DONE] as text/event-stream;
+# nginx relays it unbuffered), then at one connection for the latency AEX adds (p50 of aex minus p50
+# of direct; medians over rounds), against the disk's fdatasync p50 measured in the same run.
+# AEX's CPU per call (non-streamed and streamed, hence per relayed event) and the machine's context
+# switches per call (ctxt of /proc/stat) come from the same runs.
 # Then: ledger appends per second during the AEX runs, the ledger's bytes per governed request
 # (indexes included), `aex ledger verify` over everything the runs wrote, and the ledger writer's
 # own capacity (bench/LedgerAppends: reserve + commit pairs with no HTTP, FULL and NORMAL).
@@ -98,13 +102,27 @@ if [ "$probe_cost" != "$cost_micro" ]; then
     echo "proxy bench: AEX charged '$probe_cost' micro for a call, expected $cost_micro" >&2
     exit 1
 fi
+stream_probe="$(curl -s -N -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    --data '{"model":"bench-stream-model","stream":true,"stream_options":{"include_usage":true},"max_tokens":64,"messages":[{"role":"user","content":"probe"}]}' \
+    "http://127.0.0.1:$aex_port/v1/chat/completions")"
+if [ "$(grep -c '^data: ' <<<"$stream_probe")" != 7 ] || ! grep -q '^data: \[DONE\]' <<<"$stream_probe" ||
+   ! grep -q '"model":"bench-stream-model"' <<<"$stream_probe"; then
+    echo "proxy bench: AEX's stream is not the provider's 7 events under the alias: $(head -c 600 <<<"$stream_probe")" >&2
+    exit 1
+fi
 grep -q '"model":"bench-model"' "$work/probe.body" || grep -q '"model": "bench-model"' "$work/probe.body" ||
     { echo "proxy bench: AEX did not answer with the alias: $(head -c 300 "$work/probe.body")" >&2; exit 1; }
 
 # wrk prints "Requests/sec:  N", "50%  X(us|ms|s)" and "99% ..." with --latency, and
 # "Non-2xx or 3xx responses: N" / "Socket errors: connect A, read B, write C, timeout D" when any.
-run_wrk() { # port threads connections [token] -> "rps p50_ms p99_ms non2xx socket_errors requests"
-    BENCH_TOKEN="${4:-$BENCH_TOKEN}" wrk -t"$2" -c"$3" -d"${seconds}s" --latency -s bench/chat_body.lua "http://127.0.0.1:$1/v1/chat/completions" | awk '
+run_wrk() { # port threads connections [token] [mode: plain|stream-provider|stream-aex] -> "rps p50_ms p99_ms non2xx socket_errors requests"
+    local path=/v1/chat/completions model=bench-model stream=0
+    case "${5:-plain}" in
+        stream-provider) path=/stream/v1/chat/completions; stream=1 ;;
+        stream-aex) model=bench-stream-model; stream=1 ;;
+    esac
+    BENCH_TOKEN="${4:-$BENCH_TOKEN}" BENCH_MODEL="$model" BENCH_STREAM="$stream" BENCH_PATH="$path" \
+        wrk -t"$2" -c"$3" -d"${seconds}s" --latency -s bench/chat_body.lua "http://127.0.0.1:$1$path" | awk '
         function ms(v,   unit) { unit = v; gsub(/[0-9.]/, "", unit); sub(/[a-z]+$/, "", v);
                                  return (unit == "us") ? v / 1000 : (unit == "s") ? v * 1000 : (unit == "m") ? v * 60000 : v }
         /Requests\/sec/ { rps = $2 }
@@ -116,6 +134,10 @@ run_wrk() { # port threads connections [token] -> "rps p50_ms p99_ms non2xx sock
         END { printf "%.0f %.3f %.3f %d %d %d\n", rps, p50, p99, bad, errors, requests }'
 }
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+mode_of() { # server kind(plain|stream)
+    if [ "$2" = plain ]; then echo plain; elif [ "${1%%-*}" = aex ]; then echo stream-aex; else echo stream-provider; fi
+}
+ctxt_total() { awk '$1 == "ctxt" { print $2 }' /proc/stat; }
 port_of() { case "$1" in direct) echo "$direct_port" ;; nginx) echo "$proxy_port" ;; aex) echo "$aex_port" ;; aex-nor) echo "$normal_port" ;; esac; }
 token_of() { case "$1" in aex-nor) echo "$normal_token" ;; *) echo "$token" ;; esac; }
 
@@ -123,22 +145,25 @@ spent_before="$("$aex" agent inspect bench --json | python3 -c 'import json,sys;
 aex_ok=0
 
 echo "proxy benchmark: $rounds rounds x ${seconds}s, ~1 KB unique chat bodies, $(nproc) cores"
-printf '%-6s %-12s %-7s %12s %10s %10s %8s %8s\n' round connections server req/s p50_ms p99_ms non2xx errors
+printf '%-6s %-12s %-7s %-7s %12s %10s %10s %8s %8s\n' round connections kind server req/s p50_ms p99_ms non2xx errors
 for round in $(seq "$rounds"); do
-    for setting in "2 $connections" "1 1"; do
-        read -r threads conns <<<"$setting"
+    for setting in "2 $connections plain" "2 $connections stream" "1 1 plain"; do
+        read -r threads conns kind <<<"$setting"
         for server in direct nginx aex aex-nor; do
+            c0="$(ctxt_total)"
             if [ "$server" = aex ]; then seq_before="$(ledger_seq)"; read -r w0 l0 o0 <<<"$(cpu_by_role)"; fi
-            result="$(run_wrk "$(port_of "$server")" "$threads" "$conns" "$(token_of "$server")")"
+            result="$(run_wrk "$(port_of "$server")" "$threads" "$conns" "$(token_of "$server")" "$(mode_of "$server" "$kind")")"
+            requests="$(echo "$result" | cut -d' ' -f6)"
+            echo "$(( $(ctxt_total) - c0 )) $requests" >> "$work/ctxt.$server.$conns.$kind"
             if [ "$server" = aex ]; then
-                echo "$(( $(ledger_seq) - seq_before ))" >> "$work/appends"
+                [ "$kind" = plain ] && echo "$(( $(ledger_seq) - seq_before ))" >> "$work/appends"
                 read -r w1 l1 o1 <<<"$(cpu_by_role)"
-                [ "$conns" = "$connections" ] && echo "$(( w1 - w0 )) $(( l1 - l0 )) $(( o1 - o0 )) $(echo "$result" | cut -d' ' -f6)" >> "$work/cpu"
+                [ "$conns" = "$connections" ] && echo "$(( w1 - w0 )) $(( l1 - l0 )) $(( o1 - o0 )) $requests" >> "$work/cpu.$kind"
             fi
-            echo "$result" >> "$work/$server.$conns"
+            echo "$result" >> "$work/$server.$conns.$kind"
             read -r rps p50 p99 bad errors requests <<<"$result"
             if [ "$server" = aex ]; then aex_ok=$(( aex_ok + requests - bad )); fi
-            printf '%-6s %-12s %-7s %12s %10s %10s %8s %8s\n' "$round" "$conns" "$server" "$rps" "$p50" "$p99" "$bad" "$errors"
+            printf '%-6s %-12s %-7s %-7s %12s %10s %10s %8s %8s\n' "$round" "$conns" "$kind" "$server" "$rps" "$p50" "$p99" "$bad" "$errors"
         done
     done
 done
@@ -162,36 +187,69 @@ if [ -n "$perf_cmd" ]; then
 fi
 echo
 echo "medians over $rounds rounds"
-printf '%-12s %-7s %12s %10s %10s %10s\n' connections server req/s p50_ms p99_ms non2xx
-for conns in "$connections" 1; do
+printf '%-12s %-7s %-7s %12s %10s %10s %10s\n' connections kind server req/s p50_ms p99_ms non2xx
+for setting in "$connections plain" "$connections stream" "1 plain"; do
+    read -r conns kind <<<"$setting"
     for server in direct nginx aex aex-nor; do
-        file="$work/$server.$conns"
-        printf '%-12s %-7s %12s %10s %10s %10s\n' "$conns" "$server" "$(column_median 1 "$file")" \
+        file="$work/$server.$conns.$kind"
+        printf '%-12s %-7s %-7s %12s %10s %10s %10s\n' "$conns" "$kind" "$server" "$(column_median 1 "$file")" \
             "$(column_median 2 "$file")" "$(column_median 3 "$file")" "$(awk '{ s += $4 } END { print s + 0 }' "$file")"
     done
 done
 
-aex_rps="$(column_median 1 "$work/aex.$connections")"
-nginx_rps="$(column_median 1 "$work/nginx.$connections")"
-normal_rps="$(column_median 1 "$work/aex-nor.$connections")"
-aex_p50_1="$(column_median 2 "$work/aex.1")"
-direct_p50_1="$(column_median 2 "$work/direct.1")"
-nginx_p50_1="$(column_median 2 "$work/nginx.1")"
+aex_p50_1="$(column_median 2 "$work/aex.1.plain")"
+normal_p50_1="$(column_median 2 "$work/aex-nor.1.plain")"
+direct_p50_1="$(column_median 2 "$work/direct.1.plain")"
+nginx_p50_1="$(column_median 2 "$work/nginx.1.plain")"
 echo
-awk -v a="$aex_rps" -v n="$nginx_rps" -v c="$connections" \
-    'BEGIN { printf "throughput at %d connections: AEX/nginx-proxy = %.2f (%s vs %s req/s)\n", c, (n > 0 ? a / n : 0), a, n }'
-# Per round, same seconds: the ratio moves with the machine's load, so show each.
-paste -d' ' "$work/aex.$connections" "$work/nginx.$connections" |
-    awk '{ r = r sprintf(" %.2f", ($7 > 0 ? $1 / $7 : 0)) } END { print "  per round:" r }'
-awk -v a="$aex_p50_1" -v d="$direct_p50_1" -v n="$nginx_p50_1" \
-    'BEGIN { printf "added latency at 1 connection (p50 minus direct p50 of %.3f ms): AEX +%.3f ms (%.0f us), nginx-proxy +%.3f ms (%.0f us)\n",
-             d, a - d, (a - d) * 1000, n - d, (n - d) * 1000 }'
-
+for kind in plain stream; do
+    aex_rps="$(column_median 1 "$work/aex.$connections.$kind")"
+    nginx_rps="$(column_median 1 "$work/nginx.$connections.$kind")"
+    awk -v a="$aex_rps" -v n="$nginx_rps" -v c="$connections" -v k="$kind" \
+        'BEGIN { printf "throughput at %d connections, %s: AEX/nginx-proxy = %.2f (%s vs %s req/s)\n", c, (k == "plain" ? "non-streamed" : "streamed"), (n > 0 ? a / n : 0), a, n }'
+    # Per round, same seconds: the ratio moves with the machine's load, so show each.
+    paste -d' ' "$work/aex.$connections.$kind" "$work/nginx.$connections.$kind" |
+        awk '{ r = r sprintf(" %.2f", ($7 > 0 ? $1 / $7 : 0)) } END { print "  per round:" r }'
+done
+# The disk's own durable-write latency, same run: what one synchronous commit costs at least.
+fdatasync_p50="$(python3 - "$AEX_HOME" <<'PY'
+import os, statistics, sys, time
+path = os.path.join(sys.argv[1], "fdatasync-probe")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+block, samples = b"x" * 4096, []
+for i in range(400):
+    os.pwrite(fd, block, (i % 64) * 4096)
+    started = time.perf_counter()
+    os.fdatasync(fd)
+    samples.append(time.perf_counter() - started)
+os.close(fd)
+os.unlink(path)
+print(f"{statistics.median(samples[50:]) * 1000:.3f}")
+PY
+)"
+awk -v a="$aex_p50_1" -v nr="$normal_p50_1" -v d="$direct_p50_1" -v n="$nginx_p50_1" -v f="$fdatasync_p50" \
+    'BEGIN { printf "added latency at 1 connection (p50 minus direct p50 of %.3f ms): AEX +%.3f ms (%.0f us), AEX with NORMAL +%.3f ms, nginx-proxy +%.3f ms (%.0f us)\n",
+             d, a - d, (a - d) * 1000, nr - d, n - d, (n - d) * 1000
+             printf "  this disk: fdatasync p50 %.3f ms (4 KB writes, same run): bound for the default durability 2 x %.3f + 0.1 = %.3f ms\n", f, f, 2 * f + 0.1 }'
+aex_rps="$(column_median 1 "$work/aex.$connections.plain")"
+normal_rps="$(column_median 1 "$work/aex-nor.$connections.plain")"
 awk -v a="$aex_rps" -v n="$normal_rps" \
     'BEGIN { printf "durability: AEX with synchronous=FULL (default) %s req/s, with NORMAL %s req/s: FULL costs %.0f%%\n", a, n, (n > 0 ? (1 - a / n) * 100 : 0) }'
-awk -v hz="$clock_ticks" -v c="$connections" '{ w += $1; l += $2; o += $3; n += $4 }
-    END { if (n > 0) printf "AEX CPU per call at %d connections: %.1f us (event loops %.1f, ledger writer %.1f, other threads %.1f)\n",
-                            c, (w + l + o) * 1e6 / hz / n, l * 1e6 / hz / n, w * 1e6 / hz / n, o * 1e6 / hz / n }' "$work/cpu"
+for kind in plain stream; do
+    awk -v hz="$clock_ticks" -v c="$connections" -v k="$kind" '{ w += $1; l += $2; o += $3; n += $4 }
+        END { if (n > 0) printf "AEX CPU per %s call at %d connections: %.1f us (event loops %.1f, ledger writer %.1f, other threads %.1f)\n",
+                                (k == "plain" ? "non-streamed" : "streamed"), c, (w + l + o) * 1e6 / hz / n, l * 1e6 / hz / n, w * 1e6 / hz / n, o * 1e6 / hz / n }' "$work/cpu.$kind"
+done
+awk -v hz="$clock_ticks" 'FNR == 1 { f++ } { t[f] += $1 + $2 + $3; n[f] += $4 }
+    END { if (n[1] > 0 && n[2] > 0) { p = t[1] * 1e6 / hz / n[1]; s = t[2] * 1e6 / hz / n[2]
+          printf "  streamed / non-streamed CPU per call: %.2f; the stream'"'"'s extra CPU per relayed event (7 events: 5 chunks, usage, [DONE]): %.2f us\n", s / p, (s - p) / 7 } }' \
+    "$work/cpu.plain" "$work/cpu.stream"
+for setting in "nginx $connections plain" "aex $connections plain" "nginx $connections stream" "aex $connections stream" "nginx 1 plain" "aex 1 plain" "aex-nor 1 plain"; do
+    read -r server conns kind <<<"$setting"
+    awk -v s="$server" -v c="$conns" -v k="$kind" '{ x += $1; n += $2 }
+        END { if (n > 0) printf "context switches per call (ctxt of /proc/stat, whole machine), %s, %d connections, %s: %.2f\n", s, c, k, x / n }' \
+        "$work/ctxt.$server.$conns.$kind"
+done
 if [ -s "$work/instructions" ]; then
     printf 'AEX instructions per call at %d connections (perf stat, median of %d extra runs): %.0f in user space, %.0f in the kernel\n' \
         "$connections" "$(wc -l < "$work/instructions")" "$(column_median 1 "$work/instructions")" "$(column_median 2 "$work/instructions")"
