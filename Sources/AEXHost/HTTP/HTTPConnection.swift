@@ -9,7 +9,7 @@ import Glibc
 /// parser's buffer stays bounded (reading pauses while a request is being handled and the buffer
 /// already holds a whole request's worth of bytes); after the client's end of input (half-close)
 /// every complete request already received is still answered, in order, before the close.
-final class HTTPConnection: EventSource {
+final class HTTPConnection: EventSource, TurnEndObserver {
     enum Phase { case awaitingRequest, handling, streaming, closed }
 
     let fd: Int32
@@ -22,6 +22,9 @@ final class HTTPConnection: EventSource {
     private var closeAfterFlush = false
     private var readingPaused = false
     private var writeInterest = false
+    /// Output written during this loop turn is sent at its end, in one send (a stream's events
+    /// relayed from one provider read, a response and the next pipelined one).
+    private var flushAtTurnEnd = false
     private var processing = false
     /// A response to HEAD carries the headers of the GET answer and no body.
     private var answeringHead = false
@@ -234,26 +237,32 @@ final class HTTPConnection: EventSource {
 
     // MARK: Writing
 
+    /// Queues bytes; they are sent at the end of the loop's turn, or when the socket can take them.
     private func write(_ bytes: [UInt8]) {
         guard phase != .closed, !bytes.isEmpty else { return }
         if pendingOutputBytes == 0 {
-            let sent = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if sent == bytes.count {
-                lastWriteProgressMillis = host.nowMillis
-                return
-            }
-            if sent < 0, errno != EAGAIN, errno != EWOULDBLOCK, errno != EINTR {
-                close()
-                return
-            }
-            output = Array(bytes[max(sent, 0)...])
+            output = bytes
             outputOffset = 0
+            lastWriteProgressMillis = host.nowMillis  // the wait for the socket starts now
         } else {
             output.append(contentsOf: bytes)
         }
-        if !writeInterest {
-            writeInterest = true
+        if !writeInterest, !flushAtTurnEnd {
+            flushAtTurnEnd = true
+            host.loop.callAtTurnEnd(self)
+        }
+    }
+
+    func turnEnded() {
+        flushAtTurnEnd = false
+        guard phase != .closed, !writeInterest, pendingOutputBytes > 0 else { return }
+        flush()
+        guard phase != .closed else { return }
+        if pendingOutputBytes > 0 {
+            writeInterest = true  // the socket is full: the rest goes when it can take more
             updateInterest()
+        } else if phase == .awaitingRequest, host.draining, isIdle {
+            close()
         }
     }
 
@@ -276,8 +285,10 @@ final class HTTPConnection: EventSource {
         }
         output.removeAll(keepingCapacity: false)
         outputOffset = 0
-        writeInterest = false
-        updateInterest()
+        if writeInterest {
+            writeInterest = false
+            updateInterest()
+        }
         if closeAfterFlush { return close() }
         streamObserver?.onDrain?()
     }

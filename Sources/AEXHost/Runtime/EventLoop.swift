@@ -24,6 +24,8 @@ public final class EventLoop: @unchecked Sendable {
 
     // Loop-confined state.
     private var sources: [EventSource?] = []
+    /// Told once at the end of the current turn (the batch of events one wait returned).
+    private var turnEndObservers: [TurnEndObserver] = []
     private var running = true
     var onTick: (() -> Void)?
 
@@ -95,6 +97,20 @@ public final class EventLoop: @unchecked Sendable {
         if Int(fd) < sources.count { sources[Int(fd)] = nil }
     }
 
+    /// Calls `observer.turnEnded()` once the events of this turn are handled (loop thread only): a
+    /// connection writes what the turn produced for it in one send instead of one per piece.
+    func callAtTurnEnd(_ observer: TurnEndObserver) {
+        turnEndObservers.append(observer)
+    }
+
+    private func endTurn() {
+        while !turnEndObservers.isEmpty {  // an observer may enlist others (or itself) again
+            let observers = turnEndObservers
+            turnEndObservers.removeAll(keepingCapacity: true)
+            for observer in observers { observer.turnEnded() }
+        }
+    }
+
     private func run() {
         var events = [aex_epoll_event](repeating: aex_epoll_event(), count: Int(Self.eventsPerWaitMax))
         while running {
@@ -115,6 +131,7 @@ public final class EventLoop: @unchecked Sendable {
                     source.handle(events: events[i].events)
                 }
             }
+            endTurn()
         }
     }
 
@@ -126,4 +143,9 @@ public final class EventLoop: @unchecked Sendable {
         }
         for task in pending { task() }
     }
+}
+
+/// Something that finishes its work at the end of a loop turn (see `EventLoop.callAtTurnEnd`).
+protocol TurnEndObserver: AnyObject {
+    func turnEnded()
 }
