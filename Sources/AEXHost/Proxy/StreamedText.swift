@@ -5,9 +5,20 @@
 /// refusal, tool-call arguments, reasoning) and the Responses API's top-level `delta`. A token is
 /// at least one byte of text, and an event with a delta carries at least one token, so the bound
 /// is the delta strings' UTF-8 bytes plus one. Envelope fields (ids, model, object) are not text.
-/// Data that is not a JSON object counts in full.
+/// Data that is not a JSON object counts in full. A key given twice counts every time (whichever
+/// one a client reads, it is inside the bound).
+///
+/// Every event of every stream goes through here, so the common case — ASCII text with simple
+/// escapes — is measured in one pass without building anything (`DeltaText`); the rest (`\u`
+/// escapes, other UTF-8) goes through the full parser.
 enum StreamedText {
     static func tokensBound(_ data: [UInt8]) -> Int64 {
+        if let bound = data.withUnsafeBytes({ DeltaText.bound($0) }) { return bound }
+        return parsedBound(data)
+    }
+
+    /// The same bound through `JSONTape` (strict RFC 8259 and UTF-8, duplicate keys refused).
+    static func parsedBound(_ data: [UInt8]) -> Int64 {
         guard let tape = try? JSONTape.parse(data), tape.kind(JSONTape.root) == .object else { return Int64(data.count) }
         var bytes: Int64 = 0
         var deltas: Int64 = 0
@@ -24,4 +35,176 @@ enum StreamedText {
         }
         return bytes &+ deltas
     }
+}
+
+/// One pass over an event's JSON measuring its deltas' text, for data that is ASCII with only the
+/// short escapes: nil for anything else (the caller parses it fully), and for data that is not
+/// well-formed JSON.
+struct DeltaText {
+    private let bytes: UnsafeRawBufferPointer
+    private var index = 0
+    private var textBytes: Int64 = 0
+    private var deltas: Int64 = 0
+
+    private init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    static func bound(_ bytes: UnsafeRawBufferPointer) -> Int64? {
+        var scanner = DeltaText(bytes)
+        scanner.skipWhitespace()
+        guard scanner.peek == UInt8(ascii: "{") else { return nil }
+        guard scanner.object(depth: 0, role: .root) else { return nil }
+        scanner.skipWhitespace()
+        guard scanner.index == bytes.count else { return nil }
+        return scanner.textBytes &+ scanner.deltas
+    }
+
+    /// What an object is to the bound: the event itself, a choice, or a part of neither.
+    private enum Role { case root, choice, other }
+
+    private var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+    private mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x0a, 0x0d, 0x09: index += 1
+            default: return
+            }
+        }
+    }
+
+    /// A value; its strings count as text when `counting`.
+    private mutating func value(depth: Int, counting: Bool) -> Bool {
+        guard depth < JSONReader.depthMax, let byte = peek else { return false }
+        switch byte {
+        case UInt8(ascii: "{"): return object(depth: depth, role: .other, counting: counting)
+        case UInt8(ascii: "["): return array(depth: depth, counting: counting, choices: false)
+        case UInt8(ascii: "\""):
+            guard let length = string() else { return false }
+            if counting { textBytes &+= Int64(length) }
+            return true
+        case UInt8(ascii: "t"): return literal("true")
+        case UInt8(ascii: "f"): return literal("false")
+        case UInt8(ascii: "n"): return literal("null")
+        default: return number()
+        }
+    }
+
+    private mutating func object(depth: Int, role: Role, counting: Bool = false) -> Bool {
+        guard depth < JSONReader.depthMax else { return false }
+        index += 1  // {
+        skipWhitespace()
+        if peek == UInt8(ascii: "}") {
+            index += 1
+            return true
+        }
+        while true {
+            guard peek == UInt8(ascii: "\"") else { return false }
+            let keyStart = index + 1
+            guard string() != nil else { return false }
+            let key = UnsafeRawBufferPointer(rebasing: bytes[keyStart..<(index - 1)])
+            skipWhitespace()
+            guard peek == UInt8(ascii: ":") else { return false }
+            index += 1
+            skipWhitespace()
+            if role != .other, key.elementsEqual("delta".utf8) {
+                deltas &+= 1
+                guard value(depth: depth + 1, counting: true) else { return false }
+            } else if role == .root, key.elementsEqual("choices".utf8), peek == UInt8(ascii: "[") {
+                guard array(depth: depth + 1, counting: false, choices: true) else { return false }
+            } else {
+                guard value(depth: depth + 1, counting: counting) else { return false }
+            }
+            skipWhitespace()
+            guard let next = peek else { return false }
+            index += 1
+            if next == UInt8(ascii: "}") { return true }
+            guard next == UInt8(ascii: ",") else { return false }
+            skipWhitespace()
+        }
+    }
+
+    private mutating func array(depth: Int, counting: Bool, choices: Bool) -> Bool {
+        guard depth < JSONReader.depthMax else { return false }
+        index += 1  // [
+        skipWhitespace()
+        if peek == UInt8(ascii: "]") {
+            index += 1
+            return true
+        }
+        while true {
+            if choices, peek == UInt8(ascii: "{") {
+                guard object(depth: depth + 1, role: .choice) else { return false }
+            } else {
+                guard value(depth: depth + 1, counting: counting) else { return false }
+            }
+            skipWhitespace()
+            guard let next = peek else { return false }
+            index += 1
+            if next == UInt8(ascii: "]") { return true }
+            guard next == UInt8(ascii: ",") else { return false }
+            skipWhitespace()
+        }
+    }
+
+    /// A string of printable ASCII and short escapes; its length once unescaped, index past it.
+    private mutating func string() -> Int? {
+        index += 1  // "
+        var length = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return length
+            }
+            if byte == UInt8(ascii: "\\") {
+                guard index + 1 < bytes.count else { return nil }
+                switch bytes[index + 1] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                     UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    index += 2
+                    length += 1
+                    continue
+                default: return nil  // \u, or not an escape
+                }
+            }
+            guard byte >= 0x20, byte < 0x80 else { return nil }
+            index += 1
+            length += 1
+        }
+        return nil
+    }
+
+    private mutating func literal(_ word: StaticString) -> Bool {
+        let count = word.utf8CodeUnitCount
+        guard index + count <= bytes.count else { return false }
+        for offset in 0..<count where bytes[index + offset] != word.utf8Start[offset] { return false }
+        index += count
+        return true
+    }
+
+    /// RFC 8259: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    private mutating func number() -> Bool {
+        if peek == UInt8(ascii: "-") { index += 1 }
+        guard let first = peek, isDigit(first) else { return false }
+        index += 1
+        if first != UInt8(ascii: "0") { skipDigits() }
+        if peek == UInt8(ascii: ".") {
+            index += 1
+            guard let digit = peek, isDigit(digit) else { return false }
+            skipDigits()
+        }
+        if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
+            index += 1
+            if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { index += 1 }
+            guard let digit = peek, isDigit(digit) else { return false }
+            skipDigits()
+        }
+        return true
+    }
+
+    private mutating func skipDigits() {
+        while let byte = peek, isDigit(byte) { index += 1 }
+    }
+
+    private func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
 }

@@ -93,6 +93,67 @@ import Testing
         #expect(bound(#"{"choices":[],"usage":{"prompt_tokens":1}}"#) == 0)
         #expect(bound("not json") == 8)
     }
+
+    /// The one-pass measure agrees with the full parser wherever it answers, and leaves to it what
+    /// it does not handle (`\u` escapes, non-ASCII, anything malformed).
+    @Test func theOnePassMeasureAgreesWithTheParser() {
+        func fast(_ text: String) -> Int64? { Array(text.utf8).withUnsafeBytes { DeltaText.bound($0) } }
+        var generator = SeededGenerator(seed: 0xDE17A)
+        let pieces = ["a", "bc", " ", "\\n", "\\\"", "\\t", "x y", "\\/", "{}", "[1]", ":", ","]
+        func text() -> String {
+            (0..<Int(generator.next() % 5)).map { _ in pieces[Int(generator.next() % UInt64(pieces.count))] }.joined()
+        }
+        func scalar() -> String {
+            switch generator.next() % 6 {
+            case 0: return "\"\(text())\""
+            case 1: return "-12.5e+3"
+            case 2: return "0"
+            case 3: return "true"
+            case 4: return "null"
+            default: return "[\"\(text())\", 7, {\"k\": \"\(text())\"}]"
+            }
+        }
+        func delta() -> String {
+            switch generator.next() % 3 {
+            case 0: return "\"\(text())\""
+            case 1: return "{\"content\":\"\(text())\",\"role\":\"assistant\"}"
+            default: return "{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\(text())\",\"n\":1.5}}],\"delta\":\"\(text())\"}"
+            }
+        }
+        var checked = 0
+        for _ in 0..<2_000 {
+            var members = ["\"id\":\"chatcmpl-\(generator.next() % 1000)\"", "\"x\": \(scalar())"]
+            let choices = (0..<Int(generator.next() % 3)).map { index in
+                generator.next() % 4 == 0 ? scalar() : "{\"index\":\(index),\"delta\":\(delta()),\"finish_reason\":null}"
+            }
+            if generator.next() % 2 == 0 { members.append("\"choices\": [\(choices.joined(separator: ","))]") }
+            if generator.next() % 3 == 0 { members.append("\"delta\": \(delta())") }
+            if generator.next() % 5 == 0 { members.append("\"usage\":{\"prompt_tokens\":3,\"delta\":\"\(text())\"}") }
+            members.shuffle(using: &generator)
+            let event = "{" + members.joined(separator: ",") + "}"
+            let data = Array(event.utf8)
+            let parsed = StreamedText.parsedBound(data)
+            if let measured = fast(event) {
+                #expect(measured == parsed, "\(event)")
+                checked += 1
+            } else {
+                Issue.record("the one-pass measure gave up on \(event)")
+            }
+            // Malformed at any cut: the one-pass measure refuses, the parser counts it all.
+            let cut = Int(generator.next() % UInt64(data.count))
+            if let measured = Array(data[..<cut]).withUnsafeBytes({ DeltaText.bound($0) }) {
+                Issue.record("measured \(measured) for the malformed \(String(decoding: data[..<cut], as: UTF8.self))")
+            }
+        }
+        #expect(checked == 2_000)
+        #expect(fast(#"{"delta":"\u00e9"}"#) == nil && fast(#"{"delta":"é"}"#) == nil)
+        #expect(bound(#"{"delta":"\u00e9"}"#) == 2 + 1 && bound(#"{"delta":"é"}"#) == 2 + 1)
+        #expect(fast(#"{"delta":"a\u0001"}"#) == nil && fast("{\"delta\":\"\u{01}\"}") == nil)
+        #expect(fast(#"{"delta":01}"#) == nil && fast(#"{"delta":1.}"#) == nil && fast(#"{"a":1}x"#) == nil)
+        #expect(fast(#"[{"delta":"abc"}]"#) == nil && bound(#"[{"delta":"abc"}]"#) == 17)
+        // A key given twice: both count (the parser refuses it and counts everything).
+        #expect(fast(#"{"delta":"ab","delta":"cde"}"#) == Int64(2 + 3 + 2))
+    }
 }
 
 @Suite struct RateAndBudgetOrderTests {
