@@ -24,6 +24,12 @@ enum ResponseRewriter {
     static func translate(body: UnsafeRawBufferPointer, endpoint: OpenAIEndpoint,
                           modelAlias: UnsafeRawBufferPointer) -> Translation? {
         guard let layout = JSONTopLevelScanner.scan(body) else { return nil }
+        return translate(body: body, layout: layout, endpoint: endpoint, modelAlias: modelAlias)
+    }
+
+    /// The same, for a body already scanned.
+    static func translate(body: UnsafeRawBufferPointer, layout: JSONTopLevelScanner.Layout, endpoint: OpenAIEndpoint,
+                          modelAlias: UnsafeRawBufferPointer) -> Translation {
         var out: [UInt8] = []
         out.reserveCapacity(body.count + 2 * modelAlias.count)
         var cursor = 0

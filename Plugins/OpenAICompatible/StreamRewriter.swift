@@ -10,13 +10,14 @@ enum StreamRewriter {
 
     /// nil when the event data is not one well-formed JSON object.
     static func translate(data: UnsafeRawBufferPointer, modelAlias: UnsafeRawBufferPointer) -> Chunk? {
-        guard let translation = ResponseRewriter.translate(body: data, endpoint: .chatCompletions, modelAlias: modelAlias),
-              let layout = JSONTopLevelScanner.scan(data) else { return nil }
+        guard let layout = JSONTopLevelScanner.scan(data) else { return nil }
+        let translation = ResponseRewriter.translate(body: data, layout: layout, endpoint: .chatCompletions, modelAlias: modelAlias)
         var choicesEmpty = false
         if let choices = JSONTopLevelScanner.lastMember(data, layout, "choices") {
+            // `[` then only whitespace before `]` (checked without copying a long array's bytes).
             let value = data[choices.value]
-            let inner = value.filter { $0 != 0x20 && $0 != 0x09 && $0 != 0x0a && $0 != 0x0d }
-            choicesEmpty = inner.elementsEqual([JSONByte.openBracket, JSONByte.closeBracket])
+            choicesEmpty = value.first == JSONByte.openBracket
+                && value.dropFirst().first { $0 != 0x20 && $0 != 0x09 && $0 != 0x0a && $0 != 0x0d } == JSONByte.closeBracket
         }
         let hasUsage = translation.usage != .unknown
         return Chunk(data: translation.body, usage: translation.usage, usageOnly: choicesEmpty && hasUsage)

@@ -56,6 +56,7 @@ final class HTTPConnection: EventSource, TurnEndObserver {
     var isIdle: Bool { phase == .awaitingRequest && !parser.isMidRequest && pendingOutputBytes == 0 }
 
     static let readEvents = AEX_EPOLLIN | AEX_EPOLLRDHUP
+    static let streamBufferKeptBytesMax = 16 * 1024
 
     func handle(events: UInt32) {
         if events & (AEX_EPOLLERR | AEX_EPOLLHUP) != 0 {
@@ -197,8 +198,10 @@ final class HTTPConnection: EventSource, TurnEndObserver {
     }
 
     func sendChunk(_ bytes: [UInt8], serial: UInt64) {
-        guard phase == .streaming, serial == requestSerial else { return }
-        write(HTTPResponseHead.chunk(bytes))
+        guard phase == .streaming, serial == requestSerial, !bytes.isEmpty else { return }
+        startWriting()
+        HTTPResponseHead.appendChunk(bytes, to: &output)
+        flushWhenTurnEnds()
     }
 
     func endStream(serial: UInt64, closingConnection: Bool) {
@@ -247,10 +250,21 @@ final class HTTPConnection: EventSource, TurnEndObserver {
         } else {
             output.append(contentsOf: bytes)
         }
-        if !writeInterest, !flushAtTurnEnd {
-            flushAtTurnEnd = true
-            host.loop.callAtTurnEnd(self)
-        }
+        flushWhenTurnEnds()
+    }
+
+    /// Before appending to `output` in place: drops what was sent (keeping the buffer).
+    private func startWriting() {
+        guard pendingOutputBytes == 0 else { return }
+        output.removeAll(keepingCapacity: true)
+        outputOffset = 0
+        lastWriteProgressMillis = host.nowMillis
+    }
+
+    private func flushWhenTurnEnds() {
+        guard phase != .closed, !writeInterest, !flushAtTurnEnd else { return }
+        flushAtTurnEnd = true
+        host.loop.callAtTurnEnd(self)
     }
 
     func turnEnded() {
@@ -283,7 +297,8 @@ final class HTTPConnection: EventSource, TurnEndObserver {
                 return
             }
         }
-        output.removeAll(keepingCapacity: false)
+        // A stream keeps a small buffer for its next events; otherwise nothing is held while idle.
+        output.removeAll(keepingCapacity: phase == .streaming && output.capacity <= Self.streamBufferKeptBytesMax)
         outputOffset = 0
         if writeInterest {
             writeInterest = false

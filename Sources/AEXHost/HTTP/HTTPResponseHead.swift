@@ -20,14 +20,21 @@ public struct HTTPResponseHead: Sendable {
         return out
     }
 
-    /// One chunk of a chunked body; empty input gives nothing (the terminator is `lastChunk`).
-    static func chunk(_ bytes: [UInt8]) -> [UInt8] {
-        guard !bytes.isEmpty else { return [] }
-        var out = Array(String(bytes.count, radix: 16).utf8)
-        out.append(contentsOf: [0x0d, 0x0a])
+    /// Appends one chunk of a chunked body to `out` (hex size, CRLF, bytes, CRLF); empty input
+    /// appends nothing (the terminator is `lastChunk`).
+    static func appendChunk(_ bytes: [UInt8], to out: inout [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        let hexDigits = (Int.bitWidth - bytes.count.leadingZeroBitCount + 3) / 4
+        out.reserveCapacity(out.count + hexDigits + bytes.count + 4)
+        for digit in stride(from: hexDigits - 1, through: 0, by: -1) {
+            let nibble = UInt8((bytes.count >> (digit * 4)) & 0xf)
+            out.append(nibble < 10 ? 0x30 + nibble : 0x61 + nibble - 10)
+        }
+        out.append(0x0d)
+        out.append(0x0a)
         out.append(contentsOf: bytes)
-        out.append(contentsOf: [0x0d, 0x0a])
-        return out
+        out.append(0x0d)
+        out.append(0x0a)
     }
 
     static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)

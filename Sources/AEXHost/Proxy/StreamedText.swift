@@ -1,3 +1,5 @@
+import Glibc
+
 /// An upper bound of the output tokens one stream event carried, for a stream that ends without
 /// the provider's usage (SPEC §7: the client left, the provider failed). Pure.
 ///
@@ -61,6 +63,10 @@ struct DeltaText {
     /// What an object is to the bound: the event itself, a choice, or a part of neither.
     private enum Role { case root, choice, other }
 
+    private static func equals(_ key: UnsafeRawBufferPointer, _ word: StaticString) -> Bool {
+        key.count == word.utf8CodeUnitCount && memcmp(key.baseAddress!, word.utf8Start, key.count) == 0
+    }
+
     private var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
 
     private mutating func skipWhitespace() {
@@ -106,10 +112,10 @@ struct DeltaText {
             guard peek == UInt8(ascii: ":") else { return false }
             index += 1
             skipWhitespace()
-            if role != .other, key.elementsEqual("delta".utf8) {
+            if role != .other, Self.equals(key, "delta") {
                 deltas &+= 1
                 guard value(depth: depth + 1, counting: true) else { return false }
-            } else if role == .root, key.elementsEqual("choices".utf8), peek == UInt8(ascii: "[") {
+            } else if role == .root, Self.equals(key, "choices"), peek == UInt8(ascii: "[") {
                 guard array(depth: depth + 1, counting: false, choices: true) else { return false }
             } else {
                 guard value(depth: depth + 1, counting: counting) else { return false }
