@@ -154,28 +154,29 @@ struct DeltaText {
 
     /// A string of printable ASCII and short escapes; its length once unescaped, index past it.
     private mutating func string() -> Int? {
-        index += 1  // "
-        var length = 0
-        while index < bytes.count {
-            let byte = bytes[index]
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
+        let first = index + 1  // after the opening quote
+        var at = first
+        var escapes = 0
+        let end = bytes.count
+        while at < end {
+            let byte = base[at]
+            if byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") {
+                at += 1
+                continue
+            }
             if byte == UInt8(ascii: "\"") {
-                index += 1
-                return length
+                index = at + 1
+                return at - first - escapes
             }
-            if byte == UInt8(ascii: "\\") {
-                guard index + 1 < bytes.count else { return nil }
-                switch bytes[index + 1] {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                     UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-                    index += 2
-                    length += 1
-                    continue
-                default: return nil  // \u, or not an escape
-                }
+            guard byte == UInt8(ascii: "\\"), at + 1 < end else { return nil }  // control byte or UTF-8
+            switch base[at + 1] {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                 UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                at += 2
+                escapes += 1  // two bytes for one
+            default: return nil  // \u, or not an escape
             }
-            guard byte >= 0x20, byte < 0x80 else { return nil }
-            index += 1
-            length += 1
         }
         return nil
     }
