@@ -83,6 +83,13 @@ cpu_by_role() {
     done | awk '{ role = ($1 == "aex-writer") ? "writer" : ($1 ~ /^aex-loop-/) ? "loops" : "other"; ticks[role] += $2 }
                 END { printf "%d %d %d\n", ticks["writer"], ticks["loops"], ticks["other"] }'
 }
+# Context switches of AEX's threads so far: "loops_voluntary loops_involuntary writer_voluntary writer_involuntary".
+switches_by_role() {
+    for task in /proc/"$aex_pid"/task/*; do
+        printf '%s %s\n' "$(cat "$task/comm")" "$(awk '/^voluntary_ctxt_switches/ { v = $2 } /^nonvoluntary_ctxt_switches/ { n = $2 } END { print v + 0, n + 0 }' "$task/status")"
+    done | awk '{ if ($1 == "aex-writer") { wv += $2; wn += $3 } else if ($1 ~ /^aex-loop-/) { lv += $2; ln += $3 } }
+                END { printf "%d %d %d %d\n", lv, ln, wv, wn }'
+}
 ledger_seq() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True).execute("SELECT coalesce(max(seq), 0) FROM event_log").fetchone()[0])' "$AEX_HOME/aex.db"; }
 
 # Check every target once before measuring.
@@ -151,13 +158,16 @@ for round in $(seq "$rounds"); do
         read -r threads conns kind <<<"$setting"
         for server in direct nginx aex aex-nor; do
             c0="$(ctxt_total)"
-            if [ "$server" = aex ]; then seq_before="$(ledger_seq)"; read -r w0 l0 o0 <<<"$(cpu_by_role)"; fi
+            if [ "$server" = aex ]; then seq_before="$(ledger_seq)"; read -r w0 l0 o0 <<<"$(cpu_by_role)"; read -r s0 <<<"$(switches_by_role)"; fi
             result="$(run_wrk "$(port_of "$server")" "$threads" "$conns" "$(token_of "$server")" "$(mode_of "$server" "$kind")")"
             requests="$(echo "$result" | cut -d' ' -f6)"
             echo "$(( $(ctxt_total) - c0 )) $requests" >> "$work/ctxt.$server.$conns.$kind"
             if [ "$server" = aex ]; then
                 [ "$kind" = plain ] && echo "$(( $(ledger_seq) - seq_before ))" >> "$work/appends"
                 read -r w1 l1 o1 <<<"$(cpu_by_role)"
+                read -r s1 <<<"$(switches_by_role)"
+                paste -d' ' <(tr ' ' '\n' <<<"$s1") <(tr ' ' '\n' <<<"$s0") | awk '{ printf "%d ", $1 - $2 }' >> "$work/switches.$conns.$kind"
+                echo "$requests" >> "$work/switches.$conns.$kind"
                 [ "$conns" = "$connections" ] && echo "$(( w1 - w0 )) $(( l1 - l0 )) $(( o1 - o0 )) $requests" >> "$work/cpu.$kind"
             fi
             echo "$result" >> "$work/$server.$conns.$kind"
@@ -244,6 +254,12 @@ awk -v hz="$clock_ticks" 'FNR == 1 { f++ } { t[f] += $1 + $2 + $3; n[f] += $4 }
     END { if (n[1] > 0 && n[2] > 0) { p = t[1] * 1e6 / hz / n[1]; s = t[2] * 1e6 / hz / n[2]
           printf "  streamed / non-streamed CPU per call: %.2f; the stream'"'"'s extra CPU per relayed event (7 events: 5 chunks, usage, [DONE]): %.2f us\n", s / p, (s - p) / 7 } }' \
     "$work/cpu.plain" "$work/cpu.stream"
+for setting in "$connections plain" "$connections stream" "1 plain"; do
+    read -r conns kind <<<"$setting"
+    awk -v c="$conns" -v k="$kind" '{ lv += $1; ln += $2; wv += $3; wn += $4; n += $5 }
+        END { if (n > 0) printf "AEX threads'"'"' own switches per call, %d connections, %s: event loops %.2f voluntary + %.2f preempted, ledger writer %.2f + %.2f\n",
+                                c, k, lv / n, ln / n, wv / n, wn / n }' "$work/switches.$conns.$kind"
+done
 for setting in "nginx $connections plain" "aex $connections plain" "nginx $connections stream" "aex $connections stream" "nginx 1 plain" "aex 1 plain" "aex-nor 1 plain"; do
     read -r server conns kind <<<"$setting"
     awk -v s="$server" -v c="$conns" -v k="$kind" '{ x += $1; n += $2 }
