@@ -14,7 +14,8 @@ import Foundation
 /// - HTTP: `HTTPParserLimits.headerCountMax` (128 fields), `HTTPRequestParser.chunkSizeLineBytesMax`
 ///   (4 KiB), `.compactionBytesMin` (4 KiB), `.retainedCapacityBytesMax` (64 KiB);
 ///   `HTTPServerLimits.listenBacklogConnections` (4,096); `HTTPLoopServer.readBufferBytes` (64 KiB),
-///   `.acceptsPerWakeMax` (8), `.handOffMarginConnections` (2).
+///   `.acceptsPerWakeMax` (8), `.handOffMarginConnections` (2); `HTTPConnection.streamBufferKeptBytesMax`
+///   (16 KiB).
 /// - Runtime: `EventLoop.tickMilliseconds` (250), `.eventsPerWaitMax` (256), `.threadStackBytes` (1 MiB).
 /// - Providers: `Egress.idleEasyHandlesMax` (64), `.idleSweepMilliseconds` (250),
 ///   `.cachedConnectionsMax` (256); `CurlHeaderList.cachedListsMax` (8).
