@@ -402,9 +402,17 @@ struct GovernedCallMachine {
                 started = true
                 actions.append(.startClientStream)
             }
-            var frame: [UInt8] = []
-            if let name = event.name { frame += Array("event: ".utf8) + name + [0x0a] }
-            frame += Array("data: ".utf8) + data + [0x0a, 0x0a]
+            var frame: [UInt8] = []  // built in one buffer: `event: NAME\n`, `data: DATA\n\n`
+            frame.reserveCapacity(data.count + 8 + (event.name.map { $0.count + 8 } ?? 0))
+            if let name = event.name {
+                frame.append(contentsOf: "event: ".utf8)
+                frame.append(contentsOf: name)
+                frame.append(0x0a)
+            }
+            frame.append(contentsOf: "data: ".utf8)
+            frame.append(contentsOf: data)
+            frame.append(0x0a)
+            frame.append(0x0a)
             keepStreamed(frame)
             actions.append(.sendChunk(frame))
         }
