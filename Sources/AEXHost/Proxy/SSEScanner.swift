@@ -87,17 +87,21 @@ public struct SSEScanner: Sendable {
         return lineStart
     }
 
+    private static func equals(_ field: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
+        field.count == name.utf8CodeUnitCount && memcmp(field.baseAddress!, name.utf8Start, field.count) == 0
+    }
+
     private mutating func take(_ line: UnsafeRawBufferPointer) {
         let colon = line.firstIndex(of: 0x3a) ?? line.endIndex
         let field = UnsafeRawBufferPointer(rebasing: line[..<colon])
         var valueStart = colon < line.endIndex ? colon + 1 : colon
         if valueStart < line.endIndex, line[valueStart] == 0x20 { valueStart += 1 }
         let value = UnsafeRawBufferPointer(rebasing: line[valueStart...])
-        if field.elementsEqual("event".utf8) {
+        if Self.equals(field, "event") {
             name = Array(value)
             return
         }
-        guard field.elementsEqual("data".utf8) else { return }  // comments, id, retry
+        guard Self.equals(field, "data") else { return }  // comments, id, retry
         if hasData {
             data.append(0x0a)
             data.append(contentsOf: value)

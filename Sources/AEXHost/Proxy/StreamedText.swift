@@ -63,6 +63,9 @@ struct DeltaText {
     /// What an object is to the bound: the event itself, a choice, or a part of neither.
     private enum Role { case root, choice, other }
 
+    private static let ones: UInt64 = 0x0101_0101_0101_0101
+    private static let highs: UInt64 = 0x8080_8080_8080_8080
+
     private static func equals(_ key: UnsafeRawBufferPointer, _ word: StaticString) -> Bool {
         key.count == word.utf8CodeUnitCount && memcmp(key.baseAddress!, word.utf8Start, key.count) == 0
     }
@@ -160,6 +163,18 @@ struct DeltaText {
         var escapes = 0
         let end = bytes.count
         while at < end {
+            // Eight plain bytes at a time: none below 0x20, from 0x80, a quote or a backslash (a
+            // word with one, or a false alarm from a borrow, goes byte by byte).
+            while at + 8 <= end {
+                let word = UnsafeRawPointer(base + at).loadUnaligned(as: UInt64.self)
+                let quotes = word ^ (Self.ones &* 0x22)
+                let backslashes = word ^ (Self.ones &* 0x5c)
+                let special = ((word &- Self.ones &* 0x20) & ~word)
+                    | ((quotes &- Self.ones) & ~quotes) | ((backslashes &- Self.ones) & ~backslashes) | word
+                if special & Self.highs != 0 { break }
+                at += 8
+            }
+            guard at < end else { break }
             let byte = base[at]
             if byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") {
                 at += 1

@@ -151,6 +151,15 @@ import Testing
         #expect(fast(#"{"delta":"a\u0001"}"#) == nil && fast("{\"delta\":\"\u{01}\"}") == nil)
         #expect(fast(#"{"delta":01}"#) == nil && fast(#"{"delta":1.}"#) == nil && fast(#"{"a":1}x"#) == nil)
         #expect(fast(#"[{"delta":"abc"}]"#) == nil && bound(#"[{"delta":"abc"}]"#) == 17)
+        // Long strings, scanned eight bytes at a time: an escape, a quote, a control byte or UTF-8
+        // at every position is still found.
+        for at in 0..<24 {
+            let before = String(repeating: "a", count: at), after = String(repeating: "b", count: 23 - at)
+            #expect(fast(#"{"delta":""# + before + #"\n"# + after + #""}"#) == Int64(24 + 1), "escape at \(at)")
+            #expect(fast(#"{"delta":""# + before + #"","x":""# + after + #""}"#) == Int64(at + 1), "quote at \(at)")
+            #expect(fast(#"{"delta":""# + before + "é" + after + #""}"#) == nil, "UTF-8 at \(at)")
+            #expect(fast(#"{"delta":""# + before + "\u{7}" + after + #""}"#) == nil, "control byte at \(at)")
+        }
         // A key given twice: both count (the parser refuses it and counts everything).
         #expect(fast(#"{"delta":"ab","delta":"cde"}"#) == Int64(2 + 3 + 2))
     }
