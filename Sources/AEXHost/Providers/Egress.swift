@@ -28,6 +28,8 @@ final class Egress: EventSource, @unchecked Sendable {
     private var timer = CurlTimer()
     /// Header lists built for recent transfers, most recent last (at most `CurlHeaderList.cachedListsMax`).
     private var headerLists: [CurlHeaderList] = []
+    /// Calls to plain-HTTP providers at a numeric address, made without libcurl (nil: all through libcurl).
+    private let plain: PlainHTTPClient?
 
     /// One transfer in flight. Owns its easy handle (until `retire` hands it back to the pool) and
     /// response buffer, and holds its (shared) header list.
@@ -78,6 +80,7 @@ final class Egress: EventSource, @unchecked Sendable {
         func handle(events: UInt32) {
             _ = aex_timerfd_drain(fd)
             egress.endSilentStreams()
+            egress.plain?.endOverdue(now: WallClock.monotonicMillis())
         }
     }
 
@@ -118,9 +121,12 @@ final class Egress: EventSource, @unchecked Sendable {
 
     static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
 
-    init(loop: EventLoop) throws {
+    /// `plainHTTPOnLoop`: calls to `http://` providers at a numeric address (or `localhost`) go
+    /// through `PlainHTTPClient` instead of libcurl.
+    init(loop: EventLoop, plainHTTPOnLoop: Bool = true) throws {
         _ = Egress.globalInit
         self.loop = loop
+        plain = plainHTTPOnLoop ? PlainHTTPClient(loop: loop) : nil
         guard let multi = curl_multi_init() else { throw SystemError(operation: "curl_multi_init", code: ENOMEM) }
         self.multi = OpaquePointer(multi)
         timerFD = aex_timerfd_oneshot()
@@ -222,19 +228,20 @@ final class Egress: EventSource, @unchecked Sendable {
         }
     }
 
-    var inFlight: Int { transfers.count }
+    var inFlight: Int { transfers.count + (plain?.inFlight ?? 0) }
 
-    /// Identifies a transfer for `resume` and `cancel`: its easy handle and its serial number, since
-    /// easy handles are reused — a stale handle must never reach the transfer that reuses its easy.
-    struct Handle: Hashable, @unchecked Sendable {  // an identity, used on the loop only
-        fileprivate let key: UnsafeMutableRawPointer
-        fileprivate let serial: UInt64
+    /// Identifies a transfer for `resume` and `cancel`. A libcurl transfer by its easy handle and
+    /// its serial number, since easy handles are reused — a stale handle must never reach the
+    /// transfer that reuses its easy; a plain-HTTP one by its serial.
+    enum Handle: Hashable, @unchecked Sendable {  // an identity, used on the loop only
+        case curl(key: UnsafeMutableRawPointer, serial: UInt64)
+        case plain(serial: UInt64)
     }
     private var nextSerial: UInt64 = 0
 
     /// The live transfer `handle` names, if it still runs.
     private func transfer(_ handle: Handle) -> Transfer? {
-        guard let transfer = transfers[handle.key], transfer.serial == handle.serial else { return nil }
+        guard case .curl(let key, let serial) = handle, let transfer = transfers[key], transfer.serial == serial else { return nil }
         return transfer
     }
 
@@ -243,6 +250,9 @@ final class Egress: EventSource, @unchecked Sendable {
     @discardableResult
     func start(_ request: UpstreamRequest, onData: ((UnsafeRawBufferPointer) -> StreamAction)? = nil,
                completion: @escaping (UpstreamResult) -> Void) -> Handle? {
+        if let plain, let target = PlainHTTPTarget(url: request.url) {
+            return .plain(serial: plain.start(request, target: target, onData: onData, completion: completion))
+        }
         guard let easy = idleEasyHandles.popLast() ?? curl_easy_init().map(OpaquePointer.init) else {
             completion(.unavailable("cannot create a transfer"))
             return nil
@@ -334,7 +344,7 @@ final class Egress: EventSource, @unchecked Sendable {
         // that). A stream's waits for the loop's next turn, so its consumer holds the handle
         // before the first chunk can arrive and can cancel or pause from its very first callback.
         if onData == nil { runDueTimeoutActions() } else { runDueTimeoutActionsNextTurn() }
-        return Handle(key: key, serial: transfer.serial)
+        return .curl(key: key, serial: transfer.serial)
     }
 
     private func headerList(sending headers: [(String, String)]) -> CurlHeaderList {
@@ -347,11 +357,12 @@ final class Egress: EventSource, @unchecked Sendable {
 
     /// Resumes a paused stream (libcurl delivers the held chunk again, possibly at once).
     func resume(_ handle: Handle) {
-        guard let transfer = transfer(handle) else { return }
+        if case .plain(let serial) = handle { return plain?.resume(serial) ?? () }
+        guard case .curl(let key, _) = handle, let transfer = transfer(handle) else { return }
         transfer.paused = false
         transfer.lastByteAtMillis = WallClock.monotonicMillis()
         insideLibcurl += 1
-        _ = aex_curl_easy_unpause(handle.key)
+        _ = aex_curl_easy_unpause(key)
         insideLibcurl -= 1
         collectFinished()
         runDueTimeoutActions()
@@ -360,14 +371,15 @@ final class Egress: EventSource, @unchecked Sendable {
     /// Aborts a transfer; its completion is called with `.cancelled`. From inside a libcurl
     /// callback (where a handle must not be removed) the removal waits for the next loop turn.
     func cancel(_ handle: Handle) {
-        guard let transfer = transfer(handle) else { return }
+        if case .plain(let serial) = handle { return plain?.cancel(serial) ?? () }
+        guard case .curl(let key, _) = handle, let transfer = transfer(handle) else { return }
         if insideLibcurl > 0 {
             transfer.cancelRequested = true
             loop.execute { [self] in cancel(handle) }
             return
         }
-        transfers[handle.key] = nil
-        curl_multi_remove_handle(UnsafeMutableRawPointer(multi), handle.key)
+        transfers[key] = nil
+        curl_multi_remove_handle(UnsafeMutableRawPointer(multi), key)
         retire(transfer)
         transfer.completion(.cancelled)
         runDueTimeoutActions()

@@ -58,6 +58,14 @@ int aex_connect_tcp(const char *host, uint16_t port, int timeout_ms);
 /// Sets TCP_NODELAY.
 int aex_set_nodelay(int fd);
 
+/// Starts a non-blocking TCP connection (close-on-exec, TCP_NODELAY) to a numeric IPv4 or IPv6
+/// address; *in_progress is 1 when it completes later (the socket becomes writable), 0 when it is
+/// connected already. -1 with errno on failure (EINVAL for an address that is not numeric).
+int aex_connect_start(const char *numeric_address, uint16_t port, int *in_progress);
+
+/// The pending error of a socket (SO_ERROR): 0 once a non-blocking connect has succeeded.
+int aex_socket_error(int fd);
+
 /// Starts `argv[0]` (an absolute path) in a new session with stdin from /dev/null and stdout and
 /// stderr appended to `log_fd`. Returns the child's pid, or -1 with errno.
 pid_t aex_spawn_detached(const char *path, char *const argv[], int log_fd);
