@@ -30,6 +30,9 @@ final class Egress: EventSource, @unchecked Sendable {
     private var headerLists: [CurlHeaderList] = []
     /// Calls to plain-HTTP providers at a numeric address, made without libcurl (nil: all through libcurl).
     private let plain: PlainHTTPClient?
+    /// What recent provider URLs parse to (nil: not for `plain`), at most `plainTargetsCachedMax`.
+    private var plainTargets: [String: PlainHTTPTarget?] = [:]
+    static let plainTargetsCachedMax = 64
 
     /// One transfer in flight. Owns its easy handle (until `retire` hands it back to the pool) and
     /// response buffer, and holds its (shared) header list.
@@ -250,7 +253,7 @@ final class Egress: EventSource, @unchecked Sendable {
     @discardableResult
     func start(_ request: UpstreamRequest, onData: ((UnsafeRawBufferPointer) -> StreamAction)? = nil,
                completion: @escaping (UpstreamResult) -> Void) -> Handle? {
-        if let plain, let target = PlainHTTPTarget(url: request.url) {
+        if let plain, let target = plainTarget(request.url) {
             return .plain(serial: plain.start(request, target: target, onData: onData, completion: completion))
         }
         guard let easy = idleEasyHandles.popLast() ?? curl_easy_init().map(OpaquePointer.init) else {
@@ -345,6 +348,14 @@ final class Egress: EventSource, @unchecked Sendable {
         // before the first chunk can arrive and can cancel or pause from its very first callback.
         if onData == nil { runDueTimeoutActions() } else { runDueTimeoutActionsNextTurn() }
         return .curl(key: key, serial: transfer.serial)
+    }
+
+    private func plainTarget(_ url: String) -> PlainHTTPTarget? {
+        if let known = plainTargets[url] { return known }
+        let parsed = PlainHTTPTarget(url: url)
+        if plainTargets.count >= Self.plainTargetsCachedMax { plainTargets.removeAll(keepingCapacity: true) }
+        plainTargets[url] = .some(parsed)
+        return parsed
     }
 
     private func headerList(sending headers: [(String, String)]) -> CurlHeaderList {

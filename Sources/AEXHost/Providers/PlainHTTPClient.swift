@@ -170,10 +170,9 @@ final class PlainHTTPClient: @unchecked Sendable {
 
     /// The request as it goes on the wire; nil when a header would break the framing.
     static func requestBytes(_ request: UpstreamRequest, target: PlainHTTPTarget) -> [UInt8]? {
-        func safe(_ text: String) -> Bool { !text.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) }
-        guard safe(request.method), !request.method.isEmpty, !request.method.contains(" ") else { return nil }
+        guard !request.method.isEmpty, request.method.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
         var out: [UInt8] = []
-        out.reserveCapacity(256 + request.body.count)
+        out.reserveCapacity(256 + request.body.count + request.headers.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 4 })
         out.append(contentsOf: request.method.utf8)
         out.append(0x20)
         out.append(contentsOf: target.pathAndQuery.utf8)
@@ -181,24 +180,33 @@ final class PlainHTTPClient: @unchecked Sendable {
         out.append(contentsOf: target.hostHeader.utf8)
         out.append(contentsOf: "\r\n".utf8)
         for (name, value) in request.headers {
-            guard !name.isEmpty, safe(name), safe(value), !name.contains(":") else { return nil }
-            switch name.lowercased() {
-            case "host", "content-length", "transfer-encoding", "connection": continue  // the client's own
-            default: break
-            }
+            guard !name.isEmpty, name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x3A }),
+                  !value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) else { return nil }
+            if isClientOwned(name) { continue }
             out.append(contentsOf: name.utf8)
-            out.append(contentsOf: ": ".utf8)
+            out.append(0x3A)
+            out.append(0x20)
             out.append(contentsOf: value.utf8)
-            out.append(contentsOf: "\r\n".utf8)
+            out.append(0x0D)
+            out.append(0x0A)
         }
         if request.method == "POST" || !request.body.isEmpty {
             out.append(contentsOf: "Content-Length: ".utf8)
             out.append(contentsOf: String(request.body.count).utf8)
             out.append(contentsOf: "\r\n".utf8)
         }
-        out.append(contentsOf: "\r\n".utf8)
+        out.append(0x0D)
+        out.append(0x0A)
         out.append(contentsOf: request.body)
         return out
+    }
+
+    /// Headers the client writes itself (framing and connection), whatever the plugin asked.
+    static func isClientOwned(_ name: String) -> Bool {
+        let count = name.utf8.count
+        guard count == 4 || count == 10 || count == 14 || count == 17 else { return false }
+        let folded = String(decoding: name.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+        return folded == "host" || folded == "connection" || folded == "content-length" || folded == "transfer-encoding"
     }
 
     // MARK: resume and cancel

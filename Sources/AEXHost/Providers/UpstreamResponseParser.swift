@@ -148,27 +148,28 @@ struct UpstreamResponseParser {
             return nil
         }
         guard end - start <= Self.headBytesMax else { throw Failure(detail: "the answer's head is too long") }
-        var lines = Self.lines(buffer[start..<end])
+        let headStart = start
         start = end
-        guard !lines.isEmpty else { throw Failure(detail: "an empty status line") }
-        let statusLine = lines.removeFirst()
-        // "HTTP/1.1 200 OK"
-        guard statusLine.count >= 12, statusLine.starts(with: Array("HTTP/1.".utf8)), statusLine[statusLine.startIndex + 8] == 0x20 else {
-            throw Failure(detail: "not an HTTP/1.x status line")
-        }
-        let minor = statusLine[statusLine.startIndex + 7]
-        let digits = statusLine[(statusLine.startIndex + 9)..<(statusLine.startIndex + 12)]
-        guard digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-              statusLine.count == 12 || statusLine[statusLine.startIndex + 12] == 0x20 else {
-            throw Failure(detail: "not an HTTP/1.x status line")
-        }
-        let status = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
-        guard status >= 100 else { throw Failure(detail: "status \(status)") }
+        var lineStart = headStart
+        var status = 0
         var contentLength: Int?
         var chunked = false
         var contentType: String?
-        var close = minor == 0x30  // HTTP/1.0 closes unless it says keep-alive
-        for line in lines {
+        var close = false
+        var isStatusLine = true
+        while lineStart < end {
+            var lineEnd = lineStart
+            while lineEnd < end, buffer[lineEnd] != 0x0A { lineEnd += 1 }
+            let next = lineEnd + 1
+            if lineEnd > lineStart, buffer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+            defer { lineStart = next }
+            if lineEnd == lineStart { continue }
+            let line = buffer[lineStart..<lineEnd]
+            if isStatusLine {
+                isStatusLine = false
+                (status, close) = try Self.statusLine(line)
+                continue
+            }
             guard let colon = line.firstIndex(of: 0x3A), colon > line.startIndex else {
                 throw Failure(detail: "a malformed header line")
             }
@@ -195,6 +196,7 @@ struct UpstreamResponseParser {
                 contentType = String(decoding: value, as: UTF8.self)
             }
         }
+        guard !isStatusLine else { throw Failure(detail: "an empty status line") }
         if status < 200 {
             return .needMore  // informational: the real answer follows
         }
@@ -255,11 +257,19 @@ struct UpstreamResponseParser {
         return size
     }
 
-    private static func lines(_ head: ArraySlice<UInt8>) -> [ArraySlice<UInt8>] {
-        head.split(separator: 0x0A, omittingEmptySubsequences: true).compactMap { line in
-            let trimmed = line.last == 0x0D ? line.dropLast() : line
-            return trimmed.isEmpty ? nil : trimmed
+    /// "HTTP/1.1 200 OK": the status, and whether the version closes by default (HTTP/1.0).
+    private static func statusLine(_ line: ArraySlice<UInt8>) throws(Failure) -> (status: Int, closes: Bool) {
+        let base = line.startIndex
+        let prefix: StaticString = "HTTP/1."
+        guard line.count >= 12, line[base + 8] == 0x20,
+              (0..<7).allSatisfy({ line[base + $0] == prefix.utf8Start[$0] }),
+              (9..<12).allSatisfy({ line[base + $0] >= 0x30 && line[base + $0] <= 0x39 }),
+              line.count == 12 || line[base + 12] == 0x20 else {
+            throw Failure(detail: "not an HTTP/1.x status line")
         }
+        let status = (9..<12).reduce(0) { $0 * 10 + Int(line[base + $1] - 0x30) }
+        guard status >= 100 else { throw Failure(detail: "status \(status)") }
+        return (status, line[base + 7] == 0x30)
     }
 
     private static func trimmed(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
