@@ -136,7 +136,7 @@ public enum DaemonRunner {
         logger.info("daemon listening", [
             "pid": .int(Int64(state.pid)), "host": .string(state.host), "port": .int(Int64(state.port)),
             "event_loops": .int(Int64(settings.eventLoops)), "durability": .string(settings.durability.rawValue),
-            "agents": .int(Int64(registry.all().count)),
+            "upstream_client": .string(settings.upstreamClient.rawValue), "agents": .int(Int64(registry.all().count)),
         ])
 
         while true {

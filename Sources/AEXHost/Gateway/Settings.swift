@@ -18,7 +18,9 @@ import Foundation
 ///   (16 KiB).
 /// - Runtime: `EventLoop.tickMilliseconds` (250), `.eventsPerWaitMax` (256), `.threadStackBytes` (1 MiB).
 /// - Providers: `Egress.idleEasyHandlesMax` (64), `.idleSweepMilliseconds` (250),
-///   `.cachedConnectionsMax` (256); `CurlHeaderList.cachedListsMax` (8).
+///   `.cachedConnectionsMax` (256), `.plainTargetsCachedMax` (64); `CurlHeaderList.cachedListsMax` (8);
+///   `PlainHTTPClient.idleConnectionsMax` (256), `.receiveBytesMax` (64 KiB);
+///   `UpstreamResponseParser.headBytesMax` (64 KiB), `.chunkSizeLineBytesMax` (1 KiB).
 /// - Proxy: `GovernedCall.clientBufferHighWaterBytes` (256 KiB), `SSEScanner.eventBytesMax` (4 MiB),
 ///   `CallRequest.choicesMax` (128), `CallPlan.outputTokensMax` (2^40), `UsageCharge.toleranceTokensMin`
 ///   (1,024); `ProviderOutput.bodyBytesMax` (64 MiB) and `PluginHostTable.errorCharactersMax` (512)
@@ -59,6 +61,7 @@ public struct Settings: Sendable, Equatable {
     public var eventLoops: Int
     public var upstreamInFlightMax: Int
     public var upstreamResponseBytesMax: Int
+    public var upstreamClient: UpstreamClient
     public var idempotencyTTLSeconds: Int
     public var idempotencySweepSeconds: Int
     public var idempotencyStoreBytesMax: Int
@@ -83,6 +86,7 @@ public struct Settings: Sendable, Equatable {
             eventLoops:               row("AEX_EVENT_LOOPS",                 processorCount,      .within(1...64)),
             upstreamInFlightMax:      row("AEX_UPSTREAM_IN_FLIGHT_MAX",      1_024,               .positive),
             upstreamResponseBytesMax: row("AEX_UPSTREAM_RESPONSE_BYTES_MAX", 32 * 1024 * 1024,    .positive),
+            upstreamClient:           row("AEX_UPSTREAM_CLIENT",             UpstreamClient.loop, .oneOf),
             idempotencyTTLSeconds:    row("AEX_IDEMPOTENCY_TTL_SECONDS",     86_400,              .positive),
             idempotencySweepSeconds:  row("AEX_IDEMPOTENCY_SWEEP_SECONDS",   60,                  .positive),
             idempotencyStoreBytesMax: row("AEX_IDEMPOTENCY_STORE_BYTES_MAX", 256 * 1024 * 1024,   .positive),
@@ -113,7 +117,7 @@ public struct Settings: Sendable, Equatable {
     }
 
     public var proxySettings: ProxySettings {
-        ProxySettings(upstreamInFlightMax: upstreamInFlightMax, upstreamResponseBytesMax: upstreamResponseBytesMax)
+        ProxySettings(upstreamInFlightMax: upstreamInFlightMax, upstreamResponseBytesMax: upstreamResponseBytesMax, upstreamClient: upstreamClient)
     }
 }
 

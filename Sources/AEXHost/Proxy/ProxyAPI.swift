@@ -373,7 +373,7 @@ final class ProxyAPI: Sendable {
     /// This loop's egress, created on first use.
     func egress(for loop: EventLoop) throws -> Egress {
         try egress.value(for: loop) {
-            let created = try Egress(loop: loop)
+            let created = try Egress(loop: loop, plainHTTPOnLoop: settings.upstreamClient == .loop)
             try created.activate()
             return created
         }

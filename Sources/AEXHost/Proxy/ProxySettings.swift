@@ -5,4 +5,6 @@ public struct ProxySettings: Sendable {
     public var upstreamInFlightMax: Int
     /// A provider's answer (502 beyond).
     public var upstreamResponseBytesMax: Int
+    /// Which client calls plain-HTTP providers at a numeric address.
+    public var upstreamClient: UpstreamClient = .loop
 }
