@@ -14,7 +14,7 @@ public struct UpstreamRequest: Sendable {
 /// What a stream consumer does with a chunk of a 2xx answer.
 public enum StreamAction: Sendable {
     case accepted
-    /// Not consumed: libcurl keeps it and delivers it again after `Egress.resume`.
+    /// Not consumed: the client keeps it and delivers it again after `Egress.resume`.
     case pause
 }
 

@@ -16,6 +16,7 @@ import Testing
         #expect(settings.eventLoops == max(1, ProcessInfo.processInfo.activeProcessorCount))
         #expect(settings.upstreamInFlightMax == 1_024)
         #expect(settings.upstreamResponseBytesMax == 33_554_432)
+        #expect(settings.upstreamClient == .loop)
         #expect(try Settings.from(environment: ["UNRELATED": "x"]) == settings)
     }
 
@@ -27,6 +28,7 @@ import Testing
             "AEX_UPSTREAM_IN_FLIGHT_MAX": "9", "AEX_UPSTREAM_RESPONSE_BYTES_MAX": "10", "AEX_IDEMPOTENCY_TTL_SECONDS": "11",
             "AEX_IDEMPOTENCY_SWEEP_SECONDS": "12", "AEX_IDEMPOTENCY_STORE_BYTES_MAX": "13", "AEX_TOOL_WORKERS_PER_PLUGIN": "14",
             "AEX_TOOL_WORKER_MEMORY_BYTES_MAX": "15", "AEX_TOOL_WORKER_CPU_SECONDS": "16", "AEX_RUN_KILL_GRACE_SECONDS": "17",
+            "AEX_UPSTREAM_CLIENT": "curl",
         ])
         #expect(settings.httpServerLimits == HTTPServerLimits(
             headerBytesMax: 1, bodyBytesMax: 2, headerReadTimeoutSeconds: 3, bodyReadTimeoutSeconds: 4,
@@ -36,10 +38,11 @@ import Testing
         #expect(settings.eventLoops == 64)
         #expect(settings.proxySettings.upstreamInFlightMax == 9)
         #expect(settings.proxySettings.upstreamResponseBytesMax == 10)
+        #expect(settings.proxySettings.upstreamClient == .curl)
         #expect(settings.idempotentAnswerLimits == IdempotentAnswerStore.Limits(ttlSeconds: 11, sweepSeconds: 12, bytesMax: 13))
         #expect(settings.toolWorkerLimits == ToolRunner.Limits(workersPerPlugin: 14, memoryBytesMax: 15, cpuSecondsMax: 16))
         #expect(settings.runKillGraceSeconds == 17)
-        #expect(Settings.rows.count == 18)
+        #expect(Settings.rows.count == 19)
     }
 
     @Test(arguments: [
@@ -51,6 +54,7 @@ import Testing
         ("AEX_EVENT_LOOPS", "65", "AEX_EVENT_LOOPS must be 1-64, got '65'"),
         ("AEX_DURABILITY", "sometimes", "AEX_DURABILITY must be 'full' or 'normal', got 'sometimes'"),
         ("AEX_DURABILITY", "FULL", "AEX_DURABILITY must be 'full' or 'normal', got 'FULL'"),
+        ("AEX_UPSTREAM_CLIENT", "libcurl", "AEX_UPSTREAM_CLIENT must be 'loop' or 'curl', got 'libcurl'"),
     ])
     func anInvalidValueIsRefusedNamingItsVariable(variable: String, text: String, message: String) throws {
         #expect(throws: ConfigurationError(message)) { try Settings.from(environment: [variable: text]) }
