@@ -168,7 +168,13 @@ class Proxy:
 
 @pytest.fixture
 def proxy(tmp_path, mock, dead_port):
-    aex = Aex(tmp_path / "home", extra_env={"MOCK_API_KEY": MOCK_KEY})
+    yield from running_proxy(tmp_path, mock, dead_port)
+
+
+def running_proxy(tmp_path, mock, dead_port, settings=None):
+    """The `proxy` fixture's daemon, with extra `settings` in its environment (a generator for a
+    fixture to yield from)."""
+    aex = Aex(tmp_path / "home", extra_env={"MOCK_API_KEY": MOCK_KEY, **(settings or {})})
     for name in ("NOKEY_API_KEY", "DOTENV_API_KEY"):
         aex.env.pop(name, None)
     aex.run("init", check=0)

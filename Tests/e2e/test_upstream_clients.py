@@ -3,13 +3,13 @@ own HTTP/1.1 client by default (every other file runs on it); `AEX_UPSTREAM_CLIE
 every provider through libcurl instead. The transfer behaviours a client owns — answers, errors,
 timeouts, closed connections, streams with pause, disconnect and silence — run here again with
 libcurl, so both keep the same contract."""
-import subprocess
+import json
 
 import pytest
 
 from conftest import Aex
 from test_proxy import (  # noqa: F401  (fixtures and helpers)
-    MOCK_KEY, AEX_BIN, Proxy, _stopping, _wait_for_stopping_daemons, chat, dead_port, mock, mock_server, settled,
+    MOCK_KEY, Proxy, _wait_for_stopping_daemons, chat, dead_port, mock, mock_server, running_proxy, settled,
     test_chat_is_forwarded_governed_and_settled_exactly as test_curl_chat_is_forwarded_governed_and_settled_exactly,
     test_dead_provider_is_502_and_releases as test_curl_dead_provider_is_502_and_releases,
     test_provider_closing_the_connection_is_502_and_releases as test_curl_provider_closing_the_connection_is_502_and_releases,
@@ -30,19 +30,7 @@ from test_stream import (  # noqa: F401
 @pytest.fixture
 def proxy(tmp_path, mock, dead_port):
     """The daemon of `test_proxy.proxy`, with every provider called through libcurl."""
-    aex = Aex(tmp_path / "home", extra_env={"MOCK_API_KEY": MOCK_KEY, "AEX_UPSTREAM_CLIENT": "curl"})
-    for name in ("NOKEY_API_KEY", "DOTENV_API_KEY"):
-        aex.env.pop(name, None)
-    aex.run("init", check=0)
-    instance = Proxy(aex, mock, dead_port)
-    instance.write_config()
-    with open(aex.home / ".env", "a") as env_file:
-        env_file.write("\nDOTENV_API_KEY=sk-from-dotenv\nMOCK_API_KEY=sk-wrong-from-dotenv\n")
-    aex.start()
-    yield instance
-    if (aex.home / "daemon.json").exists():
-        _stopping.append(subprocess.Popen([AEX_BIN, "daemon", "stop"], env=aex.env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    yield from running_proxy(tmp_path, mock, dead_port, {"AEX_UPSTREAM_CLIENT": "curl"})
 
 
 def test_an_unknown_client_setting_stops_the_daemon(tmp_path):
@@ -56,7 +44,6 @@ def test_an_unknown_client_setting_stops_the_daemon(tmp_path):
 def test_the_setting_picks_the_client(proxy):
     """The daemon says which client it runs, and the provider sees it: libcurl adds its default
     `Accept: */*`, which the loop's client does not send."""
-    import json
     records = [json.loads(line) for line in (proxy.aex.home / "logs" / "daemon.log").read_text().splitlines() if line.startswith("{")]
     assert [r["fields"]["upstream_client"] for r in records if r["msg"] == "daemon listening"][-1] == "curl"
     chat(proxy.client(proxy.agent("bot", "10")))
