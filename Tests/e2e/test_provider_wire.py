@@ -28,10 +28,10 @@ class RawProvider:
     """Accepts connections; for each request read, sends the next queued answer (bytes), then
     closes the connection when the answer says so."""
 
-    def __init__(self):
-        self.listener = socket.socket()
+    def __init__(self, family=socket.AF_INET, host="127.0.0.1"):
+        self.listener = socket.socket(family)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
+        self.listener.bind((host, 0))
         self.listener.listen(16)
         self.port = self.listener.getsockname()[1]
         self.answers = []            # (bytes, close_after)
@@ -163,3 +163,22 @@ def test_an_answer_larger_than_the_limit_is_502(wire, tmp_path):
         chat(client)
     assert info.value.status_code == 502
     settled(proxy, "bot", 0)
+
+
+def test_localhost_reaches_a_provider_on_the_ipv6_loopback_only(proxy):
+    """`localhost` names both loopbacks: a provider listening on ::1 alone is reached after the
+    IPv4 loopback refuses, as a resolver offering both addresses would."""
+    try:
+        raw = RawProvider(socket.AF_INET6, "::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    try:
+        proxy.write_config(text=models_yaml(raw.port, proxy.dead_port).replace(f"127.0.0.1:{raw.port}", f"localhost:{raw.port}"))
+        proxy.aex.run("models", "reload", check=0)
+        client = proxy.client(proxy.agent("bot", "10"))
+        for _ in range(3):
+            assert chat(client).choices[0].message.content == "wire ok"
+        assert raw.connections == 1, "the connection to ::1 is kept and reused"
+        settled(proxy, "bot", 3 * COST)
+    finally:
+        raw.close()

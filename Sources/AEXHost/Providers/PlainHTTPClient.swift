@@ -84,6 +84,8 @@ final class PlainHTTPClient: @unchecked Sendable {
         unowned let client: PlainHTTPClient
         let fd: Int32
         let endpoint: String
+        /// The address connected to (the target's, or its alternate).
+        let address: String
         var connecting: Bool
         var registered = false
         var events: UInt32 = 0
@@ -95,10 +97,11 @@ final class PlainHTTPClient: @unchecked Sendable {
         var reused = false
         var closed = false
 
-        init(client: PlainHTTPClient, fd: Int32, endpoint: String, connecting: Bool) {
+        init(client: PlainHTTPClient, fd: Int32, endpoint: String, address: String, connecting: Bool) {
             self.client = client
             self.fd = fd
             self.endpoint = endpoint
+            self.address = address
             self.connecting = connecting
         }
 
@@ -147,10 +150,23 @@ final class PlainHTTPClient: @unchecked Sendable {
             send(connection)
             return nil
         }
+        return connect(transfer, to: transfer.target.address)
+    }
+
+    /// Opens a new connection for the transfer to `address`; for `localhost`, a refusal on the
+    /// IPv4 loopback tries the IPv6 one.
+    private func connect(_ transfer: Transfer, to address: String) -> UpstreamResult? {
         var inProgress: Int32 = 0
-        let fd = aex_connect_start(transfer.target.address, transfer.target.port, &inProgress)
-        guard fd >= 0 else { return .unavailable("connect: \(String(cString: strerror(errno)))") }
-        let connection = Connection(client: self, fd: fd, endpoint: endpoint, connecting: inProgress != 0)
+        let fd = aex_connect_start(address, transfer.target.port, &inProgress)
+        guard fd >= 0 else {
+            let error = errno
+            if error == ECONNREFUSED, let next = transfer.target.alternateAddress, next != address {
+                return connect(transfer, to: next)
+            }
+            return .unavailable("connect: \(String(cString: strerror(error)))")
+        }
+        let connection = Connection(client: self, fd: fd, endpoint: transfer.target.endpoint, address: address,
+                                    connecting: inProgress != 0)
         attach(transfer, to: connection)
         guard watch(connection, events: AEX_EPOLLOUT) else {
             drop(connection)
@@ -264,6 +280,10 @@ final class PlainHTTPClient: @unchecked Sendable {
             let error = aex_socket_error(connection.fd)
             guard error == 0 else {
                 drop(connection)
+                if error == ECONNREFUSED, let next = transfer.target.alternateAddress, next != connection.address {
+                    if let failure = self.connect(transfer, to: next) { finish(transfer, failure) }
+                    return
+                }
                 return finish(transfer, .unavailable("connect: \(String(cString: strerror(error)))"))
             }
             connection.connecting = false

@@ -4,14 +4,18 @@
 struct PlainHTTPTarget: Equatable {
     /// Numeric address to connect to.
     let address: String
+    /// `localhost`: the IPv6 loopback, tried when the IPv4 one refuses (a server may listen on
+    /// either, as a resolver would offer both).
+    let alternateAddress: String?
     let port: UInt16
     /// The `Host` header: the URL's authority.
     let hostHeader: String
     /// Path and query, starting with "/".
     let pathAndQuery: String
 
-    /// Pool key: connections are shared by requests to the same address and port.
-    var endpoint: String { "\(address)|\(port)" }
+    /// Pool key: connections are shared by requests to the same address and port (`localhost`
+    /// apart: its connections may be to either loopback).
+    var endpoint: String { alternateAddress == nil ? "\(address)|\(port)" : "localhost|\(port)" }
 
     init?(url: String) {
         guard url.hasPrefix("http://") else { return nil }
@@ -26,6 +30,7 @@ struct PlainHTTPTarget: Equatable {
               path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
         var host: Substring
         var portText: Substring?
+        var alternate: String?
         if authority.hasPrefix("[") {
             guard let close = authority.firstIndex(of: "]") else { return nil }
             host = authority[authority.index(after: authority.startIndex)..<close]
@@ -42,6 +47,7 @@ struct PlainHTTPTarget: Equatable {
             if parts.count == 2 { portText = parts[1] }
             if host.lowercased() == "localhost" {
                 host = "127.0.0.1"
+                alternate = "::1"
             } else {
                 let octets = host.split(separator: ".", omittingEmptySubsequences: false)
                 guard octets.count == 4, octets.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isASCII) && UInt8($0) != nil })
@@ -54,6 +60,7 @@ struct PlainHTTPTarget: Equatable {
             port = parsed
         }
         address = String(host)
+        alternateAddress = alternate
         self.port = port
         hostHeader = authority
         pathAndQuery = path
