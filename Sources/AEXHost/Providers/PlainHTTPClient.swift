@@ -126,9 +126,15 @@ final class PlainHTTPClient: @unchecked Sendable {
             failLater(serial, .unavailable("the request has a header that cannot be sent"))
             return serial
         }
+        startingSerial = serial
+        defer { startingSerial = nil }
         if let failure = dispatch(transfer, reuse: true) { failLater(serial, failure) }
         return serial
     }
+
+    /// The transfer `start` is dispatching: an end found meanwhile (a send failing at once) waits
+    /// for the loop's next turn, so the caller holds the transfer's serial before its completion.
+    private var startingSerial: UInt64?
 
     /// Ends a transfer with `result` at the loop's next turn (a start does not complete inside itself).
     private func failLater(_ serial: UInt64, _ result: UpstreamResult) {
@@ -426,6 +432,7 @@ final class PlainHTTPClient: @unchecked Sendable {
     }
 
     private func finish(_ transfer: Transfer, _ result: UpstreamResult) {
+        if startingSerial == transfer.serial { return failLater(transfer.serial, result) }
         guard transfers.removeValue(forKey: transfer.serial) != nil else { return }
         if let connection = transfer.connection, connection.transfer === transfer { connection.transfer = nil }
         transfer.connection = nil
