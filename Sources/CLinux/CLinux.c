@@ -21,6 +21,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/// Closes a descriptor a call has just failed on, keeping that call's errno; returns -1.
+static int close_failed(int fd) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
 extern char **environ;
 
 const uint32_t AEX_EPOLLIN = EPOLLIN;
@@ -82,10 +90,7 @@ int aex_timerfd_periodic(int interval_ms) {
     spec.it_interval.tv_nsec = (long)(interval_ms % 1000) * 1000000L;
     spec.it_value = spec.it_interval;
     if (timerfd_settime(fd, 0, &spec, NULL) < 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
+        return close_failed(fd);
     }
     return fd;
 }
@@ -129,10 +134,7 @@ int aex_listen_tcp(const char *host, uint16_t port, int backlog) {
     int one = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
         bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, backlog) < 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
+        return close_failed(fd);
     }
     return fd;
 }
@@ -176,11 +178,8 @@ int aex_connect_tcp(const char *host, uint16_t port, int timeout_ms) {
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     return fd;
-fail:;
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return -1;
+fail:
+    return close_failed(fd);
 }
 
 int aex_set_nodelay(int fd) {
@@ -212,12 +211,7 @@ int aex_connect_start(const char *numeric_address, uint16_t port, int *in_progre
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     *in_progress = 0;
     if (connect(fd, (struct sockaddr *)&storage, length) < 0) {
-        if (errno != EINPROGRESS) {
-            int saved = errno;
-            close(fd);
-            errno = saved;
-            return -1;
-        }
+        if (errno != EINPROGRESS) return close_failed(fd);
         *in_progress = 1;
     }
     return fd;
