@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "AEXHost", targets: ["AEXHost"]),
         .library(name: "AEXOpenAICompatible", type: .dynamic, targets: ["OpenAICompatible"]),
         .library(name: "AEXTools", type: .dynamic, targets: ["AEXToolsPlugin"]),
+        .library(name: "AEXAnthropic", type: .dynamic, targets: ["AnthropicPlugin"]),
     ],
     targets: [
         // The plugin ABI: one C header, nothing exported.
@@ -47,8 +48,13 @@ let package = Package(
         .target(name: "AEXToolsPlugin", dependencies: ["AEXPluginAPI", "AEXCalculator"], path: "Plugins/Tools"),
         // The calculator of aex-tools, apart so that its tests link without a plugin's entry point.
         .target(name: "AEXCalculator", path: "Plugins/Calculator"),
+        .target(name: "AnthropicPlugin", dependencies: ["AEXPluginAPI", "AEXAnthropicMessages"], path: "Plugins/Anthropic",
+                exclude: ["README.md"]),
+        // The Messages API translation of `anthropic`, apart so that its tests link without a plugin's entry point.
+        .target(name: "AEXAnthropicMessages", path: "Plugins/AnthropicMessages", exclude: ["README.md"]),
 
         .testTarget(name: "AEXCalculatorTests", dependencies: ["AEXCalculator"], path: "Tests/AEXCalculatorTests"),
+        .testTarget(name: "AEXAnthropicMessagesTests", dependencies: ["AEXAnthropicMessages"], path: "Tests/AEXAnthropicMessagesTests"),
         .testTarget(name: "AEXHostTests", dependencies: ["AEXHost", "AEXPluginAPI", "CLinux", "OpenAICompatible"], path: "Tests/AEXHostTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -1077,6 +1077,8 @@ static const aex_plugin_table echo_table = {
     echo_translate_stream_event,
     NULL, /* tools: a provider plugin has none (1.2) */
     NULL, /* run_tool */
+    NULL, /* key_header: echo needs no key (1.3) */
+    0,    /* flags */
 };
 
 const aex_plugin_table *aex_plugin_entry(const aex_host_table *host);

@@ -147,6 +147,8 @@ static const aex_host_table host = {
     sizeof(aex_host_table), AEX_PLUGIN_ABI_MAJOR, AEX_PLUGIN_ABI_MINOR, host_log, host_set_upstream,
     host_add_header, host_set_body, host_set_local_response, host_set_usage, host_set_error, host_emit,
     NULL, /* set_cost: tool calls only (1.2) */
+    NULL, /* set_stream_state: echo keeps no stream state (1.3) */
+    NULL, /* end_stream: echo's streams end with [DONE] (1.3) */
 };
 
 static const aex_plugin_table *table;

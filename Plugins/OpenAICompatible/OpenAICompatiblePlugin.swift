@@ -25,7 +25,9 @@ nonisolated(unsafe) private let pluginTable: UnsafeMutablePointer<aex_plugin_tab
         translate_response: openAICompatibleTranslateResponse,
         translate_stream_event: openAICompatibleTranslateStreamEvent,
         tools: nil,
-        run_tool: nil
+        run_tool: nil,
+        key_header: nil,
+        flags: 0
     ))
     return table
 }()

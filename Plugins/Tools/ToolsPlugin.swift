@@ -31,7 +31,9 @@ nonisolated(unsafe) private let pluginTable: UnsafeMutablePointer<aex_plugin_tab
         translate_response: nil,
         translate_stream_event: nil,
         tools: toolsJSON.utf8Start.withMemoryRebound(to: CChar.self, capacity: 1) { $0 },
-        run_tool: aexToolsRun
+        run_tool: aexToolsRun,
+        key_header: nil,
+        flags: 0
     ))
     return table
 }()

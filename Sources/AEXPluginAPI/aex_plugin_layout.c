@@ -12,7 +12,8 @@ _Static_assert(offsetof(aex_call, provider_type) == 56, "call provider_type move
 _Static_assert(offsetof(aex_call, max_output_tokens) == 72, "call max_output_tokens moved");
 _Static_assert(offsetof(aex_call, stream) == 80, "call stream moved");
 _Static_assert(offsetof(aex_call, include_stream_usage) == 81, "call include_stream_usage moved");
-_Static_assert(sizeof(aex_call) == 88, "call 1.0 size changed");
+_Static_assert(offsetof(aex_call, stream_state) == 88, "call stream_state moved");
+_Static_assert(sizeof(aex_call) == 104, "call 1.3 size changed");
 
 _Static_assert(offsetof(aex_host_table, struct_size) == 0, "host table must start with struct_size");
 _Static_assert(offsetof(aex_host_table, abi_major) == 4, "host table abi_major moved");
@@ -26,7 +27,9 @@ _Static_assert(offsetof(aex_host_table, set_usage) == 48, "host table set_usage 
 _Static_assert(offsetof(aex_host_table, set_error) == 56, "host table set_error moved");
 _Static_assert(offsetof(aex_host_table, emit) == 64, "host table emit moved");
 _Static_assert(offsetof(aex_host_table, set_cost) == 72, "host table set_cost moved");
-_Static_assert(sizeof(aex_host_table) == 80, "host table 1.2 size changed");
+_Static_assert(offsetof(aex_host_table, set_stream_state) == 80, "host table set_stream_state moved");
+_Static_assert(offsetof(aex_host_table, end_stream) == 88, "host table end_stream moved");
+_Static_assert(sizeof(aex_host_table) == 96, "host table 1.3 size changed");
 
 _Static_assert(offsetof(aex_plugin_table, struct_size) == 0, "plugin table must start with struct_size");
 _Static_assert(offsetof(aex_plugin_table, abi_major) == 4, "plugin table abi_major moved");
@@ -40,7 +43,9 @@ _Static_assert(offsetof(aex_plugin_table, translate_response) == 48, "plugin tab
 _Static_assert(offsetof(aex_plugin_table, translate_stream_event) == 56, "plugin table translate_stream_event moved");
 _Static_assert(offsetof(aex_plugin_table, tools) == 64, "plugin table tools moved");
 _Static_assert(offsetof(aex_plugin_table, run_tool) == 72, "plugin table run_tool moved");
-_Static_assert(sizeof(aex_plugin_table) == 80, "plugin table 1.2 size changed");
+_Static_assert(offsetof(aex_plugin_table, key_header) == 80, "plugin table key_header moved");
+_Static_assert(offsetof(aex_plugin_table, flags) == 88, "plugin table flags moved");
+_Static_assert(sizeof(aex_plugin_table) == 96, "plugin table 1.3 size changed");
 
 _Static_assert(offsetof(aex_tool_call, struct_size) == 0, "tool call must start with struct_size");
 _Static_assert(offsetof(aex_tool_call, tool_name) == 8, "tool call tool_name moved");

@@ -43,8 +43,8 @@ HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "plugins"
 INCLUDE = HERE.parents[1] / "Sources" / "AEXPluginAPI" / "include"
 
-BUNDLED = {"openai-compatible": ("provider", ["openai_compatible"]), "echo": ("provider", ["echo"]),
-           "aex-tools": ("tool", None)}
+BUNDLED = {"openai-compatible": ("provider", ["openai_compatible"]), "anthropic": ("provider", ["anthropic"]),
+           "echo": ("provider", ["echo"]), "aex-tools": ("tool", None)}
 RECORD_FIELDS = {"name", "version", "kind", "abi", "path", "sha256", "enabled", "provides", "bundled", "installed_at"}
 
 # The libraries built for the tests: name → (source in Tests/e2e/plugins, compiler switches).

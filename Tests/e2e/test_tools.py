@@ -44,6 +44,7 @@ import openai
 import pytest
 
 from conftest import AEX_BIN, Aex, wait_until
+from test_plugins import HEADER_ABI
 from test_proxy import (  # noqa: F401  (fixtures)
     MOCK_KEY, Proxy, _stopping, _wait_for_stopping_daemons, chat, dead_port, mock, mock_server, refused, settled,
 )
@@ -438,7 +439,7 @@ def test_the_listing_shows_the_agents_tools_in_the_function_tool_shape(proxy, to
     assert listing(proxy, token, prefix="/openai") == listing(proxy, token), "the same list under /openai/v1"
 
     record = install(proxy, tool_libs["ctools"])
-    assert (record["name"], record["kind"], record["enabled"], record["abi"]) == ("ctools", "tool", True, "1.2"), record
+    assert (record["name"], record["kind"], record["enabled"], record["abi"]) == ("ctools", "tool", True, HEADER_ABI), record
     listed = {item["function"]["name"]: item for item in listing(proxy, token)}
     assert {name: listed[name]["price_micro"] for name in CTOOLS_PRICES} == CTOOLS_PRICES, "installed: listed at once"
     assert listed["echo_args"]["function"] == {"name": "echo_args", "description": "Answers its arguments.",

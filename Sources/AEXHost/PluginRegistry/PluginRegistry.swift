@@ -33,7 +33,7 @@ public struct PluginRefusal: Error, CustomStringConvertible, Sendable {
 /// one at a time.
 public final class PluginRegistry: Sendable {
     /// The libraries built with AEX, found beside the `aex` executable.
-    public static let bundledFileNames = ["libAEXOpenAICompatible.so", "libaex-echo.so", "libAEXTools.so"]
+    public static let bundledFileNames = ["libAEXOpenAICompatible.so", "libAEXAnthropic.so", "libaex-echo.so", "libAEXTools.so"]
 
     private let writer: StoreWriter
     private let pluginsDirectory: String

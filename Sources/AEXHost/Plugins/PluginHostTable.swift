@@ -45,7 +45,13 @@ enum PluginHostTable {
             set_cost: { out, cost in
                 guard let output = ProviderOutput.from(out), cost >= 0 else { return }
                 output.costMicro = cost
-            }
+            },
+            set_stream_state: { out, state in
+                guard let output = ProviderOutput.from(out) else { return }
+                guard state.length <= Int(AEX_STREAM_STATE_BYTES_MAX) else { return output.streamStateTooLarge = true }
+                output.streamState = PluginHostTable.bytes(state)
+            },
+            end_stream: { out in ProviderOutput.from(out)?.streamEnded = true }
         ))
         return UnsafePointer(table)
     }()

@@ -23,6 +23,21 @@ public struct PluginLibrary: @unchecked Sendable {
     static let tableSizeWithStreaming = 64
     /// Size of `aex_plugin_table` from ABI 1.2 (which added `tools` and `run_tool`).
     static let tableSizeWithTools = 80
+    /// Size of `aex_plugin_table` from ABI 1.3 (which added `key_header` and `flags`).
+    static let tableSizeWithKeyHeader = 96
+    /// Headers the host owns on every upstream request: never the one that carries a key.
+    static let keyHeadersRefused: Set<String> = ["host", "content-length", "content-type", "transfer-encoding", "connection",
+                                                 "keep-alive", "te", "upgrade", "expect", "trailer", "proxy-authorization"]
+    static let keyHeaderBytesMax = 64
+
+    /// The header that carries the provider key as is (ABI 1.3), lower-cased; nil: `Authorization: Bearer`.
+    public let keyHeader: String?
+    /// `AEX_PLUGIN_FLAG_*` bits (ABI 1.3); 0 for older tables.
+    public let flags: UInt64
+    /// The plugin's stream data goes to the client without the provider's event names.
+    var sendsUnnamedEvents: Bool { flags & AEX_PLUGIN_FLAG_UNNAMED_EVENTS != 0 }
+    /// `translate_response` also turns the provider's error answers into OpenAI-shaped ones.
+    var translatesErrors: Bool { flags & AEX_PLUGIN_FLAG_TRANSLATES_ERRORS != 0 }
 
     /// A tool plugin's tools (ABI 1.2), read and checked at load.
     public let tools: [ToolDescription]
@@ -92,7 +107,28 @@ public struct PluginLibrary: @unchecked Sendable {
         if let problem = PluginDescription.problem(name: name, version: version, provides: provides) {
             throw PluginLoadError(path: path, problem: .badDescription(problem))
         }
-        return PluginLibrary(path: path, table: table, name: name, version: version, kind: kind, provides: provides, tools: tools)
+        var keyHeader: String?
+        var flags: UInt64 = 0
+        if Int(table.pointee.struct_size) >= tableSizeWithKeyHeader {
+            flags = table.pointee.flags
+            if let pointer = table.pointee.key_header {
+                let header = String(cString: pointer).lowercased()
+                if let problem = keyHeaderProblem(header) { throw PluginLoadError(path: path, problem: .badDescription(problem)) }
+                keyHeader = header
+            }
+        }
+        return PluginLibrary(path: path, table: table, name: name, version: version, kind: kind, provides: provides,
+                             keyHeader: keyHeader, flags: flags, tools: tools)
+    }
+
+    /// Why `header` cannot carry a provider key, or nil when it can: a token of letters, digits and
+    /// '-', not one the host owns.
+    static func keyHeaderProblem(_ header: String) -> String? {
+        guard !header.isEmpty, header.utf8.count <= keyHeaderBytesMax,
+              header.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d })
+        else { return "key_header must be 1 to \(keyHeaderBytesMax) letters, digits or '-'" }
+        guard !keyHeadersRefused.contains(header) else { return "key_header '\(header)' is a header the host sets" }
+        return nil
     }
 
     /// What the library says of itself (the manifest recorded at install).

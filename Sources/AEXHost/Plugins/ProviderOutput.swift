@@ -16,6 +16,13 @@ final class ProviderOutput {
     var emitted: [[UInt8]] = []
     /// A tool call's actual cost in micro-USD (ABI 1.2 `set_cost`), when the tool reported one.
     var costMicro: Int64?
+    /// What the plugin keeps for the stream until its next event (ABI 1.3 `set_stream_state`); nil
+    /// when it set none during this hook.
+    var streamState: [UInt8]?
+    /// The plugin set more stream state than `AEX_STREAM_STATE_BYTES_MAX`.
+    var streamStateTooLarge = false
+    /// The answer is complete after this event (ABI 1.3 `end_stream`).
+    var streamEnded = false
 
     static let bodyBytesMax = 64 * 1024 * 1024
 

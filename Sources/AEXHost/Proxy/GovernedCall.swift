@@ -36,6 +36,8 @@ final class GovernedCall: @unchecked Sendable {
     private var handle: Egress.Handle?
     private var scanner = SSEScanner()
     private var paused = false
+    /// What the plugin keeps between the events of this stream (ABI 1.3 `set_stream_state`).
+    private var streamState: [UInt8] = []
     /// For the request and upstream duration metrics (monotonic microseconds).
     let startedAtMicros = WallClock.monotonicMicros()
     private(set) var sentAtMicros: Int64?
@@ -138,7 +140,7 @@ final class GovernedCall: @unchecked Sendable {
         do {
             built = try PluginCall.buildRequest(plugin, plan, body: body, maxOutputTokens: plan.addsOutputLimit ? plan.outputTokensPerChoice : 0)
         } catch {
-            return feed(.built(.failed(message: error.message)))
+            return feed(.built(error.invalidRequest ? .invalid(message: error.message) : .failed(message: error.message)))
         }
         if let status = built.localStatus {
             guard plan.request.stream, (200..<300).contains(status) else {
@@ -150,8 +152,12 @@ final class GovernedCall: @unchecked Sendable {
             return feed(.built(.localStream))
         }
         guard let path = built.path else { return feed(.built(.failed(message: "the provider plugin described no request"))) }
-        var headers = built.headers.filter { $0.0.lowercased() != "authorization" }
-        if let key = plan.apiKey { headers.append(("Authorization", "Bearer \(key)")) }
+        // The key goes in the header the plugin names (ABI 1.3), else as a bearer token; a plugin's
+        // own header of either name is dropped.
+        var headers = built.headers.filter { let name = $0.0.lowercased(); return name != "authorization" && name != plugin.keyHeader }
+        if let key = plan.apiKey {
+            if let keyHeader = plugin.keyHeader { headers.append((keyHeader, key)) } else { headers.append(("Authorization", "Bearer \(key)")) }
+        }
         var request = UpstreamRequest(
             method: built.method, url: plan.provider.baseURL + path, headers: headers, body: built.body,
             connectTimeoutMilliseconds: plan.provider.connectTimeoutSeconds * 1_000,
@@ -172,11 +178,22 @@ final class GovernedCall: @unchecked Sendable {
         guard case .provider(let plan, _) = work, let egress, let upstream else { return }
         self.upstream = nil
         guard plan.request.stream else {
-            handle = egress.start(upstream) { [self] result in feed(.answered(result)) }
+            handle = egress.start(upstream) { [self] result in feed(.answered(translatingError(result))) }
             return
         }
         watchClient()
-        handle = egress.start(upstream, onData: { [self] chunk in receive(chunk) }, completion: { [self] result in feed(.streamEnded(result)) })
+        handle = egress.start(upstream, onData: { [self] chunk in receive(chunk) },
+                              completion: { [self] result in feed(.streamEnded(translatingError(result))) })
+    }
+
+    /// A provider's error answer, OpenAI-shaped by a plugin that translates errors (ABI 1.3); any
+    /// other result, or a translation that fails, unchanged.
+    private func translatingError(_ result: UpstreamResult) -> UpstreamResult {
+        guard case .response(let status, _, let upstreamBody) = result, !(200..<300).contains(status),
+              case .provider(let plan, let plugin) = work, plugin.translatesErrors,
+              let translated = try? PluginCall.translateResponse(plugin, plan, body: body, status: status, upstreamBody: upstreamBody)
+        else { return result }
+        return .response(status: status, contentType: "application/json", body: translated.body)
     }
 
     // MARK: A stream's bytes
@@ -213,9 +230,12 @@ final class GovernedCall: @unchecked Sendable {
             }
             guard case .provider(let plan, let plugin) = work else { return .accepted }
             do {
-                let event = try PluginCall.translateStreamEvent(plugin, plan, body: body, data: sse.data)
-                feed(.streamEvent(.init(name: sse.name, emitted: event.emitted, promptTokens: event.prompt, completionTokens: event.completion,
+                let event = try PluginCall.translateStreamEvent(plugin, plan, body: body, data: sse.data, state: streamState)
+                if let state = event.state { streamState = state }
+                feed(.streamEvent(.init(name: plugin.sendsUnnamedEvents ? nil : sse.name, emitted: event.emitted,
+                                        promptTokens: event.prompt, completionTokens: event.completion,
                                         usageOnly: event.usageOnly, textTokensBound: StreamedText.tokensBound(sse.data))))
+                if event.ended { feed(.streamDone) }
             } catch {
                 feed(.streamFailed(message: error.message))
             }

@@ -42,6 +42,9 @@ struct GovernedCallMachine {
         /// A local provider's stream: its events follow as `streamEvent`s, then `streamEnded`.
         case localStream
         case failed(message: String)
+        /// The plugin found the client's request impossible for its provider (a parameter it cannot
+        /// honour): a 400, nothing owed.
+        case invalid(message: String)
         /// A tool call: `send` hands it to a tool worker; `toolAnswered` or `toolFailed` follows.
         case tool
     }
@@ -255,6 +258,8 @@ struct GovernedCallMachine {
         switch built {
         case .failed(let message):
             return settle(.release(reason: message, status: 502), answer: .error(502, code: "provider_plugin_error", message: message))
+        case .invalid(let message):
+            return settle(.release(reason: message, status: 400), answer: .error(400, code: "unsupported_parameter", message: message))
         case .local(let status, let contentType, let body, let prompt, let completion):
             return succeed(status: status, contentType: contentType, body: body, prompt: prompt, completion: completion)
         case .localStream:
@@ -391,7 +396,7 @@ struct GovernedCallMachine {
     // MARK: Streams
 
     private mutating func relay(_ event: StreamEvent) -> [Action] {
-        guard !clientGone, failure == nil else { return [] }
+        guard !clientGone, failure == nil, !sawDone else { return [] }  // nothing after the end marker
         producedTokensBound &+= event.textTokensBound
         if let prompt = event.promptTokens { promptTokens = prompt }
         if let completion = event.completionTokens { completionTokens = completion }

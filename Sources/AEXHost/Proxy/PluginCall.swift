@@ -5,12 +5,29 @@ import AEXPluginAPI
 enum PluginCall {
     struct Failure: Error {
         let message: String
+        /// The plugin refused the client's request (`AEX_STATUS_INVALID_REQUEST`), not a fault.
+        var invalidRequest = false
+    }
+
+    /// One translated stream event (see `translateStreamEvent`).
+    struct StreamEventOutput {
+        var emitted: [[UInt8]]
+        var prompt: Int64?
+        var completion: Int64?
+        var usageOnly: Bool
+        /// What the plugin keeps for the next event; nil: unchanged.
+        var state: [UInt8]?
+        /// The answer is complete after this event.
+        var ended: Bool
     }
 
     static func buildRequest(_ plugin: PluginLibrary, _ plan: CallPlan, body: [UInt8], maxOutputTokens: Int64) throws(Failure) -> ProviderOutput {
         let output = ProviderOutput()
         let status = withCall(plan, body: body, maxOutputTokens: maxOutputTokens) { call in
             output.withPointer { plugin.table.pointee.build_request(call, $0) }
+        }
+        if status == Int32(bitPattern: AEX_STATUS_INVALID_REQUEST.rawValue) {
+            throw Failure(message: output.error ?? "the provider cannot serve this request", invalidRequest: true)
         }
         return try check(status, output, plugin, "build_request")
     }
@@ -30,15 +47,15 @@ enum PluginCall {
         return try check(status, output, plugin, "translate_response")
     }
 
-    /// One stream event: the data to send (nil: drop it), the usage it reported, and whether it only
-    /// carried usage.
-    static func translateStreamEvent(_ plugin: PluginLibrary, _ plan: CallPlan, body: [UInt8], data: [UInt8])
-        throws(Failure) -> (emitted: [[UInt8]], prompt: Int64?, completion: Int64?, usageOnly: Bool) {
+    /// One stream event: the data to send (none: drop it), the usage it reported, whether it only
+    /// carried usage, the state the plugin keeps for the next event, and whether the answer ended.
+    static func translateStreamEvent(_ plugin: PluginLibrary, _ plan: CallPlan, body: [UInt8], data: [UInt8], state: [UInt8])
+        throws(Failure) -> StreamEventOutput {
         guard let translate = plugin.translateStreamEvent else {
             throw Failure(message: "plugin \(plugin.name) cannot translate stream events")
         }
         let output = ProviderOutput()
-        let status = withCall(plan, body: body, maxOutputTokens: 0) { call in
+        let status = withCall(plan, body: body, maxOutputTokens: 0, streamState: state) { call in
             data.withUnsafeBufferPointer { view in
                 output.withPointer { translate(call, aex_bytes(bytes: view.baseAddress, length: view.count), $0) }
             }
@@ -47,7 +64,11 @@ enum PluginCall {
         guard status == AEX_STATUS_OK.rawValue || usageOnly else {
             throw Failure(message: output.error ?? "plugin \(plugin.name) failed on a stream event (status \(status))")
         }
-        return (output.emitted, output.promptTokens, output.completionTokens, usageOnly)
+        guard !output.streamStateTooLarge else {
+            throw Failure(message: "plugin \(plugin.name) kept more than \(AEX_STREAM_STATE_BYTES_MAX) bytes of stream state")
+        }
+        return StreamEventOutput(emitted: output.emitted, prompt: output.promptTokens, completion: output.completionTokens,
+                                 usageOnly: usageOnly, state: output.streamState, ended: output.streamEnded)
     }
 
     private static func check(_ status: Int32?, _ output: ProviderOutput, _ plugin: PluginLibrary, _ hook: String) throws(Failure) -> ProviderOutput {
@@ -58,12 +79,13 @@ enum PluginCall {
         return output
     }
 
-    private static func withCall<T>(_ plan: CallPlan, body: [UInt8], maxOutputTokens: Int64, _ run: (UnsafePointer<aex_call>) -> T) -> T {
+    private static func withCall<T>(_ plan: CallPlan, body: [UInt8], maxOutputTokens: Int64, streamState: [UInt8] = [],
+                                    _ run: (UnsafePointer<aex_call>) -> T) -> T {
         // Native strings lend their UTF-8 in place (no copy for the plugin's borrowed views).
         var alias = plan.alias
         var providerModel = plan.model.providerModel
         var type = plan.provider.type
-        return body.withUnsafeBufferPointer { bodyView in
+        return body.withUnsafeBufferPointer { bodyView in streamState.withUnsafeBufferPointer { stateView in
             alias.withUTF8 { aliasView in
                 providerModel.withUTF8 { modelView in
                     type.withUTF8 { typeView in
@@ -74,12 +96,13 @@ enum PluginCall {
                             provider_model: aex_bytes(bytes: modelView.baseAddress, length: modelView.count),
                             provider_type: aex_bytes(bytes: typeView.baseAddress, length: typeView.count),
                             max_output_tokens: maxOutputTokens, stream: plan.request.stream,
-                            include_stream_usage: plan.request.stream)
+                            include_stream_usage: plan.request.stream,
+                            stream_state: aex_bytes(bytes: stateView.baseAddress, length: stateView.count))
                         return withUnsafePointer(to: &call) { run($0) }
                     }
                 }
             }
-        }
+        }}
     }
 }
 

@@ -1,5 +1,5 @@
 /*
- * aex_plugin.h — the whole ABI between the AEX host and its plugins. Version 1.2.
+ * aex_plugin.h — the whole ABI between the AEX host and its plugins. Version 1.3.
  *
  * Rules (kept for every 1.x version; see ABI.md beside the include folder):
  *   - This header includes only <stdint.h>, <stddef.h> and <stdbool.h>.
@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define AEX_PLUGIN_ABI_MAJOR 1
-#define AEX_PLUGIN_ABI_MINOR 2
+#define AEX_PLUGIN_ABI_MINOR 3
 
 /** Name of the one function every plugin exports (type: aex_plugin_entry_fn). */
 #define AEX_PLUGIN_ENTRY_SYMBOL "aex_plugin_entry"
@@ -40,6 +40,10 @@ typedef enum {
     /* 1.1, translate_stream_event only: the event carries only usage (the extra chunk asked for with
        stream_options.include_usage); the host forwards it only if the client asked for usage. */
     AEX_STATUS_USAGE_ONLY = 3,
+    /* 1.3, build_request only: the client's request asks for something this provider cannot honour
+       (set_error names the parameter); the host answers 400 invalid_request_error and charges
+       nothing. */
+    AEX_STATUS_INVALID_REQUEST = 4,
 } aex_status;
 
 typedef enum {
@@ -83,6 +87,9 @@ typedef struct {
                                   (the request named no limit); 0: leave the request's own limit */
     bool stream;               /* the client asked for a stream */
     bool include_stream_usage; /* with stream: ask the provider to report usage */
+    /* 1.3, translate_stream_event: what the plugin kept for this stream with set_stream_state at an
+       earlier event (empty at the first event, and in every other hook). */
+    aex_bytes stream_state;
 } aex_call;
 
 /**
@@ -126,6 +133,14 @@ typedef struct aex_host_table {
     /* 1.2, run_tool: what the call really cost in micro-USD, when less than the tool's price (the
        host charges the smaller of the two; not calling it charges the price). */
     void (*set_cost)(aex_output *out, int64_t cost_micro);
+    /* 1.3, translate_stream_event: replaces what the host keeps for this stream and hands back as
+       `call->stream_state` at the next event (at most AEX_STREAM_STATE_BYTES_MAX bytes; more fails
+       the event). Lets a plugin translate a grammar whose events depend on earlier ones while its
+       hooks keep no state of their own. `state` borrowed. */
+    void (*set_stream_state)(aex_output *out, aex_bytes state);
+    /* 1.3, translate_stream_event: the answer is complete after this event's emitted data, as if the
+       provider had sent "data: [DONE]" (for providers whose streams have no such marker). */
+    void (*end_stream)(aex_output *out);
 } aex_host_table;
 
 /**
@@ -145,7 +160,8 @@ typedef struct aex_plugin_table {
     /* Describe the upstream request, or answer locally with set_local_response. */
     int32_t (*build_request)(const aex_call *call, aex_output *out);
     /* Turn the upstream answer (`status`, `body` borrowed) into the client's body and the usage.
-       Called only for 2xx answers; the host relays other answers itself. */
+       Called only for 2xx answers; the host relays other answers itself (1.3: unless the table's
+       flags have AEX_PLUGIN_FLAG_TRANSLATES_ERRORS). */
     int32_t (*translate_response)(const aex_call *call, int32_t status, aex_bytes body, aex_output *out);
     /* 1.1. One Server-Sent Event of a 2xx streamed answer: `data` (borrowed) is the event's data
        (the host has split the stream into events and joined the data lines; it handles "[DONE]"
@@ -162,7 +178,25 @@ typedef struct aex_plugin_table {
        set_body and AEX_STATUS_OK, or a short reason through set_error and AEX_STATUS_ERROR.
        `call` borrowed; `out` borrowed. */
     int32_t (*run_tool)(const aex_tool_call *call, aex_output *out);
+    /* 1.3. The request header that carries the provider key, exactly as the key is (e.g.
+       "x-api-key"); NULL: "Authorization: Bearer <key>". A token of letters, digits and '-', never
+       one the plugin sets itself. The plugin never sees the key. */
+    const char *key_header;
+    /* 1.3. AEX_PLUGIN_FLAG_* bits. */
+    uint64_t flags;
 } aex_plugin_table;
+
+/** Most bytes a plugin may keep per stream with set_stream_state (1.3). */
+#define AEX_STREAM_STATE_BYTES_MAX 4096
+
+/* 1.3 plugin flags. */
+/* The provider names its stream events in its own grammar: the host sends what the plugin emits
+   without the provider's `event:` names. */
+#define AEX_PLUGIN_FLAG_UNNAMED_EVENTS ((uint64_t)1)
+/* translate_response is also called for the provider's error answers (status outside 2xx, whole
+   body): the plugin sets the client's body, an OpenAI-shaped {"error": {...}}; the provider's
+   status is kept and nothing is charged. A failure there relays the provider's answer as before. */
+#define AEX_PLUGIN_FLAG_TRANSLATES_ERRORS ((uint64_t)2)
 
 /**
  * The entry point. `host` is borrowed and outlives the plugin. Returns the plugin's static table,

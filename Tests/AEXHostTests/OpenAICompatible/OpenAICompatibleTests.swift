@@ -334,7 +334,9 @@ private func oacFakeHost(abiMajor: UInt16 = UInt16(AEX_PLUGIN_ABI_MAJOR), size: 
         set_usage: { _, prompt, completion in oacRecorded.usage = (prompt, completion); oacRecorded.calls += 1 },
         set_error: { _, message in oacRecorded.error = oacString(message); oacRecorded.calls += 1 },
         emit: { _, bytes in oacRecorded.emitted.append(oacString(bytes)); oacRecorded.calls += 1 },
-        set_cost: { _, _ in oacRecorded.calls += 1 }
+        set_cost: { _, _ in oacRecorded.calls += 1 },
+        set_stream_state: { _, _ in oacRecorded.calls += 1 },
+        end_stream: { _ in oacRecorded.calls += 1 }
     ))
     return host
 }
@@ -349,7 +351,8 @@ private func withCall<T>(endpoint: UInt32 = AEX_ENDPOINT_CHAT_COMPLETIONS.rawVal
                             model_alias: aex_bytes(bytes: a.baseAddress, length: a.count),
                             provider_model: aex_bytes(bytes: p.baseAddress, length: p.count),
                             provider_type: aex_bytes(bytes: t.baseAddress, length: t.count),
-                            max_output_tokens: max, stream: stream, include_stream_usage: stream)
+                            max_output_tokens: max, stream: stream, include_stream_usage: stream,
+                            stream_state: aex_bytes(bytes: nil, length: 0))
         return withUnsafePointer(to: &call) { f($0) }
     }}}}
 }

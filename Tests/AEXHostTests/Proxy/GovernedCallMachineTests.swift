@@ -139,6 +139,23 @@ import Testing
         #expect(charge.cost == MicroUSD(35) && !charge.estimated)
     }
 
+    @Test func nothingIsRelayedAfterTheEndMarker() {
+        let (_, log) = run([
+            .reservationCommitted, .built(.upstream(streaming: true)), streamEvent("a"), .streamDone, streamEvent("late"),
+            .streamEnded(.response(status: 200, contentType: "text/event-stream", body: [])), Self.committed,
+        ])
+        #expect(log.chunks == ["data: a\n\n", "data: [DONE]\n\n"])
+    }
+
+    @Test func aRequestThePluginFindsImpossibleIsAReleased400() {
+        let (machine, log) = run([.reservationCommitted, .built(.invalid(message: "'n' must be 1")), Self.committed])
+        guard case .release(let reason, let status)? = log.settlements.first else { Issue.record("\(log.settlements)"); return }
+        #expect(reason == "'n' must be 1" && status == 400)
+        #expect(log.answers.first?.status == 400 && log.sends == 0 && machine.state == .finished)
+        let body = String(decoding: log.answers.first?.body ?? [], as: UTF8.self)
+        #expect(body.contains("'n' must be 1"))
+    }
+
     @Test func aClientLeavingMidStreamPaysTheBoundOfWhatWasStreamed() {
         let (_, log) = run([
             .reservationCommitted, .built(.upstream(streaming: true)), streamEvent("hello"), .clientGone, streamEvent("more"),
@@ -276,7 +293,7 @@ import Testing
     static func allEvents() -> [GovernedCallMachine.Event] {
         [
             .reservationCommitted, .reservationRefused,
-            .built(.upstream(streaming: false)), .built(.upstream(streaming: true)), .built(.localStream), .built(.failed(message: "x")),
+            .built(.upstream(streaming: false)), .built(.upstream(streaming: true)), .built(.localStream), .built(.failed(message: "x")), .built(.invalid(message: "x")),
             .built(.local(status: 200, contentType: nil, body: [], prompt: 1, completion: 2)),
             .egressUnavailable(detail: "x"),
             .answered(.response(status: 200, contentType: nil, body: [])), .answered(.response(status: 500, contentType: nil, body: [])),
