@@ -3,7 +3,7 @@
 import PackageDescription
 
 /// Each source folder of the kernel carries a README of its invariants; they are not resources.
-let folderReadmes = ["README.md", "Agents/README.md", "Auth/README.md", "CLI/README.md", "Config/README.md", "Daemon/README.md", "Gateway/README.md", "HTTP/README.md", "Ledger/README.md", "Money/README.md", "Observability/README.md", "Plugins/README.md", "PluginRegistry/README.md", "Policy/README.md", "Providers/README.md", "Proxy/README.md", "Runs/README.md", "Runtime/README.md", "Store/README.md", "Support/README.md", "Tools/README.md"]
+let folderReadmes = ["README.md", "Agents/README.md", "Auth/README.md", "CLI/README.md", "Config/README.md", "Daemon/README.md", "Gateway/README.md", "HTTP/README.md", "Ledger/README.md", "MCP/README.md", "Money/README.md", "Observability/README.md", "Plugins/README.md", "PluginRegistry/README.md", "Policy/README.md", "Providers/README.md", "Proxy/README.md", "Runs/README.md", "Runtime/README.md", "Store/README.md", "Support/README.md", "Tools/README.md"]
 
 /// Release builds check exclusive access statically only: the dynamic checks cost the request
 /// path about 3% of its instructions (measured with bench/instructions.sh); debug builds, where

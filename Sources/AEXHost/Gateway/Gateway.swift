@@ -5,6 +5,8 @@ public final class Gateway: HTTPHandler {
     private let authenticator: Authenticator
     private let admin: AdminAPI
     private let proxy: ProxyAPI?
+    /// `/mcp`: the governed tools over MCP (built on `proxy`).
+    private let mcp: MCPServer?
     private let configuration: ConfigurationAPI?
     private let ledger: LedgerAPI?
     private let plugins: PluginAPI?
@@ -26,6 +28,7 @@ public final class Gateway: HTTPHandler {
         admin = AdminAPI(agents: agents, runs: runs)
         self.runs = runs.map { RunsAPI(runs: $0, registry: agents.registry) }
         self.proxy = proxy
+        mcp = proxy.map(MCPServer.init)
         self.configuration = configuration
         self.ledger = ledger
         healthResponse = .json(200, .object(["status": .string("ok"), "version": .string(AEXVersion.current)]))
@@ -53,7 +56,9 @@ public final class Gateway: HTTPHandler {
     public func closeStreams() { activity?.feed.closeAll() }
 
     static func isAdminPath(_ path: String) -> Bool { path == "/admin" || path.hasPrefix("/admin/") || path == "/metrics" }
-    static func isAgentPath(_ path: String) -> Bool { path.hasPrefix("/v1/") || path.hasPrefix("/openai/v1/") }
+    static func isAgentPath(_ path: String) -> Bool { path.hasPrefix("/v1/") || path.hasPrefix("/openai/v1/") || path == mcpPath }
+    /// MCP's endpoint (streamable HTTP transport), with an agent's token like `/v1/`.
+    static let mcpPath = "/mcp"
 
     public func handle(_ request: HTTPRequest, responder: HTTPResponder) {
         let path = request.path
@@ -96,6 +101,10 @@ public final class Gateway: HTTPHandler {
                 proxy?.recordAuthenticationFailure(failure, path: path)
                 return responder.respond(failure.response)
             case .success(let caller):
+                if path == Self.mcpPath {
+                    guard let mcp else { return notFound(request, responder) }
+                    return mcp.handle(request, agent: caller.agent, runID: caller.runID, responder: responder)
+                }
                 guard let proxy else { return notFound(request, responder) }
                 let route = String(path.dropFirst(path.hasPrefix("/v1/") ? 4 : 11))
                 return proxy.handle(route: route, request, agent: caller.agent, runID: caller.runID, responder: responder)

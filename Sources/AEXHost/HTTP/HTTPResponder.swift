@@ -5,17 +5,32 @@ public final class HTTPResponder: @unchecked Sendable {
     public let requestID: String
     public let loop: EventLoop
     private let serial: UInt64
+    /// Where `respond` sends the answer instead of the connection (another protocol's envelope
+    /// around a call's answer, or one answer of several gathered into one).
+    private let deliver: (@Sendable (HTTPResponse) -> Void)?
     // Loop-confined.
     private weak var connection: HTTPConnection?
 
-    init(requestID: String, serial: UInt64, loop: EventLoop, connection: HTTPConnection) {
+    init(requestID: String, serial: UInt64, loop: EventLoop, connection: HTTPConnection,
+         deliver: (@Sendable (HTTPResponse) -> Void)? = nil) {
         self.requestID = requestID
         self.serial = serial
         self.loop = loop
         self.connection = connection
+        self.deliver = deliver
+    }
+
+    /// A responder for the same request (same loop, same client) whose `respond` hands the answer
+    /// to `deliver` instead of sending it: lets a handler run a call built for one protocol and
+    /// answer in another (MCP around a tool call). Streams are not for it. Loop only; nil when the
+    /// client has already gone.
+    public func delivering(to deliver: @escaping @Sendable (HTTPResponse) -> Void) -> HTTPResponder? {
+        guard let connection else { return nil }
+        return HTTPResponder(requestID: requestID, serial: serial, loop: loop, connection: connection, deliver: deliver)
     }
 
     public func respond(_ response: HTTPResponse) {
+        if let deliver { return deliver(response) }
         onLoop { $0.finish(response, requestID: self.requestID, serial: self.serial) }
     }
 

@@ -64,7 +64,7 @@ final class ProxyAPI: Sendable {
         }
         if route == ToolCallPolicy.endpoint {
             guard request.method == "POST" else { return responder.respond(.error(405, code: "method_not_allowed", message: "use POST")) }
-            return executeTool(request, agent: agent, runID: runID, responder: responder)
+            return executeTool(body: request.body, agent: agent, runID: runID, responder: responder)
         }
         guard let endpoint = Endpoint(rawValue: route) else {
             return responder.respond(.error(404, code: "not_found", message: "unknown endpoint \(request.method) \(request.path)"))
@@ -87,8 +87,7 @@ final class ProxyAPI: Sendable {
 
     /// `GET /v1/tools`: the agent's allowed, enabled tools in OpenAI's function-tool shape.
     private func toolsList(for agent: Agent) -> HTTPResponse {
-        let config = catalog.snapshot.tools
-        let listed = tools.all.compactMap { ToolCallPolicy.effective($0, config) }.filter { ToolCallPolicy.allows(agent, $0.tool.name) }
+        let listed = tools(for: agent)
         return .json(200, .object([
             "object": .string("list"),
             "data": .array(listed.map { entry in
@@ -103,6 +102,12 @@ final class ProxyAPI: Sendable {
         ]))
     }
 
+    /// The tools `agent` may call now: enabled, as configured (prices, timeouts), allowed by its policy.
+    func tools(for agent: Agent) -> [ToolCatalog.Entry] {
+        let config = catalog.snapshot.tools
+        return tools.all.compactMap { ToolCallPolicy.effective($0, config) }.filter { ToolCallPolicy.allows(agent, $0.tool.name) }
+    }
+
     /// Every tool with its effective price, and whether agents may call it now (a network tool is
     /// off until `tools.yaml` lists hosts).
     func toolsOverview() -> [(name: String, plugin: String, priceMicro: Int64, enabled: Bool)] {
@@ -115,13 +120,14 @@ final class ProxyAPI: Sendable {
 
     // MARK: A tool call
 
-    /// `POST /v1/tools/execute`: governed like a model call (SPEC §9 order), with a worker in place
-    /// of a provider; a given `execution_id` is its idempotency key (SPEC §8).
-    private func executeTool(_ request: HTTPRequest, agent: Agent, runID: String?, responder: HTTPResponder) {
+    /// `POST /v1/tools/execute` (and MCP's `tools/call`): governed like a model call (SPEC §9
+    /// order), with a worker in place of a provider; a given `execution_id` is its idempotency key
+    /// (SPEC §8). `body` is `{"tool_name", "arguments", "execution_id"?}`.
+    func executeTool(body: [UInt8], agent: Agent, runID: String?, responder: HTTPResponder) {
         let endpoint = ToolCallPolicy.endpoint
         let plan: ToolCallPolicy.Plan
         do {
-            plan = try ToolCallPolicy.plan(body: request.body, agent: agent, catalog: tools, config: catalog.snapshot.tools)
+            plan = try ToolCallPolicy.plan(body: body, agent: agent, catalog: tools, config: catalog.snapshot.tools)
         } catch {
             return refuse(error, executionID: executionIDs.make(), agent: agent, endpointName: endpoint, responder: responder)
         }
