@@ -177,8 +177,7 @@ public enum MessagesRequest {
             for part in parts {
                 switch part["type"]?.string {
                 case "text"?:
-                    guard let text = part["text"]?.string else { throw Refusal("messages[\(index)] has a text part without text") }
-                    if !text.isEmpty { out.append(text) }
+                    if let text = try partText(part, at: index) { out.append(text) }
                 case "refusal"? where allowRefusal:
                     if let text = part["refusal"]?.string, !text.isEmpty { out.append(text) }
                 default:
@@ -191,14 +190,19 @@ public enum MessagesRequest {
         }
     }
 
+    /// A text part's text; nil when empty (left out).
+    private static func partText(_ part: JSON, at index: Int) throws(Refusal) -> String? {
+        guard let text = part["text"]?.string else { throw Refusal("messages[\(index)] has a text part without text") }
+        return text.isEmpty ? nil : text
+    }
+
     private static func userBlocks(_ content: JSON?, at index: Int) throws(Refusal) -> [JSON] {
         guard case .array(let parts)? = content else { return try texts(content, at: index).map(textBlock) }
         var blocks: [JSON] = []
         for part in parts {
             switch part["type"]?.string {
             case "text"?:
-                guard let text = part["text"]?.string else { throw Refusal("messages[\(index)] has a text part without text") }
-                if !text.isEmpty { blocks.append(textBlock(text)) }
+                if let text = try partText(part, at: index) { blocks.append(textBlock(text)) }
             case "image_url"?:
                 guard let url = part["image_url"]?["url"]?.string else { throw Refusal("messages[\(index)] has an image part without a url") }
                 blocks.append(try imageBlock(url, at: index))

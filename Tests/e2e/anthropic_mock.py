@@ -39,21 +39,18 @@ Standalone (manual use): python3 Tests/e2e/anthropic_mock.py --port 8090 --api-k
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import copy
-import itertools
 import json
 import re
-import socket
-import struct
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
+
+import mock_server
+from mock_server import MockRequestHandler, MockServer, standalone_parser
 
 DEFAULT_USAGE = {"input_tokens": 12, "output_tokens": 7, "cache_read_input_tokens": 3, "cache_creation_input_tokens": 2}
 DEFAULT_TEXT = "Hello from the Anthropic mock."
@@ -161,13 +158,7 @@ def close(delay: float = 0.0) -> Behaviour:
 
 
 @dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict          # lower-cased names
-    body: Any              # parsed JSON, or None when the body was not JSON
-    raw: bytes
-    at: float
+class Recorded(mock_server.Recorded):
     problem: Optional[str] = None   # why the mock refused it (400), or None
 
 
@@ -500,285 +491,97 @@ def stream_events(msg_id: str, model: str, blocks: list, stop_reason: str, stop_
 
 # ------------------------------------------------------------------------------------------- server
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
-
-    def __init__(self, address, mock: "AnthropicMock"):
-        self.mock = mock
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(MockRequestHandler):
     server_version = "mock-anthropic/1.0"
-    sys_version = ""
-
-    def log_message(self, format, *args):  # quiet
-        pass
-
-    def setup(self):
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            while True:
-                size_line = self.rfile.readline(65537)
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(65537)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
 
     def _send_json(self, code: int, payload: dict, headers: Optional[dict] = None):
         data = json.dumps(payload).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("request-id", payload.get("request_id") or f"req_mock{self.server.mock._next_id()}")
-        for name, value in (headers or {}).items():
-            self.send_header(name, str(value))
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-        self.wfile.flush()
+        request_id = payload.get("request_id") or f"req_mock{self.server.mock._next_id()}"
+        self._send_body(code, data, [("Content-Type", "application/json"), ("request-id", request_id),
+                                     *(headers or {}).items()])
 
     def _send_events(self, events: list, behaviour: Behaviour, tail: Optional[str] = None):
-        mock: AnthropicMock = self.server.mock
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("request-id", f"req_mock{mock._next_id()}")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
         if tail is not None:
             events = events[:behaviour.after or 0] + [tail]
-        for index, event in enumerate(events):
-            if behaviour.fail_after is not None and index >= behaviour.fail_after:
-                return self._reset()
-            if index > 0 and behaviour.event_delay > 0 and mock._stopping.wait(behaviour.event_delay):
-                return self._reset()
-            data = event.encode()
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-            self.wfile.flush()
-            mock._streamed()
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+        self._stream([("Content-Type", "text/event-stream; charset=utf-8"), ("Cache-Control", "no-cache"),
+                      ("request-id", f"req_mock{self.server.mock._next_id()}")], events, behaviour)
         if tail is not None:
             self.close_connection = True
-
-    def _reset(self):
-        """Abortive close: RST instead of FIN."""
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-        except OSError:
-            pass
-
-    def do_GET(self):
-        self._handle("GET")
-
-    def do_POST(self):
-        self._handle("POST")
 
     def do_PUT(self):
         self._handle("PUT")
 
-    def _handle(self, method: str):
-        mock: AnthropicMock = self.server.mock
-        raw = self._read_body()
-        path = self.path.split("?", 1)[0]
-        headers = {k.lower(): v for k, v in self.headers.items()}
+    def _record(self, method: str, path: str, headers: dict, body: Any, raw: bytes) -> Recorded:
+        record = Recorded(method, path, headers, body, raw, time.time())
         try:
-            parsed = json.loads(raw) if raw else None
-        except ValueError:
-            parsed = None
-        record = Recorded(method, path, headers, parsed, raw, time.time())
-        try:
-            body = check_request(method, path, headers, raw, mock.api_key)
+            check_request(method, path, headers, raw, self.server.mock.api_key)
         except Refusal as refusal:
             record.problem = str(refusal)
-        behaviour = mock._arrive(record)
-        try:
-            if record.problem is not None:
-                return self._send_json(400, error_body("invalid_request_error", record.problem))
-            if behaviour.delay > 0 and mock._stopping.wait(behaviour.delay):
-                return self._reset()
-            mock._gate.wait(mock.hold_timeout)   # a forgotten hold never wedges the suite
-            if behaviour.kind == "close":
-                return self._reset()
-            streamed = body.get("stream") is True
-            if behaviour.kind == "error" or (behaviour.kind == "stream_error" and not streamed):
-                return self._send_json(behaviour.status, error_body(
-                    behaviour.error_type, behaviour.message, f"req_mock{mock._next_id()}"), behaviour.headers)
-            seq = mock._next_id()
-            msg_id = f"msg_mock{seq:04d}"
-            blocks = _blocks(behaviour, mock)
-            usage = _usage(behaviour, mock)
-            stop_reason = _stop_reason(behaviour, blocks)
-            if streamed:
-                events = stream_events(msg_id, body["model"], blocks, stop_reason, behaviour.stop_sequence, usage,
-                                       behaviour.delta_usage)
-                tail = None
-                if behaviour.kind == "stream_error":
-                    tail = sse("error", {"type": "error", "error": {"type": behaviour.error_type,
-                                                                    "message": behaviour.message}})
-                return self._send_events(events, behaviour, tail)
-            self._send_json(200, message_body(msg_id, body["model"], blocks, stop_reason, behaviour.stop_sequence,
-                                              usage), behaviour.headers)
-        except (BrokenPipeError, ConnectionResetError, OSError):
-            self.close_connection = True   # the client went away
-        finally:
-            mock._leave()
+        return record
+
+    def _respond(self, record: Recorded, behaviour: Behaviour):
+        mock: AnthropicMock = self.server.mock
+        if record.problem is not None:
+            return self._send_json(400, error_body("invalid_request_error", record.problem))
+        if not self._wait_turn(behaviour):
+            return
+        body = record.body   # checked: a JSON object with a model
+        streamed = body.get("stream") is True
+        if behaviour.kind == "error" or (behaviour.kind == "stream_error" and not streamed):
+            return self._send_json(behaviour.status, error_body(
+                behaviour.error_type, behaviour.message, f"req_mock{mock._next_id()}"), behaviour.headers)
+        seq = mock._next_id()
+        msg_id = f"msg_mock{seq:04d}"
+        blocks = _blocks(behaviour, mock)
+        usage = _usage(behaviour, mock)
+        stop_reason = _stop_reason(behaviour, blocks)
+        if streamed:
+            events = stream_events(msg_id, body["model"], blocks, stop_reason, behaviour.stop_sequence, usage,
+                                   behaviour.delta_usage)
+            tail = None
+            if behaviour.kind == "stream_error":
+                tail = sse("error", {"type": "error", "error": {"type": behaviour.error_type,
+                                                                "message": behaviour.message}})
+            return self._send_events(events, behaviour, tail)
+        self._send_json(200, message_body(msg_id, body["model"], blocks, stop_reason, behaviour.stop_sequence,
+                                          usage), behaviour.headers)
 
 
 # ------------------------------------------------------------------------------------------ the mock
 
-class AnthropicMock:
+class AnthropicMock(MockServer):
     """A threaded HTTP/1.1 (keep-alive) mock of POST /v1/messages; see the module docstring."""
+
+    _handler = _Handler
+    _queue_size = 256
+    _thread_name = "anthropic-mock"
+    _copy_behaviour = staticmethod(copy.deepcopy)
 
     def __init__(self, api_key: Optional[str] = "sk-ant-mock-key", host: str = "127.0.0.1", port: int = 0):
         self.api_key = api_key            # None: any x-api-key is accepted (still required)
-        self.host = host
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        self._gate = threading.Event()
-        self._gate.set()
-        self._stopping = threading.Event()
-        self._ids = itertools.count(1)
-        self.hold_timeout = 30.0
-        self._server = _Server((host, port), self)
-        self._thread: Optional[threading.Thread] = None
-        self.reset()
+        super().__init__(host, port)
 
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
-
-    def start(self) -> "AnthropicMock":
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"anthropic-mock:{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._stopping.set()
-        self._gate.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def reset(self):
-        """Forget requests and behaviours; back to text answers with the default usage."""
-        with self._lock:
-            self.requests: list = []
-            self._queue: list = []
-            self.default = text()
-            self.usage = dict(DEFAULT_USAGE)
-            self.text = DEFAULT_TEXT
-            self.in_flight = 0
-            self.max_in_flight = 0
-            self.events_streamed = 0
-        self._gate.set()
-
-    # -- programming
-
-    def push(self, *behaviours: Behaviour):
-        """Queue behaviours; each valid request takes the next one, then `default`."""
-        with self._lock:
-            self._queue.extend(behaviours)
-
-    def hold(self):
-        self._gate.clear()
-
-    def release(self):
-        self._gate.set()
-
-    # -- observing
-
-    @property
-    def count(self) -> int:
-        with self._lock:
-            return len(self.requests)
+    def _reset_settings(self):
+        """Back to text answers with the default usage."""
+        self.default = text()
+        self.usage = dict(DEFAULT_USAGE)
+        self.text = DEFAULT_TEXT
 
     @property
     def problems(self) -> list:
         with self._lock:
             return [r.problem for r in self.requests if r.problem is not None]
 
-    def last(self) -> Recorded:
-        with self._lock:
-            return self.requests[-1]
-
-    def snapshot(self) -> list:
-        with self._lock:
-            return list(self.requests)
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while len(self.requests) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
-
-    # -- handler hooks
-
-    def _next_id(self) -> int:
-        return next(self._ids)
-
-    def _arrive(self, record: Recorded) -> Behaviour:
-        with self._cond:
-            self.requests.append(record)
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            behaviour = self.default
-            if record.problem is None and self._queue:
-                behaviour = self._queue.pop(0)
-            self._cond.notify_all()
-            return copy.deepcopy(behaviour)
-
-    def _streamed(self):
-        with self._lock:
-            self.events_streamed += 1
-
-    def _leave(self):
-        with self._lock:
-            self.in_flight = max(0, self.in_flight - 1)
+    def _takes_behaviour(self, record: Recorded) -> bool:
+        return record.problem is None   # a refused request takes no behaviour from the queue
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Mock of Anthropic's Messages API")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser = standalone_parser("Mock of Anthropic's Messages API")
     parser.add_argument("--api-key", default="sk-ant-mock-key", help="the x-api-key to accept ('' accepts any)")
     args = parser.parse_args(argv)
     mock = AnthropicMock(args.api_key or None, args.host, args.port)
-    print(f"anthropic mock listening on {mock.base_url}", flush=True)
-    try:
-        mock._server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        mock._server.server_close()
+    mock._serve_standalone("anthropic mock")
 
 
 if __name__ == "__main__":

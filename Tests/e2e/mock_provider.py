@@ -24,19 +24,17 @@ provider model the gateway sent; usage comes from `mock.usage` (or a behaviour's
 """
 from __future__ import annotations
 
-import argparse
 import base64
-import copy
 import itertools
 import json
 import socket
 import struct
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
+
+from mock_server import MockRequestHandler, MockServer, Recorded, standalone_parser
 
 DEFAULT_USAGE = {"prompt_tokens": 10, "completion_tokens": 5}
 
@@ -93,39 +91,13 @@ def close(delay: float = 0.0) -> Behaviour:
     return Behaviour("close", delay=delay)
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict          # lower-cased names
-    body: Any              # parsed JSON, or None when the body was not JSON
-    raw: bytes
-    at: float
-
-
 # ------------------------------------------------------------------------------------------- server
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 1024
-
-    def __init__(self, address, mock: "MockProvider"):
-        self.mock = mock
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(MockRequestHandler):
     server_version = "mock-openai/1.0"
-    sys_version = ""
-
-    def log_message(self, format, *args):  # quiet
-        pass
 
     def setup(self):
         super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.mock._track(self.connection, True)
 
     def finish(self):
@@ -133,23 +105,6 @@ class _Handler(BaseHTTPRequestHandler):
             super().finish()
         finally:
             self.server.mock._track(self.connection, False)
-
-    # -- reading
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            while True:
-                size_line = self.rfile.readline(65537)
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(65537)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
 
     # -- writing
 
@@ -160,79 +115,29 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             data = payload.encode() if isinstance(payload, str) else (payload or b"")
             content_type = "text/plain; charset=utf-8"
-        self.send_response(code)
         extra = dict(headers or {})
-        if not any(k.lower() == "content-type" for k in extra):
-            self.send_header("Content-Type", content_type)
-        for name, value in extra.items():
-            self.send_header(name, str(value))
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-        self.wfile.flush()
+        default = [] if any(k.lower() == "content-type" for k in extra) else [("Content-Type", content_type)]
+        self._send_body(code, data, default + list(extra.items()))
 
     def _send_sse(self, events, behaviour: Optional[Behaviour] = None):
         behaviour = behaviour or Behaviour()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        for index, event in enumerate(events):
-            if behaviour.fail_after is not None and index >= behaviour.fail_after:
-                return self._reset()
-            if index > 0 and behaviour.event_delay > 0:
-                time.sleep(behaviour.event_delay)
-            if behaviour.garbage_after is not None and index == behaviour.garbage_after:
-                event = "data: {this is not json\n\n"
-            data = event.encode()
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-            self.wfile.flush()
-            self.server.mock._streamed(1)
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+        events = list(events)
+        if behaviour.garbage_after is not None and 0 <= behaviour.garbage_after < len(events):
+            events[behaviour.garbage_after] = "data: {this is not json\n\n"
+        self._stream([("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")], events, behaviour)
 
-    def _reset(self):
-        """Abortive close: RST instead of FIN, no response at all."""
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-        except OSError:
-            pass
+    def _pause(self, seconds: float) -> bool:
+        time.sleep(seconds)  # a stream runs on while the mock stops
+        return False
 
     # -- dispatch
 
-    def do_GET(self):
-        self._handle("GET")
-
-    def do_POST(self):
-        self._handle("POST")
-
-    def _handle(self, method: str):
-        mock: MockProvider = self.server.mock
-        raw = self._read_body()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        path = self.path.split("?", 1)[0]
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        behaviour = mock._arrive(Recorded(method, path, headers, body, raw, time.time()))
-        try:
-            if behaviour.delay > 0 and mock._stopping.wait(behaviour.delay):
-                return self._reset()
-            if not mock._gate.wait(mock.hold_timeout):
-                pass  # a forgotten hold never wedges the suite: answer anyway
-            if behaviour.kind == "close":
-                return self._reset()
-            if behaviour.kind == "status":
-                return self._send(behaviour.status, behaviour.body, behaviour.headers)
-            self._answer(method, path, body, behaviour, mock)
-        except (BrokenPipeError, ConnectionResetError, OSError):
-            self.close_connection = True  # the client went away (e.g. the gateway timed out)
-        finally:
-            mock._leave()
+    def _respond(self, record: Recorded, behaviour: Behaviour):
+        if not self._wait_turn(behaviour):
+            return
+        if behaviour.kind == "status":
+            return self._send(behaviour.status, behaviour.body, behaviour.headers)
+        self._answer(record.method, record.path, record.body, behaviour, self.server.mock)
 
     def _answer(self, method: str, path: str, body: Any, behaviour: Behaviour, mock: "MockProvider"):
         usage = dict(behaviour.usage or mock.usage)
@@ -245,7 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
                     completion = body[key]
                     break
             completion *= body.get("n") if isinstance(body.get("n"), int) else 1
-        seq = next(mock._ids)
+        seq = mock._next_id()
         if method == "GET" and path.endswith("/models"):
             return self._send(200, {"object": "list", "data": [
                 {"id": m, "object": "model", "created": 1700000000, "owned_by": "mock"}
@@ -388,125 +293,30 @@ def _responses_stream(seq, model, content, prompt, completion, body):
 
 # ------------------------------------------------------------------------------------- the provider
 
-class MockProvider:
+class MockProvider(MockServer):
     """A threaded HTTP/1.1 (keep-alive) mock provider; see the module docstring."""
 
+    _handler = _Handler
+    _queue_size = 1024
+    _thread_name = "mock-provider"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
-        self.host = host
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        self._gate = threading.Event()
-        self._gate.set()
-        self._stopping = threading.Event()
-        self._ids = itertools.count(1)
         self._connections: set = set()
-        self.hold_timeout = 30.0
-        self._server = _Server((host, port), self)
-        self._thread: Optional[threading.Thread] = None
-        self.reset()
-
-    # -- lifecycle
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
-
-    def start(self) -> "MockProvider":
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"mock-provider:{self.port}", daemon=True)
-        self._thread.start()
-        return self
+        super().__init__(host, port)
 
     def stop(self):
-        self._stopping.set()
-        self._gate.set()
-        self._server.shutdown()
-        self._server.server_close()
+        super().stop()
         self.close_connections()
 
-    def __enter__(self):
-        return self.start()
+    def _reset_settings(self):
+        """Back to normal answers with the default usage."""
+        self.default = normal()
+        self.usage = dict(DEFAULT_USAGE)
+        self.content = "Hello from the mock provider."
+        self.bill_requested = False
+        self.connections_opened = 0
 
-    def __exit__(self, *exc):
-        self.stop()
-
-    def reset(self):
-        """Forget requests and behaviours; back to normal answers with the default usage."""
-        with self._lock:
-            self.requests: list[Recorded] = []
-            self._queue: list[Behaviour] = []
-            self.default = normal()
-            self.usage = dict(DEFAULT_USAGE)
-            self.content = "Hello from the mock provider."
-            self.bill_requested = False
-            self.in_flight = 0
-            self.max_in_flight = 0
-            self.events_streamed = 0
-            self.connections_opened = 0
-        self._gate.set()
-
-    # -- programming
-
-    def push(self, *behaviours: Behaviour):
-        """Queue behaviours; each request takes the next one, then `default` when the queue is empty."""
-        with self._lock:
-            self._queue.extend(behaviours)
-
-    def hold(self):
-        """Park every request (after it is recorded) until `release()`."""
-        self._gate.clear()
-
-    def release(self):
-        self._gate.set()
-
-    # -- observing
-
-    @property
-    def count(self) -> int:
-        with self._lock:
-            return len(self.requests)
-
-    def last(self) -> Recorded:
-        with self._lock:
-            return self.requests[-1]
-
-    def snapshot(self) -> list:
-        with self._lock:
-            return list(self.requests)
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
-        """Waits until at least `count` requests have arrived."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while len(self.requests) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
-
-    # -- handler hooks
-
-    def _arrive(self, record: Recorded) -> Behaviour:
-        with self._cond:
-            self.requests.append(record)
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            behaviour = self._queue.pop(0) if self._queue else self.default
-            self._cond.notify_all()
-            return copy.copy(behaviour)
-
-    def _streamed(self, count: int):
-        with self._lock:
-            self.events_streamed += count
-
-    def _leave(self):
-        with self._lock:
-            self.in_flight = max(0, self.in_flight - 1)
+    # -- connections
 
     def _track(self, sock, add: bool):
         with self._lock:
@@ -526,9 +336,7 @@ class MockProvider:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Mock OpenAI-compatible provider")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser = standalone_parser("Mock OpenAI-compatible provider")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before every answer")
     parser.add_argument("--prompt-tokens", type=int, default=DEFAULT_USAGE["prompt_tokens"])
     parser.add_argument("--completion-tokens", type=int, default=DEFAULT_USAGE["completion_tokens"])
@@ -536,13 +344,7 @@ def main(argv=None):
     mock = MockProvider(args.host, args.port)
     mock.default = normal(delay=args.delay)
     mock.usage = {"prompt_tokens": args.prompt_tokens, "completion_tokens": args.completion_tokens}
-    print(f"mock provider listening on {mock.base_url}", flush=True)
-    try:
-        mock._server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        mock._server.server_close()
+    mock._serve_standalone("mock provider")
 
 
 if __name__ == "__main__":

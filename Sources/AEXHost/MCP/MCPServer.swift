@@ -58,13 +58,17 @@ final class MCPServer: Sendable {
             return responder.respond(Self.failure(400, code: JSONRPC.parseError, "the body is not valid JSON"))
         }
         let now = WallClock.monotonicMillis()
-        if case .array(let items) = value {
-            let session: MCPSessions.Session
-            switch currentSession(request, agent: agent, nowMillis: now) {
-            case .success(let found): session = found
-            case .failure(let refusal): return responder.respond(refusal.response)
-            }
-            guard Self.batchVersions.contains(session.protocolVersion) else {
+        let message: JSONRPC.Message? = if case .array = value { nil } else { JSONRPC.classify(value) }
+        if case .request(let id, "initialize", let params)? = message {
+            return initialize(id: id, params: params, agent: agent, nowMillis: now, responder: responder)
+        }
+        let session: MCPSessions.Session
+        switch currentSession(request, agent: agent, nowMillis: now) {
+        case .success(let found): session = found
+        case .failure(let refusal): return responder.respond(refusal.response)
+        }
+        guard let message else {
+            guard case .array(let items) = value, Self.batchVersions.contains(session.protocolVersion) else {
                 return responder.respond(Self.failure(400, code: JSONRPC.invalidRequest,
                                                       "batches are not part of MCP \(session.protocolVersion): send one message per request"))
             }
@@ -73,15 +77,6 @@ final class MCPServer: Sendable {
                                                       "a batch holds 1 to \(Self.batchItemsMax) messages"))
             }
             return batch(items, session: session, agent: agent, runID: runID, responder: responder)
-        }
-        let message = JSONRPC.classify(value)
-        if case .request(let id, "initialize", let params) = message {
-            return initialize(id: id, params: params, agent: agent, nowMillis: now, responder: responder)
-        }
-        let session: MCPSessions.Session
-        switch currentSession(request, agent: agent, nowMillis: now) {
-        case .success(let found): session = found
-        case .failure(let refusal): return responder.respond(refusal.response)
         }
         switch message {
         case .notification, .response:
