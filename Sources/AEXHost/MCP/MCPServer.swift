@@ -76,7 +76,7 @@ final class MCPServer: Sendable {
                 return responder.respond(Self.failure(400, code: JSONRPC.invalidRequest,
                                                       "a batch holds 1 to \(Self.batchItemsMax) messages"))
             }
-            return batch(items, session: session, agent: agent, runID: runID, responder: responder)
+            return batch(items, agent: agent, runID: runID, responder: responder)
         }
         switch message {
         case .notification, .response:
@@ -84,14 +84,14 @@ final class MCPServer: Sendable {
         case .invalid(let id, let reason):
             responder.respond(.json(400, JSONRPC.error(id: id, code: JSONRPC.invalidRequest, message: reason)))
         case .request(let id, let method, let params):
-            answer(id: id, method: method, params: params, session: session, agent: agent, runID: runID, responder: responder) { message in
+            answer(id: id, method: method, params: params, agent: agent, runID: runID, responder: responder) { message in
                 responder.respond(.json(200, message))
             }
         }
     }
 
     /// Answers every request of a batch, then all of them in one array (202 when it had none).
-    private func batch(_ items: [JSONValue], session: MCPSessions.Session, agent: Agent, runID: String?, responder: HTTPResponder) {
+    private func batch(_ items: [JSONValue], agent: Agent, runID: String?, responder: HTTPResponder) {
         let answers = BatchAnswers(count: items.count) { collected in
             let messages = collected.compactMap { $0 }
             responder.respond(messages.isEmpty ? HTTPResponse(status: 202) : .json(200, .array(messages)))
@@ -105,7 +105,7 @@ final class MCPServer: Sendable {
             case .request(let id, "initialize", _):
                 answers.set(index, JSONRPC.error(id: id, code: JSONRPC.invalidRequest, message: "initialize cannot be part of a batch"))
             case .request(let id, let method, let params):
-                answer(id: id, method: method, params: params, session: session, agent: agent, runID: runID, responder: responder) { message in
+                answer(id: id, method: method, params: params, agent: agent, runID: runID, responder: responder) { message in
                     answers.set(index, message)
                 }
             }
@@ -130,7 +130,7 @@ final class MCPServer: Sendable {
     }
 
     /// The answer to one request of an open session, given to `done` (at once, or when a tool call settles).
-    private func answer(id: JSONValue, method: String, params: JSONValue?, session: MCPSessions.Session, agent: Agent, runID: String?,
+    private func answer(id: JSONValue, method: String, params: JSONValue?, agent: Agent, runID: String?,
                         responder: HTTPResponder, done: @escaping @Sendable (JSONValue) -> Void) {
         switch method {
         case "ping":
