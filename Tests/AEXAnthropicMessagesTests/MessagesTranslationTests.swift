@@ -172,3 +172,58 @@ private func request(_ text: String, max: Int64 = 0, stream: Bool = false) throw
         }
     }
 }
+
+/// Mutated requests, answers and stream events: every one is translated or refused, none traps.
+@Suite struct MessagesFuzzTests {
+    struct LCG {
+        var state: UInt64
+        mutating func next(_ bound: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(bound))
+        }
+    }
+
+    static let samples = [
+        #"{"model":"a","max_tokens":5,"temperature":0.5,"stop":["x"],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":{"type":"function","function":{"name":"f"}},"messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"t"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AA=="}}]},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"a\":[1,2]}"}}]},{"role":"tool","tool_call_id":"c","content":"r"}]}"#,
+        #"{"id":"m","type":"message","content":[{"type":"text","text":"hi"},{"type":"tool_use","id":"t","name":"f","input":{"a":1}}],"stop_reason":"tool_use","usage":{"input_tokens":3,"output_tokens":4,"cache_read_input_tokens":1}}"#,
+        #"{"type":"message_start","message":{"id":"m","usage":{"input_tokens":3,"output_tokens":1}}}"#,
+        #"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"f","input":{}}}"#,
+        #"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\":"}}"#,
+        #"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9}}"#,
+        #"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+    ]
+
+    static let structural = Array("{}[]\",:0-e\\u".utf8)
+
+    @Test func mutatedInputNeverTraps() {
+        var random = LCG(state: 0x5eed)
+        var state = MessagesStream.State(id: "m", createdSeconds: 1)
+        state.toolIndexByBlock = [1: 0]
+        var translated = 0
+        for round in 0..<20_000 {
+            var bytes = Array(Self.samples[round % Self.samples.count].utf8)
+            for _ in 0...random.next(4) {
+                let at = random.next(bytes.count)
+                switch random.next(4) {
+                case 0: bytes[at] = UInt8(truncatingIfNeeded: random.next(256))
+                case 1: bytes.remove(at: at)
+                case 2: bytes.insert(Self.structural[random.next(Self.structural.count)], at: at)
+                default: bytes[at] = bytes[random.next(bytes.count)]
+                }
+                if bytes.isEmpty { bytes = [0x7b] }
+            }
+            if let json = try? JSON.parse(bytes) {
+                if (try? MessagesRequest.translate(body: json, providerModel: "m", maxOutputTokens: Int64(random.next(3)), stream: true)) != nil {
+                    translated += 1
+                }
+            }
+            if (try? MessagesResponse.translate(body: bytes, alias: "a", createdSeconds: 0)) != nil { translated += 1 }
+            _ = MessagesResponse.translateError(body: bytes)
+            if let out = try? MessagesStream.translate(data: bytes, alias: "a", state: random.next(2) == 0 ? nil : state, nowSeconds: 0) {
+                translated += 1
+                if let next = out.state { #expect(MessagesStream.State(bytes: next.bytes) == next) }
+            }
+        }
+        #expect(translated > 1_000, "the mutations leave many inputs valid: \(translated)")
+    }
+}
