@@ -65,8 +65,8 @@ private func anthropicBuildRequest(_ call: UnsafePointer<aex_call>?, _ out: Opaq
     guard let host = hostTable, let out else { return statusError }
     guard let call = completeCall(call) else { return fail(host, out, "call description missing or too small") }
     guard call.endpoint == AEX_ENDPOINT_CHAT_COMPLETIONS.rawValue else {
-        // The client's mistake, not a provider failure: a 400 that says where to go.
-        return invalid(host, out, "Anthropic models serve /v1/chat/completions only")
+        report(host, out, "Anthropic models serve /v1/chat/completions only")
+        return statusUnsupported  // the host answers 400 unsupported_endpoint
     }
     guard let body = bytes(call.body), let model = text(call.provider_model), !model.isEmpty else {
         return fail(host, out, "call carries an invalid byte view")

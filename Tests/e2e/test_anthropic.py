@@ -446,10 +446,10 @@ def test_other_endpoints_are_refused_with_a_400_and_cost_nothing(claude):
     client = claude.client(claude.agent("bot", "10"))
     with pytest.raises(openai.BadRequestError) as info:
         client.responses.create(model=ALIAS, input="hello", max_output_tokens=20)
-    assert "/v1/chat/completions" in info.value.message, info.value.body
+    assert "/v1/chat/completions" in info.value.message and info.value.code == "unsupported_endpoint", info.value.body
     with pytest.raises(openai.BadRequestError) as info:
         client.embeddings.create(model=ALIAS, input="hello")
-    assert "/v1/chat/completions" in info.value.message, info.value.body
+    assert "/v1/chat/completions" in info.value.message and info.value.code == "unsupported_endpoint", info.value.body
     assert claude.mock.count == 0
     settled(claude, "bot", 0)
 

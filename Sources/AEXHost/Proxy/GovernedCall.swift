@@ -140,7 +140,8 @@ final class GovernedCall: @unchecked Sendable {
         do {
             built = try PluginCall.buildRequest(plugin, plan, body: body, maxOutputTokens: plan.addsOutputLimit ? plan.outputTokensPerChoice : 0)
         } catch {
-            return feed(.built(error.invalidRequest ? .invalid(message: error.message) : .failed(message: error.message)))
+            guard let code = error.clientErrorCode else { return feed(.built(.failed(message: error.message))) }
+            return feed(.built(.invalid(code: code, message: error.message)))
         }
         if let status = built.localStatus {
             guard plan.request.stream, (200..<300).contains(status) else {

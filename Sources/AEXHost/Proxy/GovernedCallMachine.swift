@@ -43,8 +43,8 @@ struct GovernedCallMachine {
         case localStream
         case failed(message: String)
         /// The plugin found the client's request impossible for its provider (a parameter it cannot
-        /// honour): a 400, nothing owed.
-        case invalid(message: String)
+        /// honour, an endpoint it does not serve): a 400 with `code`, nothing owed.
+        case invalid(code: String, message: String)
         /// A tool call: `send` hands it to a tool worker; `toolAnswered` or `toolFailed` follows.
         case tool
     }
@@ -258,8 +258,8 @@ struct GovernedCallMachine {
         switch built {
         case .failed(let message):
             return settle(.release(reason: message, status: 502), answer: .error(502, code: "provider_plugin_error", message: message))
-        case .invalid(let message):
-            return settle(.release(reason: message, status: 400), answer: .error(400, code: "unsupported_parameter", message: message))
+        case .invalid(let code, let message):
+            return settle(.release(reason: message, status: 400), answer: .error(400, code: code, message: message))
         case .local(let status, let contentType, let body, let prompt, let completion):
             return succeed(status: status, contentType: contentType, body: body, prompt: prompt, completion: completion)
         case .localStream:

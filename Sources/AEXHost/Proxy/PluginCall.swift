@@ -5,8 +5,10 @@ import AEXPluginAPI
 enum PluginCall {
     struct Failure: Error {
         let message: String
-        /// The plugin refused the client's request (`AEX_STATUS_INVALID_REQUEST`), not a fault.
-        var invalidRequest = false
+        /// The plugin refused the client's request, not a fault: the 400's code
+        /// (`unsupported_parameter` for `AEX_STATUS_INVALID_REQUEST`, `unsupported_endpoint` for
+        /// `AEX_STATUS_UNSUPPORTED`); nil for a failure.
+        var clientErrorCode: String?
     }
 
     /// One translated stream event (see `translateStreamEvent`).
@@ -27,7 +29,10 @@ enum PluginCall {
             output.withPointer { plugin.table.pointee.build_request(call, $0) }
         }
         if status == Int32(bitPattern: AEX_STATUS_INVALID_REQUEST.rawValue) {
-            throw Failure(message: output.error ?? "the provider cannot serve this request", invalidRequest: true)
+            throw Failure(message: output.error ?? "the provider cannot serve this request", clientErrorCode: "unsupported_parameter")
+        }
+        if status == Int32(bitPattern: AEX_STATUS_UNSUPPORTED.rawValue) {
+            throw Failure(message: output.error ?? "this model's provider does not serve this endpoint", clientErrorCode: "unsupported_endpoint")
         }
         return try check(status, output, plugin, "build_request")
     }

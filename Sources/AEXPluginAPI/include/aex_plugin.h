@@ -32,7 +32,8 @@ extern "C" {
 /** Name of the one function every plugin exports (type: aex_plugin_entry_fn). */
 #define AEX_PLUGIN_ENTRY_SYMBOL "aex_plugin_entry"
 
-/** What a hook returns. Anything but AEX_STATUS_OK fails the call (the host answers 502). */
+/** What a hook returns. Anything but AEX_STATUS_OK fails the call: the host answers 502, except
+    UNSUPPORTED and INVALID_REQUEST from build_request, which are the client's 400 (1.3 host). */
 typedef enum {
     AEX_STATUS_OK = 0,
     AEX_STATUS_ERROR = 1,       /* the plugin could not do it; it may have called set_error */

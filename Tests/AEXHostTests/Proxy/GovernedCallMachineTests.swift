@@ -148,7 +148,7 @@ import Testing
     }
 
     @Test func aRequestThePluginFindsImpossibleIsAReleased400() {
-        let (machine, log) = run([.reservationCommitted, .built(.invalid(message: "'n' must be 1")), Self.committed])
+        let (machine, log) = run([.reservationCommitted, .built(.invalid(code: "unsupported_parameter", message: "'n' must be 1")), Self.committed])
         guard case .release(let reason, let status)? = log.settlements.first else { Issue.record("\(log.settlements)"); return }
         #expect(reason == "'n' must be 1" && status == 400)
         #expect(log.answers.first?.status == 400 && log.sends == 0 && machine.state == .finished)
@@ -293,7 +293,7 @@ import Testing
     static func allEvents() -> [GovernedCallMachine.Event] {
         [
             .reservationCommitted, .reservationRefused,
-            .built(.upstream(streaming: false)), .built(.upstream(streaming: true)), .built(.localStream), .built(.failed(message: "x")), .built(.invalid(message: "x")),
+            .built(.upstream(streaming: false)), .built(.upstream(streaming: true)), .built(.localStream), .built(.failed(message: "x")), .built(.invalid(code: "unsupported_endpoint", message: "x")),
             .built(.local(status: 200, contentType: nil, body: [], prompt: 1, completion: 2)),
             .egressUnavailable(detail: "x"),
             .answered(.response(status: 200, contentType: nil, body: [])), .answered(.response(status: 500, contentType: nil, body: [])),
